@@ -1,0 +1,64 @@
+"""The `breach` command: thin Click wrappers over library functions, one error catch in main."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+from rich.markup import escape
+
+from breach import __version__
+from breach.commands import REGISTRARS
+from breach.output import stderr
+from manifests.errors import BAD_INPUT, STEP_FAILED, BreachError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="breach")
+@click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and debug detail.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """breachkit: preserve, seal, contain and communicate a data breach."""
+    ctx.ensure_object(dict)
+    ctx.obj["verbose"] = verbose
+
+
+for register in REGISTRARS:
+    register(cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: exit 0 ok, 1 a check or step failed, 2 bad input; never a bare traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "--verbose" in args or "-v" in args
+    try:
+        code = cli.main(
+            args=args, prog_name="breach", standalone_mode=False, auto_envvar_prefix="BREACH"
+        )
+    except BreachError as exc:
+        if verbose:
+            traceback.print_exc()
+        stderr.print(f"[red]error:[/red] {escape(exc.diagnostics())}")
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        stderr.print("aborted")
+        sys.exit(BAD_INPUT)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(BAD_INPUT)
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: one line, details under --verbose
+        if verbose:
+            traceback.print_exc()
+        stderr.print(
+            f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} (rerun with --verbose)"
+        )
+        sys.exit(STEP_FAILED)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

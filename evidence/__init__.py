@@ -1,0 +1,1 @@
+"""evidence: collectors (PostgreSQL, AWS, files) that stage Parquet artifacts, and evidence stores."""

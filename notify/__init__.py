@@ -1,0 +1,1 @@
+"""notify: severity and escalation matrix, regulatory deadlines, notice templates, channels."""
