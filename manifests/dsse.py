@@ -1,0 +1,39 @@
+"""DSSE envelopes (github.com/secure-systems-lab/dsse): sign the PAE, never raw files."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from manifests.errors import BadInput
+
+IN_TOTO = "application/vnd.in-toto+json"
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """Pre-Authentication Encoding: 'DSSEv1' SP len(type) SP type SP len(body) SP body."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def envelope(payload: bytes, payload_type: str, signatures: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "payload": base64.b64encode(payload).decode(),
+        "payloadType": payload_type,
+        "signatures": signatures,
+    }
+
+
+def parse(data: bytes, *, source: str) -> tuple[str, bytes, list[dict[str, str]]]:
+    """Return (payloadType, payload bytes, signatures) or raise BadInput naming what is wrong."""
+    try:
+        env = json.loads(data)
+        payload_type = env["payloadType"]
+        payload = base64.b64decode(env["payload"], validate=True)
+        signatures = env["signatures"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"{source} is not a DSSE envelope ({type(exc).__name__})") from None
+    if not isinstance(payload_type, str) or not isinstance(signatures, list) or not signatures:
+        raise BadInput(f"{source} is not a DSSE envelope (no signatures)")
+    return payload_type, payload, signatures

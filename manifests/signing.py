@@ -1,0 +1,130 @@
+"""Signers: a local Ed25519 key, or an AWS KMS asymmetric key (ECDSA P-256 over sha256)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from manifests.errors import BadInput, StepFailed
+from manifests.keys import PublicKey, keyid, public_pem
+
+KMS_RAW_LIMIT = 4096  # KMS signs messages up to 4 KiB itself; larger ones go as a digest
+
+
+class Signer(Protocol):
+    """Signs bytes; `sign` returns the raw signature (Ed25519: 64 bytes; ECDSA: DER)."""
+
+    @property
+    def public_key(self) -> PublicKey: ...
+
+    @property
+    def algorithm(self) -> str: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+class Ed25519Signer:
+    algorithm = "ed25519"
+
+    def __init__(self, private_key: ed25519.Ed25519PrivateKey) -> None:
+        self._key = private_key
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._key.public_key()
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+
+class KmsSigner:
+    """An AWS KMS ECC_NIST_P256 key: ECDSA_SHA_256, so `openssl dgst -sha256 -verify` checks it."""
+
+    algorithm = "ecdsa-p256-sha256"
+
+    def __init__(self, key_id: str, client: Any) -> None:
+        self.key_id = key_id
+        self._client = client
+        response = _kms_call(client.get_public_key, "kms:GetPublicKey", KeyId=key_id)
+        if response.get("KeySpec") not in (None, "ECC_NIST_P256"):
+            raise BadInput(
+                f"KMS key {key_id} is {response.get('KeySpec')}; breachkit signs with ECC_NIST_P256"
+            )
+        key = load_der_public_key(response["PublicKey"])
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise BadInput(f"KMS key {key_id} is not an elliptic-curve key")
+        self._public = key
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._public
+
+    def sign(self, data: bytes) -> bytes:
+        # Same signature either way: ECDSA over sha256(data). RAW is limited to 4 KiB.
+        if len(data) <= KMS_RAW_LIMIT:
+            message, kind = data, "RAW"
+        else:
+            message, kind = hashlib.sha256(data).digest(), "DIGEST"
+        response = _kms_call(
+            self._client.sign,
+            "kms:Sign",
+            KeyId=self.key_id,
+            Message=message,
+            MessageType=kind,
+            SigningAlgorithm="ECDSA_SHA_256",
+        )
+        return bytes(response["Signature"])
+
+
+def kms_signer(
+    key_id: str,
+    *,
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+) -> KmsSigner:
+    import boto3  # only the KMS signer needs AWS
+
+    session = boto3.Session(profile_name=profile, region_name=region)
+    return KmsSigner(key_id, session.client("kms", endpoint_url=endpoint_url))
+
+
+def _kms_call(method: Any, action: str, **kwargs: Any) -> Any:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return method(**kwargs)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        hint = f"the signer needs {action}" if "AccessDenied" in error.get("Code", "") else None
+        raise StepFailed(f"KMS: {error.get('Code')}: {error.get('Message')}", hint=hint) from None
+    except BotoCoreError as exc:
+        raise StepFailed(
+            f"KMS: {exc}", hint="check --region, credentials and --endpoint-url"
+        ) from None
+
+
+def signature_entry(signer: Signer, data: bytes) -> dict[str, str]:
+    """A DSSE/custody signature object: keyid and base64 signature."""
+    return {"keyid": keyid(signer.public_key), "sig": base64.b64encode(signer.sign(data)).decode()}
+
+
+def verify(public_key: PublicKey, signature: bytes, data: bytes) -> bool:
+    try:
+        if isinstance(public_key, ed25519.Ed25519PublicKey):
+            public_key.verify(signature, data)
+        else:
+            public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def signer_pem(signer: Signer) -> bytes:
+    return public_pem(signer.public_key)

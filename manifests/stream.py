@@ -1,0 +1,195 @@
+"""Streaming age encryption with SHA-256 of plaintext and ciphertext in the same pass.
+
+Three stages overlap on separate threads, each holding at most QUEUE_DEPTH chunks, so memory is
+constant whatever the file size: read + hash plaintext -> age-encrypt (pyrage) -> hash + write
+ciphertext. hashlib and file I/O release the GIL, so the stages run side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import queue
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pyrage
+
+from manifests.errors import BadInput
+from manifests.keys import Identity, Recipient
+
+CHUNK = 1 << 20
+QUEUE_DEPTH = 8
+# pyrage holds the GIL while it encrypts; a short switch interval lets the hashing and writing
+# threads take it back promptly after their GIL-free work instead of waiting 5 ms each time.
+SWITCH_INTERVAL = 0.0002
+_EOF = b""
+
+
+@dataclass(frozen=True)
+class Digests:
+    plain_sha256: str
+    plain_size: int
+    cipher_sha256: str
+    cipher_size: int
+
+
+class _QueueReader(io.RawIOBase):
+    """A file-like reader over chunks arriving on a queue."""
+
+    def __init__(self, chunks: queue.Queue[bytes]) -> None:
+        self._chunks = chunks
+        self._current = memoryview(b"")
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._current and not self._done:
+            chunk = self._chunks.get()
+            if chunk is _EOF:
+                self._done = True
+            self._current = memoryview(chunk)
+        n = min(len(buffer), len(self._current))
+        buffer[:n] = self._current[:n]
+        self._current = self._current[n:]
+        return n
+
+
+class _QueueWriter(io.RawIOBase):
+    """A raw writer that hands each (buffered, CHUNK-sized) write to a queue."""
+
+    def __init__(self, chunks: queue.Queue[bytes]) -> None:
+        self._chunks = chunks
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._chunks.put(bytes(data))  # copy: the buffer behind `data` is reused
+        return len(data)
+
+
+class _Stage(threading.Thread):
+    """A worker thread that remembers its exception for the caller to re-raise."""
+
+    def __init__(self, target: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self._work = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as exc:
+            self.error = exc
+
+
+def _hash_reader(
+    src: IO[bytes], out: queue.Queue[bytes], digest: Any, stop: threading.Event
+) -> int:
+    size = 0
+    while not stop.is_set():
+        chunk = src.read(CHUNK)
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+        out.put(chunk)
+    out.put(_EOF)
+    return size
+
+
+def _hash_writer(chunks: queue.Queue[bytes], dst: IO[bytes], digest: Any) -> int:
+    size = 0
+    while (chunk := chunks.get()) is not _EOF:
+        digest.update(chunk)
+        dst.write(chunk)
+        size += len(chunk)
+    return size
+
+
+def encrypt(src: IO[bytes], dst: IO[bytes], recipients: list[Recipient]) -> Digests:
+    """age-encrypt `src` into `dst`, returning the digests of both sides."""
+    plain, cipher = hashlib.sha256(), hashlib.sha256()
+    to_encrypt: queue.Queue[bytes] = queue.Queue(QUEUE_DEPTH)
+    to_write: queue.Queue[bytes] = queue.Queue(QUEUE_DEPTH)
+    stop = threading.Event()
+    sizes: dict[str, int] = {}
+    reader = _Stage(lambda: sizes.__setitem__("plain", _hash_reader(src, to_encrypt, plain, stop)))
+    writer = _Stage(lambda: sizes.__setitem__("cipher", _hash_writer(to_write, dst, cipher)))
+    reader.start()
+    writer.start()
+    # Buffered wrappers serve pyrage's 8 KiB reads and 64 KiB writes in C, not Python frames.
+    source = io.BufferedReader(_QueueReader(to_encrypt), CHUNK)
+    sink = io.BufferedWriter(_QueueWriter(to_write), CHUNK)
+    previous_interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    try:
+        pyrage.encrypt_io(source, sink, recipients)
+        sink.flush()
+    finally:
+        sys.setswitchinterval(previous_interval)
+        stop.set()
+        _drain(to_encrypt, reader)
+        to_write.put(_EOF)
+        writer.join()
+    for stage in (reader, writer):
+        if stage.error is not None:
+            raise stage.error
+    return Digests(plain.hexdigest(), sizes["plain"], cipher.hexdigest(), sizes["cipher"])
+
+
+def _drain(chunks: queue.Queue[bytes], stage: _Stage) -> None:
+    """Unblock a reader stage that may be waiting on a full queue, then join it."""
+    while stage.is_alive():
+        with contextlib.suppress(queue.Empty):
+            chunks.get(timeout=0.05)
+    stage.join()
+
+
+class _HashingWriter(io.RawIOBase):
+    def __init__(self, dst: IO[bytes]) -> None:
+        self._dst = dst
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        self._dst.write(data)
+        self.size += len(data)
+        return len(data)
+
+
+def decrypt(
+    src: IO[bytes], dst: IO[bytes], identities: list[Identity], *, name: str
+) -> tuple[str, int]:
+    """age-decrypt `src` into `dst`; return the plaintext sha256 and size."""
+    sink = _HashingWriter(dst)
+    try:
+        pyrage.decrypt_io(src, sink, identities)
+    except pyrage.DecryptError as exc:
+        raise BadInput(
+            f"cannot decrypt {name}: {exc}", hint="is this identity a recipient?"
+        ) from None
+    return sink.digest.hexdigest(), sink.size
+
+
+def sha256_file(path: Path, buffer: bytearray | None = None) -> str:
+    """Streaming sha256 of a file into a reused buffer."""
+    digest = hashlib.sha256()
+    buf = buffer if buffer is not None else bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as handle:
+        while n := handle.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
