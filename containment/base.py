@@ -1,0 +1,152 @@
+"""Shared plumbing for adapters: AWS calls that keep request ids, PostgreSQL and Redis connections
+that fail with one line, and a round-trip counter the benchmark reads."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from containment.aws import AwsAccount, AwsCallFailed
+from containment.interface import Action, TargetResult
+from manifests.errors import BadInput, StepFailed
+from manifests.redact import redact_dsn, redact_url
+
+
+def os_operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+class AdapterBase:
+    """Defaults every adapter shares; subclasses set the class variables and the four steps."""
+
+    name: ClassVar[str]
+    action: ClassVar[Action]
+    noun: ClassVar[str] = "target"
+    unit: ClassVar[str] = ""
+
+    def settings(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        return None
+
+    def undo(self, results: Sequence[TargetResult]) -> str:
+        return "nothing to undo" if not results else "see each target's `before`"
+
+
+class AwsAdapter(AdapterBase):
+    """An adapter acting through one AWS account."""
+
+    def __init__(self, account: AwsAccount) -> None:
+        self.account = account
+
+    def system(self) -> str:
+        return self.account.describe()
+
+    def operator(self) -> str:
+        return self.account.operator()
+
+    def call(self, service: str, operation: str, target: TargetResult | None, **kwargs: Any) -> Any:
+        """One API call; its request id goes on the target; errors become AwsCallFailed."""
+        method = getattr(self.account.client(service), operation)
+        with self.account.calls(what=operation):
+            response = method(**kwargs)
+        rid = response.get("ResponseMetadata", {}).get("RequestId")
+        if target is not None and rid:
+            target.request_ids.append(str(rid))
+        return response
+
+
+def missing_or_failed(target: TargetResult, exc: AwsCallFailed, *missing_codes: str) -> None:
+    """A 'no such entity' error marks the target missing; any other error fails it."""
+    if exc.code in missing_codes:
+        target.status = "missing"
+        target.reason = exc.message
+    else:
+        target.fail(exc.message, exc.hint)
+    if exc.request_id:
+        target.request_ids.append(exc.request_id)
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+class PgAdapter(AdapterBase):
+    """An adapter acting on one PostgreSQL database through psycopg (autocommit)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.round_trips = 0
+        self._conn: Any = None
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            self._conn = pg_connect(self.dsn)
+        return self._conn
+
+    def query(self, statement: Any, params: Any = None) -> list[tuple[Any, ...]]:
+        """Execute one statement (one round trip); lost connections fail the step."""
+        import psycopg
+
+        self.round_trips += 1
+        try:
+            cur = self.conn.execute(statement, params)
+            return list(cur.fetchall()) if cur.description else []
+        except psycopg.OperationalError as exc:
+            raise StepFailed(f"PostgreSQL: {_first_line(exc)}") from None
+
+    def system(self) -> str:
+        info = self.conn.info
+        return f"postgresql {info.user}@{info.host}:{info.port}/{info.dbname}"
+
+    def operator(self) -> str:
+        return f"{self.query('SELECT current_user')[0][0]} (database user)"
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def pg_connect(dsn: str) -> Any:
+    """A connection, or one line naming the (redacted) server and exit 2."""
+    import psycopg
+
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise BadInput(
+            f"cannot connect to PostgreSQL at {redact_dsn(dsn)}: {_first_line(exc)}",
+            hint="check --dsn (or PG* variables) and that the server is up",
+        ) from None
+    except psycopg.ProgrammingError as exc:
+        raise BadInput(f"bad PostgreSQL DSN {redact_dsn(dsn)}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# -- Redis ---------------------------------------------------------------------------------
+def redis_connect(url: str) -> Any:
+    """A client that answered PING, or one line and exit 2."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        client.ping()
+    except ValueError as exc:
+        raise BadInput(f"bad Redis URL {redact_url(url)}: {exc}") from None
+    except redis.RedisError as exc:
+        raise BadInput(
+            f"cannot reach Redis at {redact_url(url)}: {_first_line(exc)}",
+            hint="check --redis-url and that the server is up",
+        ) from None
+    return client

@@ -1,0 +1,155 @@
+"""Block CIDRs with deny entries in a VPC network ACL, inbound and outbound.
+
+NACL entries are evaluated lowest rule number first, so each deny gets a free number below the
+first allow entry of its direction. An existing deny entry for the same CIDR and direction counts
+as done. Entries are added, never changed or removed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from containment.aws import AwsAccount, AwsCallFailed
+from containment.base import AwsAdapter
+from containment.block.interface import ACTION, parse_cidr
+from containment.interface import Action, TargetResult
+from manifests.errors import BadInput
+
+DEFAULT_RULE = 32767  # the catch-all deny every NACL ends with
+DIRECTIONS = {"ingress": False, "egress": True}
+
+
+class NetworkAcl(AwsAdapter):
+    name: ClassVar[str] = "nacl"
+    action: ClassVar[Action] = ACTION
+    noun: ClassVar[str] = "CIDR"
+    unit: ClassVar[str] = "deny entries"
+
+    def __init__(self, account: AwsAccount, nacl_id: str | None, first_rule: int = 1) -> None:
+        if not nacl_id:
+            raise BadInput("the nacl adapter needs --nacl-id acl-...")
+        super().__init__(account)
+        self.nacl_id = nacl_id
+        self.first_rule = first_rule
+
+    def settings(self) -> dict[str, Any]:
+        return {"nacl_id": self.nacl_id, "first_rule": self.first_rule}
+
+    def _entries(self, target: TargetResult | None) -> list[dict[str, Any]]:
+        got = self.call("ec2", "describe_network_acls", target, NetworkAclIds=[self.nacl_id])
+        acls = got.get("NetworkAcls", [])
+        return list(acls[0].get("Entries", [])) if acls else []
+
+    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
+        results = [TargetResult(name=t, status="planned") for t in targets]
+        try:
+            entries = self._entries(results[0] if results else None)
+        except AwsCallFailed as exc:
+            if exc.code in ("InvalidNetworkAclID.NotFound",):
+                raise BadInput(f"no network ACL {self.nacl_id}: {exc.message}") from None
+            return [t.fail(exc.message, exc.hint) for t in results]
+        used = {(e["Egress"], e["RuleNumber"]) for e in entries}
+        for target in results:
+            self._plan_one(target, entries, used)
+        return results
+
+    def _plan_one(
+        self, target: TargetResult, entries: list[dict[str, Any]], used: set[tuple[bool, int]]
+    ) -> None:
+        network = parse_cidr(target.name)
+        if network is None:
+            target.fail("not an IP address or CIDR")
+            return
+        cidr, key = str(network), ("CidrBlock" if network.version == 4 else "Ipv6CidrBlock")
+        todo: list[dict[str, Any]] = []
+        target.before = {}
+        for direction, egress in DIRECTIONS.items():
+            denied = [
+                e
+                for e in entries
+                if e["Egress"] == egress
+                and e.get(key) == cidr
+                and e["RuleAction"] == "deny"
+                and e["RuleNumber"] != DEFAULT_RULE
+            ]
+            target.before[direction] = denied[0]["RuleNumber"] if denied else None
+            if denied:
+                continue
+            number = self._free_number(entries, used, egress)
+            if number is None:
+                target.fail(
+                    f"no free {direction} rule number below the first allow entry",
+                    "renumber the allow entries upward",
+                )
+                return
+            used.add((egress, number))
+            todo.append({"Egress": egress, "RuleNumber": number, key: cidr})
+        target.work = todo
+        target.count = len(todo)
+        if todo:
+            target.change = ", ".join(
+                f"deny {'egress' if t['Egress'] else 'ingress'} #{t['RuleNumber']}" for t in todo
+            )
+        else:
+            target.status, target.change = "noop", "already denied both ways"
+
+    def _free_number(
+        self, entries: list[dict[str, Any]], used: set[tuple[bool, int]], egress: bool
+    ) -> int | None:
+        allows = [
+            e["RuleNumber"] for e in entries if e["Egress"] == egress and e["RuleAction"] == "allow"
+        ]
+        ceiling = min(allows, default=DEFAULT_RULE)
+        for number in range(self.first_rule, ceiling):
+            if (egress, number) not in used:
+                return number
+        return None
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        for target in planned:
+            try:
+                for entry in target.work:
+                    self.call(
+                        "ec2",
+                        "create_network_acl_entry",
+                        target,
+                        NetworkAclId=self.nacl_id,
+                        Protocol="-1",
+                        RuleAction="deny",
+                        **entry,
+                    )
+                target.status = "ok"
+            except AwsCallFailed as exc:
+                target.fail(exc.message, exc.hint)
+
+    def verify(self, done: list[TargetResult]) -> None:
+        try:
+            entries = self._entries(done[0])
+        except AwsCallFailed as exc:
+            for target in done:
+                target.fail(f"could not read the NACL back: {exc.message}", exc.hint)
+            return
+        for target in done:
+            cidr = str(parse_cidr(target.name))
+            target.after = {}
+            for direction, egress in DIRECTIONS.items():
+                found = [
+                    e["RuleNumber"]
+                    for e in entries
+                    if e["Egress"] == egress
+                    and cidr in (e.get("CidrBlock"), e.get("Ipv6CidrBlock"))
+                    and e["RuleAction"] == "deny"
+                ]
+                target.after[direction] = min(found) if found else None
+            if None in target.after.values():
+                target.fail(f"{cidr} is not denied both ways after apply: {target.after}")
+
+    def undo(self, results: Sequence[TargetResult]) -> str:
+        lines = [
+            f"aws ec2 delete-network-acl-entry --network-acl-id {self.nacl_id} "
+            f"--rule-number {entry['RuleNumber']} {'--egress' if entry['Egress'] else '--ingress'}"
+            for target in results
+            for entry in (target.work or [])
+        ]
+        return "; ".join(lines) or "nothing to undo"

@@ -1,0 +1,163 @@
+"""Revoke security-group ingress rules that let an attacker's CIDR in.
+
+A target is a CIDR (every ingress rule whose source lies inside it is revoked) or a rule id
+(sgr-...). Security groups can only allow, so a CIDR still let in by a broader rule (0.0.0.0/0)
+is reported as failed with that rule named: block it with the nacl or wafv2 adapter instead."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from containment.aws import AwsAccount, AwsCallFailed
+from containment.base import AwsAdapter
+from containment.block.interface import ACTION, Network, parse_cidr
+from containment.interface import Action, TargetResult
+from manifests.errors import BadInput
+
+
+def rule_source(rule: dict[str, Any]) -> Network | None:
+    return parse_cidr(rule.get("CidrIpv4") or rule.get("CidrIpv6") or "")
+
+
+def rule_text(rule: dict[str, Any]) -> str:
+    ports = (
+        "all"
+        if rule["IpProtocol"] == "-1"
+        else f"{rule['IpProtocol']} {rule.get('FromPort')}-{rule.get('ToPort')}"
+    )
+    return f"{rule['SecurityGroupRuleId']} {rule_source(rule)} {ports}"
+
+
+class SecurityGroupRules(AwsAdapter):
+    name: ClassVar[str] = "security-group"
+    action: ClassVar[Action] = ACTION
+    noun: ClassVar[str] = "CIDR"
+    unit: ClassVar[str] = "rules"
+
+    def __init__(self, account: AwsAccount, group_id: str | None) -> None:
+        if not group_id:
+            raise BadInput("the security-group adapter needs --group-id sg-...")
+        super().__init__(account)
+        self.group_id = group_id
+
+    def settings(self) -> dict[str, Any]:
+        return {"group_id": self.group_id, "direction": "ingress"}
+
+    def _rules(self, target: TargetResult | None) -> list[dict[str, Any]]:
+        got = self.call(
+            "ec2",
+            "describe_security_group_rules",
+            target,
+            Filters=[{"Name": "group-id", "Values": [self.group_id]}],
+        )
+        return [r for r in got.get("SecurityGroupRules", []) if not r.get("IsEgress")]
+
+    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
+        results = [TargetResult(name=t, status="planned") for t in targets]
+        try:
+            rules = self._rules(results[0] if results else None)
+        except AwsCallFailed as exc:
+            return [t.fail(exc.message, exc.hint) for t in results]
+        if not rules and not self._group_exists():
+            raise BadInput(f"no security group {self.group_id}")
+        for target in results:
+            self._plan_one(target, rules)
+        return results
+
+    def _group_exists(self) -> bool:
+        try:
+            self.call("ec2", "describe_security_groups", None, GroupIds=[self.group_id])
+        except AwsCallFailed:
+            return False
+        return True
+
+    def _plan_one(self, target: TargetResult, rules: list[dict[str, Any]]) -> None:
+        matching, broader = _matching(target.name, rules)
+        if matching is None:
+            target.fail("not a CIDR, an address or a rule id (sgr-...)")
+            return
+        target.before = {"rules": [rule_text(r) for r in matching]}
+        target.work, target.count = matching, len(matching)
+        if matching:
+            target.change = f"revoke {', '.join(r['SecurityGroupRuleId'] for r in matching)}"
+        elif broader:
+            target.fail(
+                f"no rule names it, but {rule_text(broader[0])} still lets it in",
+                "security groups cannot deny: use --adapter nacl or wafv2",
+            )
+        else:
+            target.status, target.change = "noop", "no ingress rule lets it in"
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        for target in planned:
+            ids = [r["SecurityGroupRuleId"] for r in target.work]
+            try:
+                self.call(
+                    "ec2",
+                    "revoke_security_group_ingress",
+                    target,
+                    GroupId=self.group_id,
+                    SecurityGroupRuleIds=ids,
+                )
+                target.status = "ok"
+            except AwsCallFailed as exc:
+                target.fail(exc.message, exc.hint)
+
+    def verify(self, done: list[TargetResult]) -> None:
+        try:
+            rules = self._rules(done[0])
+        except AwsCallFailed as exc:
+            for target in done:
+                target.fail(f"could not read the group back: {exc.message}", exc.hint)
+            return
+        for target in done:
+            left, broader = _matching(target.name, rules)
+            target.after = {"rules": [rule_text(r) for r in left or []]}
+            if left:
+                target.fail(f"still allowed after revoke: {', '.join(target.after['rules'])}")
+            elif broader:
+                target.fail(
+                    f"revoked, but {rule_text(broader[0])} still lets it in",
+                    "security groups cannot deny: use --adapter nacl or wafv2",
+                )
+
+    def undo(self, results: Sequence[TargetResult]) -> str:
+        lines = []
+        for target in results:
+            for rule in target.work or []:
+                source = rule_source(rule)
+                key = "CidrIp" if source is not None and source.version == 4 else "CidrIpv6"
+                ranges = "IpRanges" if key == "CidrIp" else "Ipv6Ranges"
+                ports = (
+                    ""
+                    if rule["IpProtocol"] == "-1"
+                    else f",FromPort={rule.get('FromPort')},ToPort={rule.get('ToPort')}"
+                )
+                lines.append(
+                    f"aws ec2 authorize-security-group-ingress --group-id {self.group_id} "
+                    f"--ip-permissions IpProtocol={rule['IpProtocol']}{ports},{ranges}=[{{{key}={source}}}]"
+                )
+        return "; ".join(lines) or "nothing to undo"
+
+
+def _matching(
+    name: str, rules: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
+    """(rules to revoke for this target, broader rules that still let it in); None: bad target."""
+    if name.startswith("sgr-"):
+        return [r for r in rules if r["SecurityGroupRuleId"] == name], []
+    network = parse_cidr(name)
+    if network is None:
+        return None, []
+    inside, broader = [], []
+    for rule in rules:
+        source = rule_source(rule)
+        if source is None or source.version != network.version:
+            continue
+        if source.subnet_of(network):  # type: ignore[arg-type]
+            inside.append(rule)
+        elif network.subnet_of(source):  # type: ignore[arg-type]
+            broader.append(rule)
+    return inside, broader

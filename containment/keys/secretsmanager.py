@@ -1,0 +1,142 @@
+"""Rotate Secrets Manager secrets.
+
+- new-version (default): put a new random value as AWSCURRENT. When the secret is a JSON object
+  with a `password` field (the shape RDS and most apps use), only that field changes.
+- rotate: start the secret's own rotation (RotateSecret with its configured Lambda).
+
+A secret whose current version was created after `since` needs nothing more. Values never leave
+this module: receipts carry version ids only.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from containment.aws import AwsAccount, AwsCallFailed
+from containment.base import AwsAdapter, missing_or_failed
+from containment.interface import Action, TargetResult
+from containment.keys.interface import ACTION
+from manifests.errors import BadInput
+from manifests.timeutil import rfc3339
+
+NO_SECRET = ("ResourceNotFoundException",)
+
+
+def new_value(current: str) -> str:
+    """A fresh random value in the same shape as the current one."""
+    fresh = secrets.token_urlsafe(32)
+    try:
+        parsed = json.loads(current)
+    except ValueError:
+        return fresh
+    if isinstance(parsed, dict) and "password" in parsed:
+        return json.dumps({**parsed, "password": fresh})
+    return fresh
+
+
+class SecretsManagerSecrets(AwsAdapter):
+    name: ClassVar[str] = "secretsmanager"
+    action: ClassVar[Action] = ACTION
+    noun: ClassVar[str] = "secret"
+
+    def __init__(self, account: AwsAccount, mode: str = "new-version") -> None:
+        if mode not in ("new-version", "rotate"):
+            raise BadInput(f"unknown Secrets Manager mode {mode!r}", hint="new-version or rotate")
+        super().__init__(account)
+        self.mode = mode
+
+    def settings(self) -> dict[str, Any]:
+        return {"mode": self.mode}
+
+    def _current(self, target: TargetResult) -> dict[str, Any]:
+        """The AWSCURRENT version's id and creation time."""
+        got = self.call("secretsmanager", "list_secret_version_ids", target, SecretId=target.name)
+        found: dict[str, Any] = {"version_id": None, "created": None, "pending": None}
+        for version in got.get("Versions", []):
+            stages = version.get("VersionStages", [])
+            if "AWSCURRENT" in stages:
+                found.update(version_id=version["VersionId"], created=version.get("CreatedDate"))
+            if "AWSPENDING" in stages:
+                found["pending"] = version["VersionId"]
+        return found
+
+    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
+        results = []
+        for name in targets:
+            target = TargetResult(name=name, status="planned")
+            try:
+                self.call("secretsmanager", "describe_secret", target, SecretId=name)
+                current = self._current(target)
+            except AwsCallFailed as exc:
+                missing_or_failed(target, exc, *NO_SECRET)
+                results.append(target)
+                continue
+            target.before = _shown(current)
+            created = current["created"]
+            if created is not None and created >= since:
+                target.status, target.change = "noop", f"current version created {rfc3339(created)}"
+            else:
+                target.change = (
+                    "start rotation" if self.mode == "rotate" else "put a new random version"
+                )
+            results.append(target)
+        return results
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        for target in planned:
+            try:
+                if self.mode == "rotate":
+                    self.call("secretsmanager", "rotate_secret", target, SecretId=target.name)
+                else:
+                    self._new_version(target)
+                target.status, target.count = "ok", 1
+            except AwsCallFailed as exc:
+                missing_or_failed(target, exc, *NO_SECRET)
+
+    def _new_version(self, target: TargetResult) -> None:
+        got = self.call("secretsmanager", "get_secret_value", target, SecretId=target.name)
+        value = new_value(str(got.get("SecretString", "")))
+        put = self.call(
+            "secretsmanager",
+            "put_secret_value",
+            target,
+            SecretId=target.name,
+            SecretString=value,
+            VersionStages=["AWSCURRENT"],
+        )
+        target.change = f"new version {put['VersionId']}"
+
+    def verify(self, done: list[TargetResult]) -> None:
+        for target in done:
+            try:
+                current = self._current(target)
+            except AwsCallFailed as exc:
+                target.fail(f"could not read the secret back: {exc.message}", exc.hint)
+                continue
+            target.after = _shown(current)
+            moved = current["version_id"] != target.before["version_id"]
+            # A Lambda rotation may still be running: a pending version is progress.
+            if not moved and not (self.mode == "rotate" and current["pending"]):
+                target.fail("AWSCURRENT still points at the old version")
+
+    def undo(self, results: Sequence[TargetResult]) -> str:
+        lines = [
+            f"aws secretsmanager update-secret-version-stage --secret-id {t.name} "
+            f"--version-stage AWSCURRENT --move-to-version-id {t.before['version_id']} "
+            f"--remove-from-version-id {t.after.get('version_id', 'NEW')}"
+            for t in results
+            if t.before.get("version_id")
+        ]
+        return "; ".join(lines) or "nothing to undo"
+
+
+def _shown(current: dict[str, Any]) -> dict[str, Any]:
+    created = current["created"]
+    shown = {"version_id": current["version_id"], "created": rfc3339(created) if created else None}
+    if current.get("pending"):
+        shown["pending_version_id"] = current["pending"]
+    return shown

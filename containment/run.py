@@ -1,0 +1,164 @@
+"""Plan, apply, verify: one driver for every adapter, and the receipt it produces."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from containment.interface import (
+    ContainmentAdapter,
+    Plan,
+    Receipt,
+    ReceiptStatus,
+    TargetResult,
+)
+from manifests.errors import BadInput, BreachError
+from manifests.timeutil import utcnow
+
+PAST = {
+    "revoke-sessions": "revoked",
+    "disable-accounts": "disabled",
+    "rotate-keys": "rotated",
+    "block": "blocked",
+}
+FUTURE = {
+    "revoke-sessions": "would revoke",
+    "disable-accounts": "would disable",
+    "rotate-keys": "would rotate",
+    "block": "would block",
+}
+
+
+def read_targets(given: Iterable[str], targets_file: Path | None = None) -> list[str]:
+    """`--target` values plus a file's lines (blank lines and `#` comments skipped), deduplicated."""
+    names = [t.strip() for t in given if t.strip()]
+    if targets_file is not None:
+        try:
+            text = targets_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise BadInput(f"targets file not found: {targets_file}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"cannot read targets file {targets_file}: {exc}") from None
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line:
+                names.append(line)
+    unique = list(dict.fromkeys(names))
+    if not unique:
+        raise BadInput(
+            "no targets given", hint="pass --target NAME (repeatable) or --targets-file F"
+        )
+    return unique
+
+
+def plan_action(
+    adapter: ContainmentAdapter, targets: Sequence[str], *, since: datetime | None = None
+) -> Plan:
+    """Read-only: what is there now and what would change, target by target."""
+    created = utcnow()
+    operator = adapter.operator()
+    return Plan(
+        action=adapter.action,
+        adapter=adapter.name,
+        system=adapter.system(),
+        operator=operator,
+        created_at=created,
+        since=since or created,
+        targets=adapter.plan(list(targets), since=since or created),
+    )
+
+
+def execute(adapter: ContainmentAdapter, plan: Plan, *, dry_run: bool) -> Receipt:
+    """Apply the plan's `planned` targets (unless `dry_run`), read them back, make the receipt."""
+    results = plan.targets
+    if not dry_run:
+        _apply_and_verify(adapter, plan.planned)
+    return Receipt(
+        action=plan.action,
+        adapter=plan.adapter,
+        status=overall_status(results, dry_run),
+        summary=summarize(adapter, results, dry_run),
+        dry_run=dry_run,
+        system=plan.system,
+        operator=plan.operator,
+        started_at=plan.created_at,
+        finished_at=utcnow(),
+        targets=results,
+        undo=adapter.undo([t for t in results if t.status in ("ok", "planned")]),
+        counts=dict(Counter(t.status for t in results)),
+        settings=adapter.settings(),
+    )
+
+
+def run_action(
+    adapter: ContainmentAdapter,
+    targets: Sequence[str],
+    *,
+    dry_run: bool,
+    since: datetime | None = None,
+) -> Receipt:
+    """Plan, then (unless `dry_run`) apply exactly that plan and read the result back."""
+    return execute(adapter, plan_action(adapter, targets, since=since), dry_run=dry_run)
+
+
+def _apply_and_verify(adapter: ContainmentAdapter, planned: list[TargetResult]) -> None:
+    """A failure mid-action (a connection lost) becomes data on the targets it left undone."""
+    if not planned:
+        return
+    try:
+        adapter.apply(planned)
+    except BreachError as exc:
+        for target in planned:
+            if target.status == "planned":
+                target.fail(f"not applied: {exc.message}", exc.hint)
+    done = [t for t in planned if t.status == "ok"]
+    if not done:
+        return
+    try:
+        adapter.verify(done)
+    except BreachError as exc:
+        for target in done:
+            target.fail(f"applied, but could not be read back: {exc.message}", exc.hint)
+
+
+def overall_status(results: Sequence[TargetResult], dry_run: bool) -> ReceiptStatus:
+    bad = sum(t.status in ("failed", "missing") for t in results)
+    if bad == len(results):
+        return "failed"
+    if bad:
+        return "partial"
+    if all(t.status == "noop" for t in results):
+        return "noop"
+    return "planned" if dry_run else "ok"
+
+
+def summarize(adapter: ContainmentAdapter, results: Sequence[TargetResult], dry_run: bool) -> str:
+    """One human line, e.g. 'revoked 120 sessions of 3 users; 1 already done; 1 failed (bob)'."""
+    acted = [t for t in results if t.status in ("ok", "planned")]
+    verb = (FUTURE if dry_run else PAST)[adapter.action]
+    noun = adapter.noun
+    if not acted:
+        head = f"nothing to do for {_plural(len(results), noun)}"
+    elif adapter.unit:
+        count = sum(t.count for t in acted)
+        head = f"{verb} {_plural(count, adapter.unit)} of {_plural(len(acted), noun)}"
+    else:
+        head = f"{verb} {_plural(len(acted), noun)}"
+    parts = [head]
+    noop = sum(t.status == "noop" for t in results)
+    if noop and acted:
+        parts.append(f"{noop} already done")
+    for status, label in (("failed", "failed"), ("missing", "not found")):
+        names = [t.name for t in results if t.status == status]
+        if names:
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            parts.append(f"{len(names)} {label} ({shown})")
+    return "; ".join(parts)
+
+
+def _plural(count: int, word: str) -> str:
+    """'1 session', '3 sessions', '2 CIDRs' from either form of the word."""
+    singular = word[:-1] if word.endswith("s") else word
+    return f"{count} {singular if count == 1 else singular + 's'}"

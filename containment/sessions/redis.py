@@ -1,0 +1,242 @@
+"""Revoke sessions kept in Redis, found by key pattern or by a per-user index set.
+
+- pattern: `session:{user}:*` finds a user's keys with one SCAN pass over the keyspace (never KEYS,
+  which blocks the server); `{user}` marks where the user id sits in the key name.
+- index: `user_sessions:{user}` is a set whose members are the user's session keys (with an
+  optional `key_prefix` in front); the index set is removed with them.
+
+Keys are deleted with UNLINK (freed in the background), many per command and many commands per
+pipeline. Key names may embed tokens, so receipts hold counts only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import re
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from containment.base import AdapterBase, redis_connect
+from containment.interface import Action, TargetResult
+from containment.sessions.interface import ACTION, UNDO
+from manifests.errors import BadInput, StepFailed
+from manifests.redact import redact_url
+
+USER = "{user}"
+
+
+class RedisSessions(AdapterBase):
+    name: ClassVar[str] = "redis"
+    action: ClassVar[Action] = ACTION
+    noun: ClassVar[str] = "user"
+    unit: ClassVar[str] = "sessions"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pattern: str | None = None,
+        index_key: str | None = None,
+        key_prefix: str = "",
+        batch_size: int = 1000,
+    ) -> None:
+        if pattern and index_key:
+            raise BadInput("give either a key pattern or an index key, not both")
+        template = index_key or pattern or "session:{user}:*"
+        if USER not in template:
+            raise BadInput(
+                f"{template!r} does not say where the user id goes",
+                hint="put {user} in it, e.g. session:{user}:* or user_sessions:{user}",
+            )
+        self.url = url
+        self.mode: Literal["pattern", "index"] = "index" if index_key else "pattern"
+        self.template = template
+        self.key_prefix = key_prefix
+        self.batch_size = max(1, batch_size)
+        self.round_trips = 0
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = redis_connect(self.url)
+        return self._client
+
+    def system(self) -> str:
+        return f"redis {redact_url(self.url)}"
+
+    def operator(self) -> str:
+        import redis
+
+        self.round_trips += 1
+        try:
+            who = _text(self.client.execute_command("ACL WHOAMI"))
+        except redis.ResponseError:  # Redis before 6 has no ACLs: everyone is `default`
+            who = "default"
+        except redis.RedisError as exc:
+            raise StepFailed(f"Redis at {redact_url(self.url)}: {exc}") from None
+        return f"{who} (redis user)"
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "template": self.template,
+            "key_prefix": self.key_prefix,
+            "batch_size": self.batch_size,
+        }
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        import redis
+
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise StepFailed(f"Redis at {redact_url(self.url)}: {exc}") from None
+
+    # -- plan ------------------------------------------------------------------------------
+    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
+        with self._errors():
+            found = self._index_keys(targets) if self.mode == "index" else self._scan(targets)
+        results = []
+        for name in targets:
+            keys = found.get(name, [])
+            target = TargetResult(name=name, status="planned" if keys else "noop", work=keys)
+            sessions = sum(1 for k in keys if k != self._index_name(name))
+            target.before = {"sessions": sessions}
+            target.count = sessions
+            target.change = f"unlink {sessions}" if keys else "no sessions"
+            results.append(target)
+        return results
+
+    def _index_name(self, user: str) -> str:
+        return self.template.replace(USER, user) if self.mode == "index" else ""
+
+    def _scan(self, users: Sequence[str]) -> dict[str, list[str]]:
+        """One SCAN pass; each key is matched back to the user it belongs to."""
+        match = self.template.replace(USER, "*")
+        owner = _owner_finder(self.template, set(users))
+        found: dict[str, list[str]] = {}
+        cursor = 0
+        while True:
+            self.round_trips += 1
+            cursor, keys = self.client.scan(cursor, match=match, count=1000)
+            for raw in keys:
+                key = _text(raw)
+                user = owner(key)
+                if user is not None:
+                    found.setdefault(user, []).append(key)
+            if cursor == 0:
+                return found
+
+    def _index_keys(self, users: Sequence[str]) -> dict[str, list[str]]:
+        """Members of each user's index set that still exist, plus the set itself."""
+        found: dict[str, list[str]] = {}
+        for batch in _chunks(users, self.batch_size):
+            members = self._pipeline([("smembers", (self._index_name(u),)) for u in batch])
+            for user, keys in zip(batch, members, strict=True):
+                names = sorted(self.key_prefix + _text(k) for k in keys)
+                if names:
+                    found[user] = names
+        live = self._exists_each([k for keys in found.values() for k in keys])
+        return {
+            user: [k for k in keys if live[k]] + [self._index_name(user)]
+            for user, keys in found.items()
+        }
+
+    def _exists_each(self, keys: Sequence[str]) -> dict[str, bool]:
+        flags: dict[str, bool] = {}
+        for batch in _chunks(keys, self.batch_size):
+            answers = self._pipeline([("exists", (k,)) for k in batch])
+            flags.update({k: bool(n) for k, n in zip(batch, answers, strict=True)})
+        return flags
+
+    def _pipeline(self, commands: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for command, args in commands:
+            getattr(pipe, command)(*args)
+        self.round_trips += 1
+        return list(pipe.execute())
+
+    # -- apply and verify ------------------------------------------------------------------
+    def apply(self, planned: list[TargetResult]) -> None:
+        """UNLINK up to `batch_size` keys per pipeline round trip, counting per user."""
+        with self._errors():
+            for group in _groups_by_key_count(planned, self.batch_size):
+                commands = [("unlink", tuple(t.work)) for t in group]
+                for target, _ in zip(group, self._pipeline(commands), strict=True):
+                    target.status = "ok"
+                    target.change = f"unlinked {target.count}"
+
+    def verify(self, done: list[TargetResult]) -> None:
+        with self._errors():
+            if self.mode == "pattern":
+                left = self._scan([t.name for t in done])
+            else:
+                keys = [k for t in done for k in t.work]
+                live = self._exists_each(keys)
+                left = {t.name: [k for k in t.work if live[k]] for t in done}
+        for target in done:
+            remaining = len(left.get(target.name, []))
+            target.after = {"sessions": remaining}
+            if remaining:
+                target.fail(f"{remaining} session keys remain after UNLINK", "run it again")
+
+    def undo(self, results: Sequence[TargetResult]) -> str:
+        return UNDO
+
+
+def _owner_finder(template: str, users: set[str]) -> Any:
+    """A function key -> user id (one of `users`) or None, for a `{user}` template with globs."""
+    head, _, tail = template.partition(USER)
+    head_re = re.compile(_glob_prefix(head))
+    tail_re = re.compile(fnmatch.translate(tail))
+    lengths = sorted({len(u) for u in users})
+
+    def owner(key: str) -> str | None:
+        matched = head_re.match(key)
+        if matched is None:
+            return None
+        rest = key[matched.end() :]
+        for size in lengths:
+            if rest[:size] in users and tail_re.match(rest[size:]):
+                return rest[:size]
+        return None
+
+    return owner
+
+
+def _glob_prefix(glob: str) -> str:
+    """A regex matching the start of a key against a glob (no end anchor)."""
+    out = []
+    for char in glob:
+        out.append({"*": ".*?", "?": "."}.get(char, re.escape(char)))
+    return "".join(out)
+
+
+def _groups_by_key_count(targets: list[TargetResult], size: int) -> Iterator[list[TargetResult]]:
+    group: list[TargetResult] = []
+    keys = 0
+    for target in targets:
+        group.append(target)
+        keys += len(target.work)
+        if keys >= size:
+            yield group
+            group, keys = [], 0
+    if group:
+        yield group
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
