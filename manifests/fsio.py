@@ -83,7 +83,7 @@ def safe_relpath(name: str) -> PurePosixPath:
     if not name or "\\" in name or "\x00" in name:
         raise BadInput(f"unsafe artifact name {name!r}")
     rel = PurePosixPath(name)
-    if rel.is_absolute() or any(part in ("..", ".", "") for part in rel.parts):
+    if not rel.parts or rel.is_absolute() or any(part in ("..", ".", "") for part in rel.parts):
         raise BadInput(
             f"unsafe artifact name {name!r}", hint="names must be relative, without '..'"
         )

@@ -52,13 +52,13 @@ class KmsSigner:
         self.key_id = key_id
         self._client = client
         response = _kms_call(client.get_public_key, "kms:GetPublicKey", KeyId=key_id)
-        if response.get("KeySpec") not in (None, "ECC_NIST_P256"):
-            raise BadInput(
-                f"KMS key {key_id} is {response.get('KeySpec')}; breachkit signs with ECC_NIST_P256"
-            )
         key = load_der_public_key(response["PublicKey"])
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise BadInput(f"KMS key {key_id} is not an elliptic-curve key")
+        spec = response.get("KeySpec", type(key).__name__)
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise BadInput(
+                f"KMS key {key_id} is {spec}, not ECC_NIST_P256",
+                hint="create it with --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY",
+            )
         self._public = key
 
     @property

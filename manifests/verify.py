@@ -61,14 +61,17 @@ class _Context:
 
 
 def load_trusted(pubkeys: list[Path], trust_dirs: list[Path]) -> dict[str, PublicKey]:
-    """{keyid: key} from --pubkey files and every *.pem in --trust folders."""
+    """{keyid: key} from --pubkey files and every public-key *.pem in --trust folders."""
     from manifests.keys import load_public_key_file
 
     files = list(pubkeys)
     for folder in trust_dirs:
         if not folder.is_dir():
             raise BadInput(f"trust folder not found: {folder}")
-        files.extend(sorted(folder.glob("*.pem")))
+        # Public keys only: a trust folder may also hold the private key next to them.
+        files.extend(
+            p for p in sorted(folder.glob("*.pem")) if b"PUBLIC KEY-----" in p.read_bytes()
+        )
     keys = [load_public_key_file(path) for path in files]
     return {keyid(k): k for k in keys}
 
@@ -223,18 +226,20 @@ def _check_signature(ctx: _Context) -> Check:
     payload_type, payload, signatures = parsed
     if payload_type != dsse.IN_TOTO:
         return Check(name, False, f"payloadType is {payload_type!r}, expected {dsse.IN_TOTO}")
-    # Verify with the trusted key when one is pinned, so a swapped signer.pub.pem cannot help.
-    key = ctx.trusted.get(ctx.signer_keyid or "") or (_signer_key(ctx) if not ctx.trusted else None)
-    if key is None:
-        return Check(name, False, "no trusted key to check the signature with")
+    # With pinned keys, only they count, so a swapped signer.pub.pem cannot help a forger.
+    pinned = list(ctx.trusted.values())
+    own = _signer_key(ctx)
+    candidates = pinned or ([own] if own else [])
+    if not candidates:
+        return Check(name, False, "no key to check the signature with")
     message = dsse.pae(payload_type, payload)
-    valid = any(_sig_ok(key, s, message) for s in signatures)
-    if not valid:
+    key = next((k for k in candidates for s in signatures if _sig_ok(k, s, message)), None)
+    if key is None:
         return Check(
             name,
             False,
-            f"the signature does not match the statement in {ENVELOPE}: "
-            "the statement or the signature was altered",
+            f"the signature does not match the statement in {ENVELOPE} under "
+            f"{'any trusted key' if pinned else SIGNER_PEM}: the statement or signature was altered",
         )
     try:
         ctx.statement = json.loads(payload)
@@ -308,18 +313,15 @@ def _check_custody(ctx: _Context) -> Check:
     log = ctx.bag / custody.CUSTODY_FILE
     if not log.is_file():
         return Check(name, False, f"{custody.CUSTODY_FILE} is missing")
-    trusted = set(ctx.trusted) | {ctx.signer_keyid or ""} if ctx.trusted else None
+    trusted = set(ctx.trusted) if ctx.trusted else None
     count, problems = chain.verify(log, custody.signature_checker(trusted))
     messages = [f"entry {p.line} {p.message}" for p in problems]
     first = next((entry for _, _, entry in chain.read(log)), None)
     details = (first or {}).get("details", {})
     if not first or first.get("event") != "sealed":
         messages.append("the first entry is not the sealing of this bundle")
-    elif (
-        ctx.envelope_bytes
-        and details.get("envelope_sha256") != hashlib.sha256(ctx.envelope_bytes).hexdigest()
-    ):
-        messages.append("the sealing entry names a different statement envelope")
+    else:
+        messages += _sealing_mismatches(ctx, details)
     if messages:
         return Check(name, False, f"custody log problems in {custody.CUSTODY_FILE}", messages)
     entries = chain.entries(log)
@@ -331,3 +333,15 @@ def _check_custody(ctx: _Context) -> Check:
         else f"; {len(signers)} other signer key(s), not pinned"
     )
     return Check(name, True, f"{count} signed, chained event(s): {events}{pinned}")
+
+
+def _sealing_mismatches(ctx: _Context, details: dict[str, Any]) -> list[str]:
+    """The sealing entry binds the log to this bag: the envelope and tag manifest it names."""
+    problems = []
+    envelope_sha = hashlib.sha256(ctx.envelope_bytes).hexdigest() if ctx.envelope_bytes else None
+    if envelope_sha and details.get("envelope_sha256") != envelope_sha:
+        problems.append("the sealing entry names a different statement envelope")
+    tag_manifest = ctx.bag / bagit.TAG_MANIFEST
+    if tag_manifest.is_file() and details.get("tagmanifest_sha256") != sha256_file(tag_manifest):
+        problems.append(f"the sealing entry names a different {bagit.TAG_MANIFEST}")
+    return problems

@@ -1,0 +1,137 @@
+"""Signing with an AWS KMS key (moto): ECDSA P-256 over sha256 of the PAE, checked by openssl."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+
+from manifests.dsse import pae
+from manifests.keys import GeneratedKeys
+
+pytestmark = pytest.mark.aws
+
+
+def create_signing_key(endpoint_url: str | None = None) -> str:
+    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=endpoint_url)
+    key = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/breach-evidence", TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
+
+
+def test_kms_signed_bundle_verifies_with_breach_and_openssl(
+    aws, breach, evidence: Path, keys: GeneratedKeys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    create_signing_key()
+    out = tmp_path / "kms-bundle"
+    sealed = breach(
+        "seal",
+        evidence,
+        "--out",
+        out,
+        "--incident",
+        "INC-K",
+        "-r",
+        keys.recipient,
+        "--kms-key",
+        "alias/breach-evidence",
+        "--region",
+        "us-east-1",
+    )
+    assert sealed.exit_code == 0, sealed.stderr
+    report = breach("verify", out, "--pubkey", out / "signer.pub.pem", "--json")
+    assert report.exit_code == 0, report.stdout
+    assert (
+        "ECC" not in (out / "signer.pub.pem").read_text()
+        and "PUBLIC KEY" in (out / "signer.pub.pem").read_text()
+    )
+    assert "openssl dgst -sha256 -verify" in (out / "VERIFY.md").read_text()
+    if shutil.which("openssl"):
+        env = json.loads((out / "statement.dsse.json").read_text())
+        (tmp_path / "pae.bin").write_bytes(
+            pae(env["payloadType"], base64.b64decode(env["payload"]))
+        )
+        (tmp_path / "sig.der").write_bytes(base64.b64decode(env["signatures"][0]["sig"]))
+        run = subprocess.run(
+            [
+                "openssl",
+                "dgst",
+                "-sha256",
+                "-verify",
+                str(out / "signer.pub.pem"),
+                "-signature",
+                str(tmp_path / "sig.der"),
+                str(tmp_path / "pae.bin"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0 and "Verified OK" in run.stdout
+
+
+def test_kms_through_the_moto_server_endpoint(
+    moto_endpoint: str, breach, evidence: Path, keys: GeneratedKeys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    arn = create_signing_key(moto_endpoint)
+    out = tmp_path / "kms-e2e"
+    sealed = breach(
+        "seal",
+        evidence,
+        "--out",
+        out,
+        "--incident",
+        "INC-K",
+        "-r",
+        keys.recipient,
+        "--kms-key",
+        arn,
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        moto_endpoint,
+    )
+    assert sealed.exit_code == 0, sealed.stderr
+    assert breach("verify", out, "--pubkey", out / "signer.pub.pem").exit_code == 0
+
+
+def test_kms_errors_are_one_line(
+    aws, breach, evidence: Path, keys: GeneratedKeys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    result = breach(
+        "seal",
+        evidence,
+        "--out",
+        tmp_path / "x",
+        "--incident",
+        "I",
+        "-r",
+        keys.recipient,
+        "--kms-key",
+        "alias/does-not-exist",
+        "--region",
+        "us-east-1",
+    )
+    assert result.exit_code == 1 and "KMS: NotFoundException" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "x").exists()
+    kms = boto3.client("kms", region_name="us-east-1")
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    wrong = breach(
+        "seal",
+        evidence,
+        "--out",
+        tmp_path / "x",
+        "--incident",
+        "I",
+        "-r",
+        keys.recipient,
+        "--kms-key",
+        rsa,
+        "--region",
+        "us-east-1",
+    )
+    assert wrong.exit_code == 2 and "ECC_NIST_P256" in wrong.stderr
