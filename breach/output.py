@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -27,3 +29,15 @@ def mark(ok: bool | None) -> str:
     if ok is None:
         return "[yellow]skip[/yellow]"
     return "[green]pass[/green]" if ok else "[red]FAIL[/red]"
+
+
+@contextlib.contextmanager
+def byte_progress(label: str, *, enabled: bool = True) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress line counting bytes, on a terminal only; yields the callback (or None)."""
+    if not enabled or not stderr.is_terminal:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn(label), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done: progress.advance(task, done)

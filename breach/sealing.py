@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,11 @@ def unsealed_artifacts(case: Case) -> list[StagedArtifact]:
 
 
 def seal_case(
-    case: Case, recipients: list[Recipient], recipient_names: list[str], signer: Signer
+    case: Case,
+    recipients: list[Recipient],
+    recipient_names: list[str],
+    signer: Signer,
+    progress: Callable[[int], None] | None = None,
 ) -> SealedBundle:
     artifacts = unsealed_artifacts(case)
     if not artifacts:
@@ -52,6 +57,7 @@ def seal_case(
         tool_version=__version__,
         previous=PreviousBundle(last["id"], last["envelope_sha256"]) if last else None,
         bundle_id=bundle_id,
+        progress=progress,
     )
     bundle = seal(artifacts, case.bundles / bundle_id, options)
     sealed = dict((case.record.model_extra or {}).get("sealed", {}))
@@ -87,6 +93,7 @@ def seal_folder(
     recipient_names: list[str],
     signer: Signer,
     severity: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> SealedBundle:
     if not source.is_dir():
         raise BadInput(f"source folder not found: {source}")
@@ -101,6 +108,7 @@ def seal_folder(
         signer=signer,
         operator=operator(),
         tool_version=__version__,
+        progress=progress,
     )
     return seal(artifacts, out, options)
 

@@ -108,10 +108,16 @@ def _hash_reader(
 
 def _hash_writer(chunks: queue.Queue[bytes], dst: IO[bytes], digest: Any) -> int:
     size = 0
-    while (chunk := chunks.get()) is not _EOF:
-        digest.update(chunk)
-        dst.write(chunk)
-        size += len(chunk)
+    try:
+        while (chunk := chunks.get()) is not _EOF:
+            digest.update(chunk)
+            dst.write(chunk)
+            size += len(chunk)
+    except BaseException:
+        # A full disk: keep taking chunks so the encryptor never blocks; the caller re-raises.
+        while chunks.get() is not _EOF:
+            pass
+        raise
     return size
 
 

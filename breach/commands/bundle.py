@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from breach.case import Case
 from breach.options import aws_options, json_option
-from breach.output import mark, report
+from breach.output import byte_progress, mark, report
 from breach.sealing import record_custody, seal_case, seal_folder
 from breach.signers import load_local_signer, load_signer
 from manifests import chain, custody
@@ -94,11 +94,14 @@ def seal_command(
     signer = load_signer(
         signing_key, kms_key, region=region, profile=profile, endpoint_url=endpoint_url
     )
-    if case_dir:
-        bundle = seal_case(Case.load(case_dir), recipient_keys, names, signer)
-    else:
-        assert source and out and incident
-        bundle = seal_folder(source, out, incident, recipient_keys, names, signer, severity)
+    with byte_progress("sealing", enabled=not as_json) as progress:
+        if case_dir:
+            bundle = seal_case(Case.load(case_dir), recipient_keys, names, signer, progress)
+        else:
+            assert source and out and incident
+            bundle = seal_folder(
+                source, out, incident, recipient_keys, names, signer, severity, progress
+            )
     _report_sealed(bundle, as_json)
 
 

@@ -195,3 +195,25 @@ def test_decrypt_never_writes_outside_the_folder(
     with pytest.raises(BadInput, match=r"unsafe artifact name|outside"):
         decrypt_bundle(bundle, load_identities(keys.age_identity), out)
     assert not (tmp_path / "escape.txt").exists() and not Path("/tmp/escape.txt").exists()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 256 KiB tmpfs: a real full disk. Needs root (CI and this machine run as root)."""
+    import subprocess
+
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("full-disk test needs root to mount a 256 KiB tmpfs")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_fails_cleanly_and_leaves_nothing_half_written(breach, evidence: Path, seal_args: list[str], tiny_disk: Path) -> None:  # type: ignore[no-untyped-def]
+    result = breach("seal", evidence, "--out", tiny_disk / "bundle", "--incident", "I", *seal_args)
+    assert result.exit_code == 1 and "disk full" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert list(tiny_disk.iterdir()) == []
+    assert (evidence / "dump.bin").stat().st_size == 1 << 20  # the evidence itself is untouched
