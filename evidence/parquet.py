@@ -1,0 +1,239 @@
+"""Parquet sinks: batches in, zstd Parquet files out, written on their own thread.
+
+A sink writes under a hidden temporary folder in staging and only `commit()` renames the files into
+place, so a failed or interrupted export leaves nothing a sealer would pick up. Memory stays
+bounded: the queue holds a few batches and every batch becomes its own row group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from manifests.errors import StepFailed
+from manifests.fsio import disk_errors, fsync_dir
+
+QUEUE_BATCHES = 4
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+# Columns whose values repeat (actors, actions) compress well with a dictionary; unique ones
+# (ids, timestamps, uuids, payloads) only pay for building it.
+DICTIONARY_MAX_RATIO = 0.5
+
+Router = Callable[[pa.RecordBatch], Iterator[tuple[str, pa.RecordBatch]]]
+
+
+def single_file(relpath: str) -> Router:
+    def route(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.RecordBatch]]:
+        yield relpath, batch
+
+    return route
+
+
+def by_day(column: str, file_name: str = "part-0000.parquet") -> Router:
+    """Hive-style `day=YYYY-MM-DD/` partitions of a timestamp column, in UTC."""
+
+    def route(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.RecordBatch]]:
+        days = pc.cast(batch.column(column), pa.date32())
+        distinct = pc.unique(days)
+        if len(distinct) == 1:
+            yield _day_folder(distinct[0]) + file_name, batch
+            return
+        for day in distinct:
+            mask = pc.is_null(days) if not day.is_valid else pc.equal(days, day)
+            yield _day_folder(day) + file_name, batch.filter(pc.fill_null(mask, False))
+
+    return route
+
+
+def _day_folder(day: pa.Scalar) -> str:
+    return f"day={day.as_py().isoformat() if day.is_valid else NULL_PARTITION}/"
+
+
+@dataclass
+class SinkStats:
+    rows: int = 0
+    files: dict[str, int] = field(default_factory=dict)  # relpath -> rows
+    oldest: object = None
+    newest: object = None
+
+
+class ParquetSink:
+    """Writes batches routed to files under `tmp_dir`, on a thread of its own."""
+
+    def __init__(
+        self,
+        tmp_dir: Path,
+        schema: pa.Schema,
+        route: Router,
+        *,
+        time_column: str | None = None,
+        dictionary_columns: list[str] | None = None,
+    ) -> None:
+        self.tmp_dir = tmp_dir
+        self.schema = schema
+        self.route = route
+        self.time_column = time_column
+        self.dictionary_columns = dictionary_columns
+        self.stats = SinkStats()
+        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(QUEUE_BATCHES)
+        self._error: BaseException | None = None
+        self._failed = threading.Event()
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="parquet-sink", daemon=True)
+        self._thread.start()
+
+    # -- producer side -----------------------------------------------------------------------
+    def put(self, batch: pa.RecordBatch) -> None:
+        if self._failed.is_set():
+            raise StepFailed(f"writing Parquet failed: {self._error}")
+        while True:
+            try:
+                self._queue.put(batch, timeout=0.5)
+                return
+            except queue.Full:
+                if self._failed.is_set():
+                    raise StepFailed(f"writing Parquet failed: {self._error}") from None
+
+    def finish(self, *, empty_file: str | None = None) -> SinkStats:
+        """Flush and close every file; `empty_file` is written when no row arrived at all."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise StepFailed(f"writing Parquet failed: {self._error}")
+        if not self._writers and empty_file:
+            self._open(empty_file)
+            self.stats.files[empty_file] = 0
+        self._close_writers()
+        return self.stats
+
+    def abort(self) -> None:
+        """Stop and delete everything written so far."""
+        self._failed.set()
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join(timeout=30)
+        with contextlib.suppress(Exception):
+            self._close_writers()
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+    # -- writer thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while (batch := self._queue.get()) is not None:
+                if self._failed.is_set():
+                    continue
+                self._write(batch)
+        except BaseException as exc:  # handed to the producer, which reports it
+            self._error = exc
+            self._failed.set()
+            while self._queue.get() is not None:  # drain so a blocked producer wakes up
+                pass
+
+    def _write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        if self.dictionary_columns is None:
+            self.dictionary_columns = dictionary_candidates(batch)
+        self._track_time(batch)
+        for relpath, part in self.route(batch):
+            if part.num_rows:
+                writer = self._writers.get(relpath) or self._open(relpath)
+                writer.write_batch(part)
+                self.stats.files[relpath] = self.stats.files.get(relpath, 0) + part.num_rows
+        self.stats.rows += batch.num_rows
+
+    def _track_time(self, batch: pa.RecordBatch) -> None:
+        if not self.time_column:
+            return
+        bounds = pc.min_max(batch.column(self.time_column))
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low is not None and (self.stats.oldest is None or low < self.stats.oldest):
+            self.stats.oldest = low
+        if high is not None and (self.stats.newest is None or high > self.stats.newest):
+            self.stats.newest = high
+
+    def _open(self, relpath: str) -> pq.ParquetWriter:
+        path = self.tmp_dir / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with disk_errors(path):
+            writer = pq.ParquetWriter(
+                path,
+                self.schema,
+                compression="zstd",
+                use_dictionary=self.dictionary_columns or False,
+                store_schema=True,
+            )
+        self._writers[relpath] = writer
+        return writer
+
+    def _close_writers(self) -> None:
+        for relpath, writer in list(self._writers.items()):
+            with disk_errors(self.tmp_dir / relpath):
+                writer.close()
+            del self._writers[relpath]
+
+
+def dictionary_candidates(batch: pa.RecordBatch) -> list[str]:
+    """Columns worth dictionary-encoding, judged on a first batch: few distinct values."""
+    chosen = []
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        kind = column.type
+        if pa.types.is_list(kind):
+            kind = kind.value_type
+        if not (pa.types.is_string(kind) or pa.types.is_integer(kind)):
+            continue
+        sample = column.slice(0, 10_000)
+        if pa.types.is_list(column.type):
+            sample = pc.list_flatten(sample)
+        if len(sample) and len(pc.unique(sample)) <= DICTIONARY_MAX_RATIO * len(sample):
+            chosen.append(name)
+    return chosen
+
+
+def temp_dir_for(final: Path) -> Path:
+    """A hidden sibling of `final`: sealing and staged_artifacts() skip dot-names."""
+    return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+
+
+def fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        else:
+            fsync_dir(path)
+    fsync_dir(root)
+
+
+def commit_dir(tmp: Path, final: Path) -> None:
+    """Rename a finished temporary folder into place, durably."""
+    fsync_tree(tmp)
+    with disk_errors(final):
+        os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def commit_file(tmp: Path, final: Path) -> None:
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    with disk_errors(final):
+        os.replace(tmp, final)
+    fsync_dir(final.parent)

@@ -1,0 +1,1 @@
+"""PostgreSQL evidence: audit tables and pgaudit logs to Parquet, consistent table snapshots."""
