@@ -1,17 +1,26 @@
-"""`breach incident open | show`: the case workspace."""
+"""`breach incident open | show | classify | set-aware-at | severity | status | close`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from breach.case import Case
+from breach.commands.notify import POSTMORTEM, postmortem_path
 from breach.options import case_option, json_option
 from breach.output import report
-from manifests.timeutil import parse_rfc3339, rfc3339
+from manifests.errors import BadInput
+from manifests.fsio import write_text
+from manifests.timeutil import parse_rfc3339, rfc3339, to_utc, utcnow
+from notify.classify import Facts, classify
+from notify.policy import load_policy
+from notify.postmortem import REQUIRED_FOR, unfinished_sections
 
 
 def _time(value: str | None, field: str) -> datetime | None:
@@ -83,6 +92,188 @@ def show(case_dir: str, as_json: bool) -> None:
             out.print(f"    {entry['at']}  {entry['what']:<22} {entry['result']:<6} {entry['who']}")
 
     report(as_json, data, human)
+
+
+# -- classify, clocks, severity, status, close ------------------------------------------------
+def _facts_from_case(case: Case, given: dict[str, Any]) -> Facts:
+    """Facts given on the command line, over those already recorded and the scope's counts."""
+    recorded = dict(getattr(case.record, "facts", None) or {})
+    scope = getattr(case.record, "scope", None) or {}
+    for key in ("affected_users", "records_touched"):
+        if isinstance(scope, dict) and isinstance(scope.get(key), int):
+            recorded.setdefault(key, scope[key])
+    try:
+        return Facts.model_validate(recorded | {k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BadInput(f"fact {first['loc'][0]}: {first['msg']}") from None
+
+
+def _error_rate(value: str | None) -> float | None:
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        rate = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise BadInput(f"--error-rate {value!r} is not a number", hint="e.g. 0.07 or 7%") from None
+    if not 0 <= rate <= 1:
+        raise BadInput(f"--error-rate {value!r} is outside 0..1 (or 0%..100%)")
+    return rate
+
+
+@incident.command("classify")
+@case_option()
+@click.option(
+    "--data-breach/--no-data-breach", default=None, help="Personal or confidential data breached."
+)
+@click.option("--security-compromise/--no-security-compromise", default=None)
+@click.option("--service-down/--no-service-down", default=None, help="Service fully unavailable.")
+@click.option("--major-feature-degraded/--no-major-feature-degraded", default=None)
+@click.option("--minor-feature-degraded/--no-minor-feature-degraded", default=None)
+@click.option("--error-rate", help="Observed error rate, 0.07 or 7%.")
+@click.option("--workaround/--no-workaround", default=None, help="A workaround is available.")
+@click.option("--cosmetic/--no-cosmetic", default=None)
+@click.option("--apply", is_flag=True, help="Set the proposed severity and record the facts.")
+@click.option("--policy", "policy_file", envvar="BREACH_POLICY", type=click.Path(path_type=Path))
+@json_option
+def classify_(
+    case_dir: str,
+    error_rate: str | None,
+    apply: bool,
+    policy_file: Path | None,
+    as_json: bool,
+    **flags: bool | None,
+) -> None:
+    """Propose a severity (P1-P4) from facts and say why; --apply sets it (journaled)."""
+    case = Case.load(case_dir)
+    facts = _facts_from_case(case, {**flags, "error_rate": _error_rate(error_rate)})
+    result = classify(facts, load_policy(policy_file))
+    current = case.record.severity
+    if apply:
+        changes: dict[str, Any] = {"facts": facts.model_dump(exclude_defaults=True)}
+        if result.severity != current:
+            changes["severity"] = result.severity
+        case.update("; ".join(result.reasons[:-1]), **changes)
+    else:
+        case.journal("incident.classify", why="; ".join(result.reasons), details=result.as_dict())
+    data = {"case": case.id, "current": current, "applied": apply, **result.as_dict()}
+
+    def human(out: Console) -> None:
+        verb = "set to" if apply else "proposed"
+        out.print(f"{case.id}: {verb} {result.severity} (was {current})")
+        for reason in result.reasons:
+            out.print(f"  - {escape(reason)}")
+
+    report(as_json, data, human)
+
+
+@incident.command("set-aware-at")
+@case_option()
+@click.option("--at", "at", required=True, help="When the organisation became aware (RFC 3339).")
+@click.option("--reason", required=True, help="Why it changes (journaled).")
+@json_option
+def set_aware_at(case_dir: str, at: str, reason: str, as_json: bool) -> None:
+    """Change the aware-at time that starts the regulatory clocks."""
+    case = Case.load(case_dir)
+    moment = parse_rfc3339(at, field="--at")
+    if moment > utcnow() + timedelta(minutes=5):
+        raise BadInput(f"--at {at} is in the future", hint="awareness is a past or present time")
+    _need_reason(reason)
+    before = rfc3339(case.record.aware_at)
+    case.update(reason, aware_at=to_utc(moment))
+    after = rfc3339(case.record.aware_at)
+    report(
+        as_json,
+        {"case": case.id, "before": before, "aware_at": after, "reason": reason},
+        lambda out: out.print(f"{case.id}: aware-at {before} -> {after}"),
+    )
+
+
+def _need_reason(reason: str) -> None:
+    if len(reason.strip()) < 3:
+        raise BadInput("--reason must say why, in words")
+
+
+@incident.command("severity")
+@case_option()
+@click.option("--to", "to", required=True, type=click.Choice(["P1", "P2", "P3", "P4"]))
+@click.option("--reason", required=True, help="Why (journaled).")
+@json_option
+def severity_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
+    """Change the severity (journaled with the reason)."""
+    case = Case.load(case_dir)
+    _need_reason(reason)
+    before = case.record.severity
+    case.update(reason, severity=to)
+    report(
+        as_json,
+        {"case": case.id, "before": before, "severity": to, "reason": reason},
+        lambda out: out.print(f"{case.id}: severity {before} -> {to}"),
+    )
+
+
+@incident.command("status")
+@case_option()
+@click.option("--to", "to", required=True, type=click.Choice(["open", "contained", "resolved"]))
+@click.option("--reason", required=True, help="Why (journaled).")
+@json_option
+def status_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
+    """Move the case to open, contained or resolved (closing is `incident close`)."""
+    case = Case.load(case_dir)
+    _need_reason(reason)
+    if case.record.status == "closed":
+        raise BadInput(f"{case.id} is closed", hint="a closed case is not reopened by status")
+    before = case.record.status
+    case.update(reason, status=to)
+    report(
+        as_json,
+        {"case": case.id, "before": before, "status": to, "reason": reason},
+        lambda out: out.print(f"{case.id}: status {before} -> {to}"),
+    )
+
+
+@incident.command("close")
+@case_option()
+@click.option("--reason", default="incident closed", show_default=True, help="Journaled.")
+@json_option
+def close(case_dir: str, reason: str, as_json: bool) -> None:
+    """Close the case. A P1 or P2 case needs a finished post-mortem first."""
+    case = Case.load(case_dir)
+    if case.record.status == "closed":
+        raise BadInput(f"{case.id} is already closed")
+    path = postmortem_path(case)
+    staged = None
+    if case.record.severity in REQUIRED_FOR:
+        text = _finished_postmortem(case, path)
+        staged = case.stage_path(POSTMORTEM)
+        write_text(staged, text)
+    closed_at = utcnow()
+    case.update(reason, status="closed", closed_at=rfc3339(closed_at))
+    data = {
+        "case": case.id,
+        "status": "closed",
+        "closed_at": rfc3339(closed_at),
+        "postmortem": str(staged) if staged else None,
+    }
+    report(as_json, data, lambda out: out.print(f"{case.id}: closed"))
+
+
+def _finished_postmortem(case: Case, path: Path) -> str:
+    severity = case.record.severity
+    if not path.exists():
+        raise BadInput(
+            f"{case.id} is {severity}: a post-mortem is required before closing",
+            hint=f"run `breach postmortem --case {case.root}`, finish it, then close",
+        )
+    text = path.read_text(encoding="utf-8")
+    todo = unfinished_sections(text)
+    if todo:
+        raise BadInput(
+            f"{path} still has {len(todo)} section(s) to write: {'; '.join(todo[:3])}",
+            hint="replace every [[FILL IN: ...]] marker, then close",
+        )
+    return text
 
 
 def register(cli: click.Group) -> None:

@@ -1,0 +1,34 @@
+"""The file/stdout channel: the notice as text, for a ticket system, a printer or review."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from manifests.fsio import write_text
+from notify.channels.interface import Accepted, Message
+
+
+class FileChannel:
+    name = "file"
+
+    def __init__(self, target: str | Path, stream: TextIO | None = None) -> None:
+        self._target = str(target)
+        self._stream = stream
+
+    def destination(self) -> str:
+        return "stdout" if self._target == "-" else self._target
+
+    def secrets(self) -> Iterable[str]:
+        return []
+
+    def send_once(self, message: Message) -> Accepted:
+        if self._target == "-":
+            stream = self._stream or sys.stdout
+            stream.write(message.text)
+            stream.flush()
+            return Accepted(f"stdout:{message.sha256[:16]}")
+        write_text(Path(self._target), message.text)
+        return Accepted(f"file:{self._target}")

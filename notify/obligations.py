@@ -1,0 +1,129 @@
+"""Every obligation a case has (escalation matrix + regulatory regimes) and where each stands.
+
+State comes only from the records: a notification receipt with status "sent" for the obligation
+makes it sent (late if after the deadline); a recorded decision not to notify makes it
+"not-notified" (the GDPR Art. 33(5) register); otherwise it is "due" or, past its deadline,
+"overdue".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from manifests.timeutil import parse_rfc3339, rfc3339
+from notify.context import IncidentContext
+from notify.deadlines import Calendar, Duration, deadline, humanize, local_iso
+from notify.policy import Policy
+
+State = Literal["sent", "not-notified", "due", "overdue"]
+
+
+@dataclass(frozen=True)
+class Obligation:
+    id: str  # "escalation:cto", "gdpr-art33"
+    kind: Literal["escalation", "regulatory"]
+    label: str
+    audience: str
+    rule: Duration
+    calendar: Calendar
+    deadline: datetime  # UTC
+    notice: str | None = None
+
+
+@dataclass(frozen=True)
+class ObligationStatus:
+    obligation: Obligation
+    state: State
+    time_left: str
+    sent_at: str | None = None
+    late: bool = False
+    decision_reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        ob = self.obligation
+        data = {
+            "id": ob.id,
+            "kind": ob.kind,
+            "label": ob.label,
+            "audience": ob.audience,
+            "rule": str(ob.rule),
+            "deadline": rfc3339(ob.deadline),
+            "deadline_local": local_iso(ob.deadline, ob.calendar),
+            "time_zone": ob.calendar.timezone,
+            "notice": ob.notice,
+            **{k: v for k, v in asdict(self).items() if k != "obligation"},
+        }
+        return data
+
+
+def obligations(context: IncidentContext, policy: Policy) -> list[Obligation]:
+    """What this case owes whom, by when, counted from its aware-at time."""
+    start = context.case.aware_at
+    severity = context.case.severity
+    found: list[Obligation] = []
+    for role_id, role in policy.escalation.items():
+        rule = role.rule(severity)
+        due = deadline(start, rule, policy.calendar)
+        if due is not None:
+            found.append(
+                Obligation(
+                    f"escalation:{role_id}", "escalation", role.label, role.label, rule,
+                    policy.calendar, due, role.notice,
+                )
+            )  # fmt: skip
+    breach = context.personal_data_breach()
+    for regime_id, regime in policy.regimes.items():
+        if not regime.enabled or severity not in regime.severities:
+            continue
+        if regime.applies == "personal-data-breach" and not breach:
+            continue
+        calendar = policy.calendar_for(regime)
+        due = deadline(start, regime.deadline, calendar, regime.cutoff)
+        if due is not None:
+            found.append(
+                Obligation(
+                    regime_id, "regulatory", regime.name, regime.audience, regime.deadline,
+                    calendar, due, regime.notice,
+                )
+            )  # fmt: skip
+    return sorted(found, key=lambda ob: (ob.deadline, ob.id))
+
+
+def _first_sent(records: list[dict[str, Any]], obligation_id: str) -> datetime | None:
+    times = [
+        parse_rfc3339(str(r["sent_at"]), field="receipt sent_at")
+        for r in records
+        if r.get("status") in ("sent", "partial") and r.get("sent_at") and _names(r, obligation_id)
+    ]
+    return min(times) if times else None
+
+
+def _names(record: dict[str, Any], obligation_id: str) -> bool:
+    named = record.get("obligations") or [record.get("obligation")]
+    return obligation_id in named
+
+
+def status(
+    owed: list[Obligation],
+    notifications: list[dict[str, Any]],
+    decisions: list[dict[str, Any]],
+    now: datetime,
+) -> list[ObligationStatus]:
+    """sent / not-notified / due / overdue for each obligation, from the records alone."""
+    result = []
+    for ob in owed:
+        left = humanize(ob.deadline - now)
+        sent_at = _first_sent(notifications, ob.id)
+        decided = [d for d in decisions if _names(d, ob.id)]
+        if sent_at is not None:
+            result.append(
+                ObligationStatus(ob, "sent", left, rfc3339(sent_at), late=sent_at > ob.deadline)
+            )
+        elif decided:
+            reason = str(decided[-1].get("reason", ""))
+            result.append(ObligationStatus(ob, "not-notified", left, decision_reason=reason))
+        else:
+            result.append(ObligationStatus(ob, "overdue" if now > ob.deadline else "due", left))
+    return result

@@ -1,0 +1,213 @@
+"""Notices from templates (Jinja2), filled from the incident context and the policy.
+
+A template's first line may be `Subject: ...`; the rest is the body. What only a person can
+write is rendered as a `[[FILL IN: ...]]` marker, and `send` refuses a notice that still has one.
+Users supply their own templates in a folder (`<notice>.md.j2` or `<notice>.j2`), which take
+precedence over the ones shipped here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from manifests.errors import BadInput
+from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
+from notify.context import IncidentContext
+from notify.deadlines import Duration, deadline, local_iso
+from notify.policy import Policy
+
+NOTICES = ("internal", "external", "gdpr-art33", "gdpr-art34")
+MARKER = re.compile(r"\[\[FILL IN: ([^\]]*)\]\]")
+_STATUS_LABELS = {
+    "open": "Investigating",
+    "contained": "Mitigating",
+    "resolved": "Resolved",
+    "closed": "Resolved",
+}
+
+
+@dataclass(frozen=True)
+class Notice:
+    name: str
+    subject: str
+    body: str
+    template: str  # where the template came from, for the record
+
+    @property
+    def text(self) -> str:
+        """The exact text that is reviewed, sent and hashed."""
+        return f"Subject: {self.subject}\n\n{self.body}"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def unfilled(self) -> list[str]:
+        return MARKER.findall(self.text)
+
+
+def marker(what: str) -> str:
+    return f"[[FILL IN: {what}]]"
+
+
+def parse_notice(name: str, text: str, template: str) -> Notice:
+    """Split `Subject: ...` off the first line (a notice without one gets a generic subject)."""
+    first, _, rest = text.lstrip("\n").partition("\n")
+    if first.lower().startswith("subject:"):
+        return Notice(name, first.split(":", 1)[1].strip(), rest.strip("\n") + "\n", template)
+    return Notice(name, f"Notice: {name}", text.strip("\n") + "\n", template)
+
+
+def builtin_templates() -> Path:
+    return Path(str(resources.files("notify") / "templates"))
+
+
+def _environment(templates_dir: Path | None) -> jinja2.Environment:
+    folders = [str(templates_dir)] if templates_dir else []
+    if templates_dir is not None and not templates_dir.is_dir():
+        raise BadInput(f"template folder {templates_dir} not found")
+    folders.append(str(builtin_templates()))
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # plain text and Markdown, not HTML
+    )
+
+
+def _template(env: jinja2.Environment, name: str) -> jinja2.Template:
+    candidates = [f"{name}.md.j2", f"{name}.j2"]
+    try:
+        return env.select_template(candidates)
+    except jinja2.TemplateSyntaxError as exc:
+        raise BadInput(
+            f"template {exc.filename or exc.name} line {exc.lineno}: {exc.message}"
+        ) from None
+    except jinja2.TemplatesNotFound:
+        raise BadInput(
+            f"no template for notice {name!r}", hint=f"built in: {', '.join(NOTICES)}"
+        ) from None
+
+
+def _template_line(exc: BaseException, filename: str) -> int | None:
+    """The template line that failed (Jinja2 maps template frames onto the .j2 file)."""
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
+    return lines[-1] if lines else None
+
+
+def _impact(context: IncidentContext) -> str | None:
+    scope = context.scope
+    if scope is None:
+        return None
+    parts = []
+    if scope.affected_users is not None:
+        parts.append(f"{scope.affected_users} affected users")
+    if scope.records_touched is not None:
+        parts.append(f"{scope.records_touched} records touched")
+    if scope.tables:
+        parts.append(f"tables {', '.join(sorted(scope.tables))}")
+    return "; ".join(parts) or None
+
+
+def _every(rule: Duration) -> str:
+    if rule.kind == "elapsed":
+        minutes = rule.amount // 60
+        return f"{minutes} minutes" if minutes < 60 else f"{minutes // 60} hour(s)"
+    return "business day" if rule.kind == "next_business_day" else str(rule)
+
+
+def variables(
+    context: IncidentContext,
+    policy: Policy,
+    values: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Everything a template can use."""
+    moment = now or utcnow()
+    given = dict(values or {})
+    level = policy.severities[context.case.severity]
+    next_update = deadline(moment, level.update_every, policy.calendar) or moment
+
+    def field(name: str, default: Any = None, what: str | None = None) -> Any:
+        if given.get(name):
+            return given[name]
+        if default not in (None, "", []):
+            return default
+        return marker(what or name.replace("_", " "))
+
+    def local(value: Any) -> str:
+        if not value:
+            return marker("time")
+        when = value if isinstance(value, datetime) else parse_rfc3339(str(value))
+        return local_iso(when, policy.calendar)
+
+    case = context.case.model_dump(mode="json")
+    hours_since_aware = (moment - context.case.aware_at) / timedelta(hours=1)
+    return {
+        "case": case,
+        "severity": {**level.model_dump(mode="json"), "id": context.case.severity},
+        "org": policy.organisation.model_dump(mode="json"),
+        "scope": context.scope.model_dump(mode="json") if context.scope else None,
+        "facts": context.facts,
+        "impact": _impact(context),
+        "status_label": _STATUS_LABELS.get(context.case.status, context.case.status.title()),
+        "next_update": local_iso(next_update, policy.calendar),
+        "update_every": _every(level.update_every),
+        "containment": [c.model_dump(mode="json") for c in context.containment],
+        "measures": [c.summary for c in context.containment if c.summary],
+        "timeline": context.timeline,
+        "now": rfc3339(moment),
+        "now_local": local_iso(moment, policy.calendar),
+        "hours_since_aware": round(hours_since_aware, 1),
+        "time_zone": policy.calendar.timezone,
+        "vars": given,
+        "field": field,
+        "fill": marker,
+        "local": local,
+    }
+
+
+def render_text(name: str, data: dict[str, Any], templates_dir: Path | None = None) -> Notice:
+    """Render template `name` with `data`; any template mistake is one line naming file and line."""
+    env = _environment(templates_dir)
+    template = _template(env, name)
+    filename = template.filename or name
+    try:
+        text = template.render(data)
+    except jinja2.UndefinedError as exc:
+        line = _template_line(exc, filename)
+        where = f" line {line}" if line else ""
+        raise BadInput(
+            f"template {filename}{where}: unknown field: {exc.message}",
+            hint="see docs/notify.md for the fields a template can use",
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise BadInput(f"template {filename}: {exc}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        line = _template_line(exc, filename)
+        where = f" line {line}" if line else ""
+        raise BadInput(f"template {filename}{where}: {type(exc).__name__}: {exc}") from None
+    return parse_notice(name, text, filename)
+
+
+def render_notice(
+    name: str,
+    context: IncidentContext,
+    policy: Policy,
+    *,
+    templates_dir: Path | None = None,
+    values: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> Notice:
+    return render_text(name, variables(context, policy, values, now), templates_dir)

@@ -1,0 +1,188 @@
+"""SMTP against a real aiosmtpd server on 127.0.0.1: what it received, and what was recorded."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from breach.case import Case
+from notify.bulk import Pacer
+from tests.notify.conftest import (
+    SMTP_PASSWORD,
+    SmtpServer,
+    all_records_text,
+    receipts_of,
+    write_affected_users,
+)
+
+ART33_VALUES = (
+    "--set",
+    "subject_categories=customers",
+    "--set",
+    "consequences=phishing risk for the customers concerned",
+)
+
+
+def test_regulator_notice_goes_over_starttls_with_auth_and_is_recorded(
+    breach, breach_case: Case, smtp_tls_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREACH_SMTP_PASSWORD", SMTP_PASSWORD)
+    result = breach(
+        "notify", "send", "--case", breach_case.root, "--notice", "gdpr-art33",
+        "--channel", "smtp", "--to", "breach@dpa.example", *ART33_VALUES,
+        *smtp_tls_server.args(), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    box = smtp_tls_server.box
+    assert box.logins == ["notifier"] and box.tls_sessions == 1
+    [(rcpts, mail)] = box.messages
+    assert rcpts == ["breach@dpa.example"]
+    assert mail["From"] == "ir@example.com" and "GDPR Art. 33" in mail["Subject"]
+    body = mail.get_content()
+    assert "Approximate number of data subjects: 3" in body
+    assert "Approximate number of personal data records: 1500" in body
+    assert "public.customers, public.orders" in body
+    assert "- Revoked 41 sessions of svc-reporting" in body
+    assert "phishing risk" in body and "[[FILL IN" not in body
+
+    [receipt] = receipts_of(breach_case, "notification")
+    assert receipt["status"] == "sent" and receipt["channel"] == "smtp"
+    assert receipt["recipients"] == 1 and receipt["attempts"] == 1
+    assert receipt["obligation"] == "gdpr-art33"
+    assert receipt["provider_message_id"] == mail["Message-ID"]
+    assert "queued as Q0001" in receipt["provider_response"]
+    staged_text = (breach_case.staging / "notices").glob("notification-*.txt")
+    [text_file] = list(staged_text)
+    assert hashlib.sha256(text_file.read_bytes()).hexdigest() == receipt["message_sha256"]
+    assert (breach_case.staging / "receipts").glob("notification-*.json")
+    entry = [e for e in breach_case.timeline() if e["what"] == "notify.send"][-1]
+    assert entry["result"] == "ok" and entry["details"]["message_sha256"] == receipt["message_sha256"]
+    assert SMTP_PASSWORD not in all_records_text(breach_case)
+
+    due = breach("notify", "due", "--case", breach_case.root, "--json").json
+    states = {row["id"]: row["state"] for row in due["obligations"]}
+    assert states["gdpr-art33"] == "sent" and states["gdpr-art34"] == "due"
+
+
+def test_smtp_5xx_is_retried_with_backoff_then_recorded_failed_never_sent(
+    breach, breach_case: Case, smtp_server: SmtpServer
+) -> None:
+    smtp_server.box.data_replies = ["554 5.7.1 message rejected"] * 3
+    result = breach(
+        "notify", "send", "--case", breach_case.root, "--notice", "gdpr-art33",
+        "--channel", "smtp", "--to", "breach@dpa.example", *ART33_VALUES,
+        *smtp_server.args(), "--retries", "3", "--backoff", "0.01",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0 and "554" in result.stderr
+    assert smtp_server.box.data_calls == 3 and smtp_server.box.messages == []
+    [receipt] = receipts_of(breach_case, "notification")
+    assert receipt["status"] == "failed" and receipt["recipients"] == 0
+    assert receipt["sent_at"] is None and receipt["attempts"] == 3
+    assert len(receipt["errors"]) == 3
+    entry = [e for e in breach_case.timeline() if e["what"] == "notify.send"][-1]
+    assert entry["result"] == "failed"
+    due = breach("notify", "due", "--case", breach_case.root, "--json").json
+    assert {r["id"]: r["state"] for r in due["obligations"]}["gdpr-art33"] == "due"
+
+
+def test_wrong_password_is_not_retried_and_never_recorded(
+    breach, breach_case: Case, smtp_tls_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BREACH_SMTP_PASSWORD", "wrong-password-xyz")
+    result = breach(
+        "notify", "send", "--case", breach_case.root, "--notice", "gdpr-art33",
+        "--channel", "smtp", "--to", "breach@dpa.example", *ART33_VALUES,
+        *smtp_tls_server.args(), "--backoff", "0",
+    )  # fmt: skip
+    assert result.exit_code == 1 and "login as notifier refused" in result.stderr
+    [receipt] = receipts_of(breach_case, "notification")
+    assert receipt["status"] == "failed" and receipt["attempts"] == 1
+    assert "wrong-password-xyz" not in all_records_text(breach_case)
+
+
+def test_bulk_mail_to_affected_users_stops_on_trouble_and_resumes(
+    breach, tmp_path: Path, breach_case: Case, smtp_server: SmtpServer
+) -> None:
+    emails = [f"person{i}@example.org" for i in range(1, 8)]
+    emails.insert(3, "PERSON2@example.org")  # a duplicate is mailed once
+    breach_case.update(
+        "wider scope",
+        scope={**breach_case.record.scope, "affected_users": 7,  # type: ignore[attr-defined]
+               "affected_users_artifact": write_affected_users(breach_case, emails)},
+    )  # fmt: skip
+    values = ("--set", "plain_nature=x", "--set", "consequences=y", "--set", "advice=z")
+    args = (
+        "notify", "send", "--case", breach_case.root, "--notice", "gdpr-art34",
+        "--channel", "smtp", "--affected-users", *values, *smtp_server.args(),
+        "--batch-size", "2", "--rate", "60000", "--retries", "3", "--backoff", "0", "--json",
+    )  # fmt: skip
+    box = smtp_server.box
+    box.data_replies = ["", "", "", "421 4.3.2 try again later", "421 4.3.2 later", "421 4.3.2"]
+    first = breach(*args)
+    assert first.exit_code == 1 and "incomplete" in first.stderr
+    assert first.json["status"] == "incomplete" and first.json["recipients"] == 3
+    progress = json.loads((breach_case.root / "notify/progress/gdpr-art34-smtp.json").read_text())
+    assert progress["next_index"] == 3 and progress["total"] == 7
+
+    box.refuse = {"person6@example.org"}
+    second = breach(*args)
+    assert second.exit_code == 1 and second.json["status"] == "partial"
+    assert second.json["resumed_from"] == 3 and second.json["sent_this_run"] == 3
+    delivered = [rcpts[0] for rcpts, _ in box.messages]
+    assert sorted(delivered) == sorted(set(e.lower() for e in emails) - {"person6@example.org"})
+    assert len(delivered) == len(set(delivered)) == 6  # nobody mailed twice
+    receipt = receipts_of(breach_case, "notification")[-1]
+    assert receipt["recipients"] == 6 and receipt["recipients_failed"] == 1
+    log = (breach_case.staging / "notices/gdpr-art34-deliveries.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in log]
+    assert [r["index"] for r in rows] == list(range(7))
+    assert [r["status"] for r in rows].count("failed") == 1
+
+    third = breach(*args)  # nothing left: no mail goes out again
+    assert len(box.messages) == 6 and third.json["sent_this_run"] == 0
+
+
+def test_bulk_progress_of_another_message_is_not_silently_reused(
+    breach, breach_case: Case, smtp_server: SmtpServer
+) -> None:
+    base = (
+        "notify", "send", "--case", breach_case.root, "--notice", "gdpr-art34",
+        "--channel", "smtp", "--affected-users", *smtp_server.args(), "--rate", "60000",
+        "--set", "plain_nature=x", "--set", "advice=z",
+    )  # fmt: skip
+    assert breach(*base, "--set", "consequences=one").exit_code == 0
+    changed = breach(*base, "--set", "consequences=two")
+    assert changed.exit_code == 2 and "--restart" in changed.stderr
+    assert breach(*base, "--set", "consequences=two", "--restart").exit_code == 0
+    assert len(smtp_server.box.messages) == 6
+
+
+def test_unfilled_notice_is_refused_before_anything_is_sent(
+    breach, breach_case: Case, smtp_server: SmtpServer
+) -> None:
+    result = breach(
+        "notify", "send", "--case", breach_case.root, "--notice", "gdpr-art33",
+        "--channel", "smtp", "--to", "dpa@example.org", *smtp_server.args(),
+    )  # fmt: skip
+    assert result.exit_code == 2 and "to fill in" in result.stderr
+    assert smtp_server.box.data_calls == 0 and receipts_of(breach_case, "notification") == []
+
+
+def test_pacer_spaces_messages_to_the_rate() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(120, clock=lambda: now[0], sleep=sleep)  # one every 0.5 s
+    for _ in range(4):
+        pacer.wait()
+    now[0] += 2.0  # idle time is not made up for later
+    pacer.wait()
+    assert slept == [0.5, 0.5, 0.5]
