@@ -7,6 +7,7 @@ import getpass
 import os
 import socket
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from containment.aws import AwsAccount, AwsCallFailed
@@ -21,6 +22,11 @@ def os_operator() -> str:
     except (KeyError, OSError):
         user = str(os.getuid())
     return f"{user}@{socket.gethostname()}"
+
+
+def done_since(moment: datetime | None, since: datetime) -> bool:
+    """Was this (a rotation, a version) done at or after `since`? APIs report whole seconds."""
+    return moment is not None and moment >= since.replace(microsecond=0)
 
 
 class AdapterBase:

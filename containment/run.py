@@ -104,23 +104,33 @@ def run_action(
 
 
 def _apply_and_verify(adapter: ContainmentAdapter, planned: list[TargetResult]) -> None:
-    """A failure mid-action (a connection lost) becomes data on the targets it left undone."""
+    """A failure mid-action (a connection lost, a bug) becomes data on the targets it touched:
+    the receipt is still written, naming what was done and what was not."""
     if not planned:
         return
     try:
         adapter.apply(planned)
-    except BreachError as exc:
+    except Exception as exc:
+        message, hint = _describe(exc)
         for target in planned:
             if target.status == "planned":
-                target.fail(f"not applied: {exc.message}", exc.hint)
+                target.fail(f"not applied: {message}", hint)
     done = [t for t in planned if t.status == "ok"]
     if not done:
         return
     try:
         adapter.verify(done)
-    except BreachError as exc:
+    except Exception as exc:
+        message, hint = _describe(exc)
         for target in done:
-            target.fail(f"applied, but could not be read back: {exc.message}", exc.hint)
+            if target.status == "ok" and not target.after:
+                target.fail(f"applied, but could not be read back: {message}", hint)
+
+
+def _describe(exc: Exception) -> tuple[str, str | None]:
+    if isinstance(exc, BreachError):
+        return exc.message, exc.hint
+    return f"{type(exc).__name__}: {exc}", "an unexpected error; rerun with --verbose"
 
 
 def overall_status(results: Sequence[TargetResult], dry_run: bool) -> ReceiptStatus:

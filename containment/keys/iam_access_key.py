@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from containment.aws import AwsAccount, AwsCallFailed
-from containment.base import AwsAdapter, missing_or_failed
+from containment.base import AwsAdapter, done_since, missing_or_failed
 from containment.interface import Action, TargetResult
 from containment.keys.destination import Destination
 from containment.keys.interface import ACTION
@@ -49,7 +49,7 @@ class IamAccessKeys(AwsAdapter):
             old = [
                 k["AccessKeyId"]
                 for k in keys
-                if k["Status"] == "Active" and k["CreateDate"] < since
+                if k["Status"] == "Active" and not done_since(k["CreateDate"], since)
             ]
             target.work, target.count = old, len(old)
             if not old:

@@ -16,13 +16,14 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from containment.aws import AwsAccount, AwsCallFailed
-from containment.base import AwsAdapter, missing_or_failed
+from containment.base import AwsAdapter, done_since, missing_or_failed
 from containment.interface import Action, TargetResult
 from containment.keys.interface import ACTION
 from manifests.errors import BadInput
 from manifests.timeutil import rfc3339
 
 NO_KEY = ("NotFoundException",)
+MARK = "created by breachkit containment"  # in a replacement key's description
 Mode = Literal["rotate", "replace"]
 
 
@@ -82,7 +83,7 @@ class KmsKeys(AwsAdapter):
         elif self.mode == "replace":
             if not target.name.startswith("alias/"):
                 target.fail("replace mode moves an alias: give the key as alias/NAME")
-            elif meta["CreationDate"] >= since:
+            elif MARK in meta.get("Description", "") and done_since(meta["CreationDate"], since):
                 target.status, target.change = "noop", "the alias already points at a new key"
             else:
                 target.change = (
@@ -95,7 +96,7 @@ class KmsKeys(AwsAdapter):
             )
         else:
             last = meta.get("LastRotation")
-            if last is not None and last >= since:
+            if done_since(last, since):
                 target.status, target.change = "noop", f"rotated at {rfc3339(last)}"
             else:
                 target.change = "rotate key material on demand"
@@ -118,9 +119,9 @@ class KmsKeys(AwsAdapter):
             "kms",
             "create_key",
             target,
-            KeyUsage=old["KeyUsage"],
-            KeySpec=old["KeySpec"],
-            Description=f"replaces {old['KeyId']} ({target.name}); created by breachkit containment",
+            KeyUsage=old.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            KeySpec=old.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            Description=f"replaces {old['KeyId']} ({target.name}); {MARK}",
         )["KeyMetadata"]
         self.call(
             "kms", "update_alias", target, AliasName=target.name, TargetKeyId=created["KeyId"]

@@ -4,8 +4,10 @@
   with a `password` field (the shape RDS and most apps use), only that field changes.
 - rotate: start the secret's own rotation (RotateSecret with its configured Lambda).
 
-A secret whose current version was created after `since` needs nothing more. Values never leave
-this module: receipts carry version ids only.
+Each rotation tags the secret with the version it made current and when
+(`breachkit:rotated-version`, `breachkit:rotated-at`): a secret whose current version is the one
+tagged after `since` needs nothing more. Values never leave this module: receipts carry version
+ids only.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from containment.base import AwsAdapter, missing_or_failed
 from containment.interface import Action, TargetResult
 from containment.keys.interface import ACTION
 from manifests.errors import BadInput
-from manifests.timeutil import rfc3339
+from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
 
 NO_SECRET = ("ResourceNotFoundException",)
+TAG_VERSION = "breachkit:rotated-version"
+TAG_AT = "breachkit:rotated-at"
 
 
 def new_value(current: str) -> str:
@@ -69,16 +73,16 @@ class SecretsManagerSecrets(AwsAdapter):
         for name in targets:
             target = TargetResult(name=name, status="planned")
             try:
-                self.call("secretsmanager", "describe_secret", target, SecretId=name)
+                described = self.call("secretsmanager", "describe_secret", target, SecretId=name)
                 current = self._current(target)
             except AwsCallFailed as exc:
                 missing_or_failed(target, exc, *NO_SECRET)
                 results.append(target)
                 continue
             target.before = _shown(current)
-            created = current["created"]
-            if created is not None and created >= since:
-                target.status, target.change = "noop", f"current version created {rfc3339(created)}"
+            tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+            if _rotated_since(tags, current["version_id"], since):
+                target.status, target.change = "noop", f"rotated at {tags[TAG_AT]}"
             else:
                 target.change = (
                     "start rotation" if self.mode == "rotate" else "put a new random version"
@@ -122,6 +126,19 @@ class SecretsManagerSecrets(AwsAdapter):
             # A Lambda rotation may still be running: a pending version is progress.
             if not moved and not (self.mode == "rotate" and current["pending"]):
                 target.fail("AWSCURRENT still points at the old version")
+            elif moved:
+                self._tag(target, current["version_id"])
+
+    def _tag(self, target: TargetResult, version_id: str) -> None:
+        """Mark the rotation on the secret itself; without the tag a rerun rotates again."""
+        tags = [
+            {"Key": TAG_VERSION, "Value": version_id},
+            {"Key": TAG_AT, "Value": rfc3339(utcnow())},
+        ]
+        try:
+            self.call("secretsmanager", "tag_resource", target, SecretId=target.name, Tags=tags)
+        except AwsCallFailed as exc:
+            target.after["tag"] = f"not tagged ({exc.message}): a rerun will rotate again"
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         lines = [
@@ -132,6 +149,15 @@ class SecretsManagerSecrets(AwsAdapter):
             if t.before.get("version_id")
         ]
         return "; ".join(lines) or "nothing to undo"
+
+
+def _rotated_since(tags: dict[str, str], current: str | None, since: datetime) -> bool:
+    if not current or tags.get(TAG_VERSION) != current or TAG_AT not in tags:
+        return False
+    try:
+        return parse_rfc3339(tags[TAG_AT]) >= since
+    except BadInput:
+        return False
 
 
 def _shown(current: dict[str, Any]) -> dict[str, Any]:

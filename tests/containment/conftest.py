@@ -1,0 +1,36 @@
+"""Helpers for containment tests: a case to act in, and the `breach contain` call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breach.case import Case
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Case:
+    return Case.open("INC-2026-0404", "P1", "credential stuffing", root=tmp_path / "case")
+
+
+@pytest.fixture
+def contain(breach: Any, case: Case) -> Callable[..., Any]:
+    """`breach contain ACTION --case <case> --json ARGS...`; returns the runner's Result."""
+
+    def run(action: str, *args: str) -> Any:
+        return breach("contain", action, "--case", str(case.root), "--json", *args)
+
+    return run
+
+
+def receipts(case: Case) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted(case.receipts.glob("*.json"))]
+
+
+def by_name(result_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in result_json["targets"]}

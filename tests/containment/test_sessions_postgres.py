@@ -1,0 +1,222 @@
+"""Revoking sessions in a real PostgreSQL: the rows left are read back after each step."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from typing import Any
+
+import psycopg
+import pytest
+
+from breach.case import Case
+from containment.run import run_action
+from containment.sessions.postgres import PRESETS, PostgresSessions, django_user_id
+from tests.containment.conftest import by_name, receipts
+
+pytestmark = pytest.mark.pg
+
+
+def make_generic(dsn: str, sessions: dict[int, int]) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE sessions (user_id bigint, token text PRIMARY KEY, expires_at timestamptz)"
+        )
+        rows = [
+            (user, f"tok-{user}-{i}", "2030-01-01T00:00:00Z")
+            for user, count in sessions.items()
+            for i in range(count)
+        ]
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO sessions VALUES (%s, %s, %s)", rows)
+
+
+def left(dsn: str) -> dict[int, int]:
+    with psycopg.connect(dsn) as conn:
+        return dict(conn.execute("SELECT user_id, count(*) FROM sessions GROUP BY 1").fetchall())
+
+
+def test_revoke_deletes_only_the_targets_rows_and_writes_a_receipt(
+    contain: Any, case: Case, pg_dsn: str
+) -> None:
+    make_generic(pg_dsn, {1: 3, 2: 2, 3: 4})
+    result = contain(
+        "revoke-sessions",
+        "--adapter",
+        "postgres",
+        "--dsn",
+        pg_dsn,
+        "--target",
+        "1",
+        "--target",
+        "3",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert left(pg_dsn) == {2: 2}
+    data = result.json
+    assert data["status"] == "ok" and data["summary"] == "revoked 7 sessions of 2 users"
+    targets = by_name(data)
+    assert targets["1"]["before"] == {"sessions": 3} and targets["1"]["after"] == {"sessions": 0}
+    assert targets["3"]["count"] == 4
+    assert data["operator"].startswith("postgres")
+    assert "tok-" not in json.dumps(data)  # session tokens are bearer secrets
+    [receipt] = receipts(case)
+    for field in (
+        "kind",
+        "action",
+        "adapter",
+        "status",
+        "summary",
+        "started_at",
+        "finished_at",
+        "operator",
+        "targets",
+        "undo",
+    ):
+        assert field in receipt
+    assert receipt["kind"] == "containment" and receipt["started_at"].endswith("Z")
+    staged = case.staging / "receipts" / result.json["receipt"].rsplit("/", 1)[1]
+    assert json.loads(staged.read_text()) == receipt
+    assert staged.with_name(staged.name + ".meta.json").is_file()
+    last = case.timeline()[-1]
+    assert last["what"] == "contain.revoke-sessions" and last["result"] == "ok"
+
+
+def test_dry_run_changes_nothing_and_apply_then_does_what_was_planned(
+    contain: Any, case: Case, pg_dsn: str
+) -> None:
+    make_generic(pg_dsn, {1: 3, 2: 2})
+    args = ("--adapter", "postgres", "--dsn", pg_dsn, "--target", "1", "--target", "2")
+    planned = contain("revoke-sessions", *args, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    assert planned.json["status"] == "planned" and planned.json["dry_run"] is True
+    assert planned.json["summary"] == "would revoke 5 sessions of 2 users"
+    assert left(pg_dsn) == {1: 3, 2: 2}
+    applied = contain("revoke-sessions", *args)
+    assert {t["name"]: t["count"] for t in applied.json["targets"]} == {
+        t["name"]: t["count"] for t in planned.json["targets"]
+    }
+    assert left(pg_dsn) == {}
+    again = contain("revoke-sessions", *args)
+    assert again.exit_code == 0 and again.json["status"] == "noop"
+    assert again.json["summary"].startswith("nothing to do")
+    assert [r["status"] for r in receipts(case)] == ["planned", "ok", "noop"]
+
+
+def test_bad_user_ids_are_reported_not_fatal(contain: Any, pg_dsn: str) -> None:
+    make_generic(pg_dsn, {1: 2})
+    result = contain(
+        "revoke-sessions",
+        "--adapter",
+        "postgres",
+        "--dsn",
+        pg_dsn,
+        "--target",
+        "1",
+        "--target",
+        "bob",
+    )
+    assert result.exit_code == 1
+    assert "1 of 2 targets failed or were not found" in result.stderr
+    targets = by_name(result.json)
+    assert targets["1"]["status"] == "ok" and targets["bob"]["status"] == "missing"
+    assert "not a valid bigint" in targets["bob"]["reason"]
+    assert left(pg_dsn) == {}
+
+
+def test_targets_file_and_small_batches(contain: Any, pg_dsn: str, tmp_path: Any) -> None:
+    make_generic(pg_dsn, {u: 2 for u in range(1, 11)})
+    listing = tmp_path / "users.txt"
+    listing.write_text("# affected users\n1\n2\n\n3  # the admin\n4\n5\n")
+    result = contain(
+        "revoke-sessions",
+        "--adapter",
+        "postgres",
+        "--dsn",
+        pg_dsn,
+        "--targets-file",
+        str(listing),
+        "--batch-size",
+        "2",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.json["summary"] == "revoked 10 sessions of 5 users"
+    assert sorted(left(pg_dsn)) == [6, 7, 8, 9, 10]
+
+
+def django_session(user: int | None, compressed: bool = False, legacy: bool = False) -> str:
+    payload = json.dumps({"_auth_user_id": str(user)} if user else {"cart": [1]}).encode()
+    if legacy:
+        return base64.b64encode(b"0123abcd:" + payload).decode()
+    body = (
+        b"." + base64.urlsafe_b64encode(zlib.compress(payload)).rstrip(b"=")
+        if compressed
+        else base64.urlsafe_b64encode(payload).rstrip(b"=")
+    )
+    return f"{body.decode()}:1tXyZa:signaturesignature"
+
+
+def test_django_preset_decodes_session_data(contain: Any, pg_dsn: str) -> None:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE django_session (session_key varchar(40) PRIMARY KEY, session_data text, expire_date timestamptz)"
+        )
+        rows = [
+            ("k1", django_session(7)),
+            ("k2", django_session(7, compressed=True)),
+            ("k3", django_session(7, legacy=True)),
+            ("k4", django_session(8)),
+            ("k5", django_session(None)),
+        ]
+        conn.cursor().executemany("INSERT INTO django_session VALUES (%s, %s, now())", rows)
+    result = contain(
+        "revoke-sessions",
+        "--adapter",
+        "postgres",
+        "--preset",
+        "django",
+        "--dsn",
+        pg_dsn,
+        "--target",
+        "7",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.json["targets"][0]["after"] == {"sessions": 0}
+    with psycopg.connect(pg_dsn) as conn:
+        keys = sorted(r[0] for r in conn.execute("SELECT session_key FROM django_session"))
+    assert keys == ["k4", "k5"]
+
+
+def test_django_decoder_ignores_garbage() -> None:
+    assert django_user_id("not base64 at all") is None
+    assert django_user_id(None) is None
+    assert django_user_id(django_session(42, compressed=True)) == "42"
+
+
+def test_library_counts_round_trips_per_batch(pg_dsn: str) -> None:
+    make_generic(pg_dsn, {u: 1 for u in range(1, 101)})
+    adapter = PostgresSessions(pg_dsn, PRESETS["generic"], batch_size=50)
+    try:
+        receipt = run_action(adapter, [str(u) for u in range(1, 101)], dry_run=False)
+    finally:
+        adapter.close()
+    assert receipt.status == "ok" and sum(t.count for t in receipt.targets) == 100
+    # operator + columns + 2 count batches (plan) + 2 delete batches + 2 count batches (verify)
+    assert adapter.round_trips == 8
+    assert left(pg_dsn) == {}
+
+
+def test_unreachable_postgres_is_one_line_exit_2(contain: Any, case: Case) -> None:
+    dsn = "postgresql://app:hunter2@127.0.0.1:1/app"
+    result = contain("revoke-sessions", "--adapter", "postgres", "--dsn", dsn, "--target", "1")
+    assert result.exit_code == 2
+    assert "cannot connect to PostgreSQL" in result.stderr and "hunter2" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert receipts(case) == []
+
+
+def test_missing_table_is_bad_input(contain: Any, pg_dsn: str) -> None:
+    result = contain("revoke-sessions", "--adapter", "postgres", "--dsn", pg_dsn, "--target", "1")
+    assert result.exit_code == 2
+    assert "table sessions has no column" in result.stderr
