@@ -140,7 +140,8 @@ def deadline(
     if rule.kind == "immediate":
         return start.astimezone(UTC)
     if rule.kind == "elapsed":
-        return (start + timedelta(seconds=rule.amount)).astimezone(UTC)
+        # in UTC: adding to a zoned datetime would be wall-clock arithmetic, wrong across DST
+        return start.astimezone(UTC) + timedelta(seconds=rule.amount)
     if rule.kind == "days":
         wall = local.replace(tzinfo=None) + timedelta(days=rule.amount)
         return wall.replace(tzinfo=zone).astimezone(UTC)

@@ -48,7 +48,9 @@ class _Handler:
     def __init__(self, box: Mailbox) -> None:
         self.box = box
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: E501
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
         if address in self.box.refuse:
             return "550 5.1.1 no such user"
         envelope.rcpt_tos.append(address)
@@ -288,5 +290,9 @@ def receipts_of(case: Case, kind: str) -> list[dict[str, Any]]:
 
 def all_records_text(case: Case) -> str:
     """Everything written to receipts, staging and the journal: where secrets must not be."""
-    texts = [p.read_text(errors="replace") for p in case.root.rglob("*") if p.is_file() and p.suffix != ".parquet"]
+    texts = [
+        p.read_text(errors="replace")
+        for p in case.root.rglob("*")
+        if p.is_file() and p.suffix != ".parquet"
+    ]
     return "\n".join(texts)

@@ -59,7 +59,9 @@ def test_regulator_notice_goes_over_starttls_with_auth_and_is_recorded(
     assert hashlib.sha256(text_file.read_bytes()).hexdigest() == receipt["message_sha256"]
     assert (breach_case.staging / "receipts").glob("notification-*.json")
     entry = [e for e in breach_case.timeline() if e["what"] == "notify.send"][-1]
-    assert entry["result"] == "ok" and entry["details"]["message_sha256"] == receipt["message_sha256"]
+    assert (
+        entry["result"] == "ok" and entry["details"]["message_sha256"] == receipt["message_sha256"]
+    )
     assert SMTP_PASSWORD not in all_records_text(breach_case)
 
     due = breach("notify", "due", "--case", breach_case.root, "--json").json

@@ -1,0 +1,158 @@
+"""Slack and PagerDuty against a local HTTP server on 127.0.0.1: the JSON they received."""
+
+from __future__ import annotations
+
+import pytest
+
+from breach.case import Case
+from notify.channels.interface import Message, RetryPolicy, deliver
+from notify.channels.pagerduty import PagerDutyChannel
+from notify.channels.slack import SlackChannel
+from tests.notify.conftest import Reply, WebhookServer, all_records_text, receipts_of
+
+SLACK_TOKEN = "XyZsecretTOKEN123"
+ROUTING_KEY = "R0UT1NGKEY0123456789abcdefabcdef"
+PD_OK = Reply(
+    202, '{"status":"success","message":"Event processed","dedup_key":"INC-2026-0042:internal"}'
+)
+
+
+def _slack_url(server: WebhookServer) -> str:
+    return f"{server.url}/services/T000/B000/{SLACK_TOKEN}"
+
+
+def _internal(breach, case: Case, *args: str):  # type: ignore[no-untyped-def]
+    return breach(
+        "notify", "send", "--case", case.root, "--notice", "internal",
+        "--set", "status=Identified", *args,
+    )  # fmt: skip
+
+
+def test_slack_receives_the_internal_status_update(
+    breach, breach_case: Case, webhook: WebhookServer
+) -> None:
+    result = _internal(
+        breach, breach_case, "--channel", "slack", "--webhook-url", _slack_url(webhook),
+        "--obligation", "escalation:on-call", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    [request] = webhook.requests
+    assert request["path"] == f"/services/T000/B000/{SLACK_TOKEN}"
+    text = request["json"]["text"]
+    assert text.startswith("*[P1] INC-2026-0042: Customer table exfiltrated")
+    assert "**Severity**: P1 (Critical)" in text
+    assert "**Impact**: 3 affected users; 1500 records touched" in text
+    assert "**Status**: Identified" in text and "**Next update**: " in text
+    assert request["json"]["blocks"][0]["type"] == "header"
+    [receipt] = receipts_of(breach_case, "notification")
+    assert receipt["status"] == "sent" and receipt["obligations"] == ["escalation:on-call"]
+    assert receipt["destination"] == f"{webhook.url}/***"
+    assert SLACK_TOKEN not in all_records_text(breach_case)
+
+
+def test_pagerduty_receives_an_events_v2_trigger(
+    breach, breach_case: Case, webhook: WebhookServer
+) -> None:
+    webhook.default = PD_OK
+    result = _internal(
+        breach, breach_case, "--channel", "pagerduty", "--routing-key", ROUTING_KEY,
+        "--pagerduty-url", f"{webhook.url}/v2/enqueue", "--obligation", "escalation:cto",
+        "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    [request] = webhook.requests
+    event = request["json"]
+    assert request["path"] == "/v2/enqueue"
+    assert event["routing_key"] == ROUTING_KEY and event["event_action"] == "trigger"
+    assert event["dedup_key"] == "INC-2026-0042:internal"
+    assert event["payload"]["severity"] == "critical"
+    assert event["payload"]["source"] == "breachkit/INC-2026-0042"
+    assert event["payload"]["summary"].startswith("[P1] INC-2026-0042")
+    assert "**Impact**" in event["payload"]["custom_details"]["notice"]
+    [receipt] = receipts_of(breach_case, "notification")
+    assert receipt["provider_message_id"] == "INC-2026-0042:internal"
+    assert ROUTING_KEY not in all_records_text(breach_case)
+    due = breach("notify", "due", "--case", breach_case.root, "--json").json
+    assert {r["id"]: r["state"] for r in due["obligations"]}["escalation:cto"] == "sent"
+
+
+@pytest.mark.parametrize("channel", ["slack", "pagerduty"])
+def test_a_webhook_answering_500_is_retried_then_recorded_failed(
+    breach, breach_case: Case, webhook: WebhookServer, channel: str
+) -> None:
+    webhook.default = Reply(500, "upstream broken")
+    target = (
+        ["--webhook-url", _slack_url(webhook)]
+        if channel == "slack"
+        else ["--routing-key", ROUTING_KEY, "--pagerduty-url", f"{webhook.url}/v2/enqueue"]
+    )
+    result = _internal(
+        breach, breach_case, "--channel", channel, *target, "--obligation", "escalation:cto",
+        "--retries", "3", "--backoff", "0.01",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0 and "HTTP 500" in result.stderr
+    assert len(webhook.requests) == 3
+    [receipt] = receipts_of(breach_case, "notification")
+    assert receipt["status"] == "failed" and receipt["sent_at"] is None
+    assert receipt["recipients"] == 0 and receipt["attempts"] == 3
+    due = breach("notify", "due", "--case", breach_case.root, "--json").json
+    assert {r["id"]: r["state"] for r in due["obligations"]}["escalation:cto"] != "sent"
+    records = all_records_text(breach_case)
+    assert SLACK_TOKEN not in records and ROUTING_KEY not in records
+
+
+def test_429_with_retry_after_is_honoured_then_succeeds(webhook: WebhookServer) -> None:
+    webhook.replies = [Reply(429, "slow down", {"Retry-After": "7"}), Reply(503, "busy")]
+    webhook.default = PD_OK
+    waits: list[float] = []
+    retry = RetryPolicy(attempts=4, backoff=0.5, max_delay=30, sleep=waits.append)
+    channel = PagerDutyChannel(ROUTING_KEY, f"{webhook.url}/v2/enqueue")
+    delivery = deliver(channel, Message("s", "b", dedup_key="k"), retry)
+    assert delivery.status == "sent" and delivery.attempts == 3
+    assert waits == [7.0, 1.0]  # the server's Retry-After, then exponential backoff
+    assert len(webhook.requests) == 3
+    assert "429" in delivery.errors[0] and "503" in delivery.errors[1]
+
+
+def test_429_through_the_cli_ends_failed_with_the_wait_capped(
+    breach, breach_case: Case, webhook: WebhookServer
+) -> None:
+    webhook.default = Reply(429, "rate limited", {"Retry-After": "3600"})
+    result = _internal(
+        breach, breach_case, "--channel", "slack", "--webhook-url", _slack_url(webhook),
+        "--retries", "2", "--backoff", "0", "--max-wait", "0.01", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 1 and "HTTP 429" in result.stderr
+    assert result.json["status"] == "failed" and len(webhook.requests) == 2
+
+
+def test_a_4xx_other_than_429_is_not_retried(webhook: WebhookServer) -> None:
+    webhook.default = Reply(403, "invalid_token")
+    waits: list[float] = []
+    url = f"{webhook.url}/services/T/B/{SLACK_TOKEN}"
+    delivery = deliver(SlackChannel(url), Message("s", "b"), RetryPolicy(sleep=waits.append))
+    assert delivery.status == "failed" and delivery.attempts == 1 and waits == []
+    assert SLACK_TOKEN not in " ".join(delivery.errors)
+
+
+def test_unreachable_webhook_is_transient_and_fails_cleanly() -> None:
+    from tests.notify.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/services/T/B/{SLACK_TOKEN}"
+    waits: list[float] = []
+    delivery = deliver(
+        SlackChannel(url), Message("s", "b"), RetryPolicy(attempts=2, sleep=waits.append)
+    )
+    assert delivery.status == "failed" and delivery.attempts == 2 and len(waits) == 1
+    assert "cannot reach" in delivery.errors[0] and SLACK_TOKEN not in delivery.errors[0]
+
+
+def test_file_channel_to_stdout_and_a_missing_option(breach, breach_case: Case) -> None:
+    result = _internal(breach, breach_case, "--channel", "file", "--out", "-")
+    assert result.exit_code == 0 and "**Status**: Identified" in result.stdout
+    missing = _internal(breach, breach_case, "--channel", "slack")
+    assert missing.exit_code == 2 and "--webhook-url" in missing.stderr
+    dry = _internal(breach, breach_case, "--channel", "file", "--out", "-", "--dry-run", "--json")
+    assert dry.exit_code == 0 and dry.json["dry_run"] is True
+    assert len(receipts_of(breach_case, "notification")) == 1
