@@ -17,19 +17,21 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from breach import __version__
 from breach.case import Case
 from breach.operator import operator
 from breach.options import aws_options, case_option, dry_run_option, json_option
 from breach.output import report
 from manifests.errors import BadInput, StepFailed
 from manifests.fsio import read_json, resolve_inside, write_text
+from manifests.staging import describe as describe_artifact
 from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
 from notify.bulk import Pacer, send_bulk
 from notify.channels.file import FileChannel
 from notify.channels.interface import Channel, Message, RetryPolicy, deliver, describe
 from notify.channels.pagerduty import EVENTS_URL, PagerDutyChannel
 from notify.channels.slack import SlackChannel
-from notify.channels.smtp import SmtpChannel, SmtpSettings
+from notify.channels.smtp import SmtpChannel, SmtpSettings, valid_address
 from notify.channels.sns import SnsChannel, sns_client
 from notify.context import IncidentContext
 from notify.obligations import obligations, status
@@ -358,6 +360,22 @@ def _bulk_source(case: Case, opts: dict[str, Any]) -> RecipientList | None:
     return RecipientList(resolve_inside(case.staging, str(artifact)))
 
 
+def _check_mail_options(channel: str, bulk: bool, opts: dict[str, Any]) -> None:
+    """Mistakes that would misdirect mail or leak a password are refused before any sending."""
+    if channel != "smtp":
+        return
+    if bulk == bool(opts["to"]):
+        raise BadInput("--channel smtp needs either --to, or --recipients / --affected-users")
+    bad = [addr for addr in opts["to"] if not valid_address(addr)]
+    if bad:
+        raise BadInput(f"--to {bad[0]!r} is not a mail address")
+    if opts["smtp_user"] and opts["smtp_security"] == "none":
+        raise BadInput(
+            "--smtp-user with --smtp-security none would send the password in clear",
+            hint="use starttls or tls",
+        )
+
+
 def _retry(opts: dict[str, Any]) -> RetryPolicy:
     if opts["retries"] < 1 or opts["backoff"] < 0 or opts["max_wait"] < 0:
         raise BadInput("--retries must be at least 1; --backoff and --max-wait at least 0")
@@ -371,6 +389,14 @@ def _record(case: Case, receipt: dict[str, Any], name: str, message: Message, st
     case.write_receipt(stem + ".json", receipt, {"media_type": "application/json"})
     body = case.stage_path(f"notices/{stem}.txt")
     write_text(body, message.text)
+    describe_artifact(
+        body,
+        {
+            "media_type": "text/plain",
+            "source": {"system": f"notify.{receipt['channel']}", "receipt": f"{stem}.json"},
+            "collector": {"name": "notify.send", "version": __version__},
+        },
+    )
     ok = receipt["status"] == "sent"
     case.journal(
         "notify.send",
@@ -430,8 +456,7 @@ def send(
     bulk = _bulk_source(case, opts) if channel_name == "smtp" else None
     if channel_name != "smtp" and (opts["to"] or opts["recipients_file"] or opts["affected_users"]):
         raise BadInput("--to, --recipients and --affected-users are for --channel smtp")
-    if channel_name == "smtp" and not bulk and not opts["to"]:
-        raise BadInput("--channel smtp needs --to, --recipients or --affected-users")
+    _check_mail_options(channel_name, bulk is not None, opts)
     channel = build_channel(channel_name, opts)
     message = Message(
         notice.subject,
@@ -449,6 +474,8 @@ def send(
         "obligations": owed,
         **describe(channel),
     }
+    if bulk is not None:
+        plan["recipients"] = bulk.fingerprint()[1]
     if dry_run:
         report(
             as_json,

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from manifests.errors import BreachError
 from manifests.fsio import write_text
-from notify.channels.interface import Accepted, Message
+from notify.channels.interface import Accepted, Message, PermanentError
 
 
 class FileChannel:
@@ -30,5 +31,9 @@ class FileChannel:
             stream.write(message.text)
             stream.flush()
             return Accepted(f"stdout:{message.sha256[:16]}")
-        write_text(Path(self._target), message.text)
+        try:
+            write_text(Path(self._target), message.text)
+        except (BreachError, OSError) as exc:
+            message_text = exc.diagnostics() if isinstance(exc, BreachError) else str(exc)
+            raise PermanentError(message_text) from None
         return Accepted(f"file:{self._target}")

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from notify.channels.http import post_json, safe_url
 from notify.channels.interface import Accepted, Message, PermanentError
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def mrkdwn(markdown: str) -> str:
+    """Slack's mrkdwn marks bold with one asterisk, not two."""
+    return _BOLD.sub(r"*\1*", markdown)
 
 
 class SlackChannel:
@@ -26,10 +34,13 @@ class SlackChannel:
     @staticmethod
     def payload(message: Message) -> dict[str, object]:
         return {
-            "text": f"*{message.subject}*\n{message.body}",
+            "text": f"*{message.subject}*\n{mrkdwn(message.body)}",
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": message.subject[:150]}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": message.body[:3000]}},
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": mrkdwn(message.body)[:3000]},
+                },
             ],
         }
 

@@ -188,3 +188,41 @@ def test_pacer_spaces_messages_to_the_rate() -> None:
     now[0] += 2.0  # idle time is not made up for later
     pacer.wait()
     assert slept == [0.5, 0.5, 0.5]
+
+
+def test_starttls_required_but_not_offered_is_refused_and_recorded(
+    breach, breach_case: Case, smtp_server: SmtpServer
+) -> None:
+    args = [a if a != "none" else "starttls" for a in smtp_server.args()]
+    result = breach(
+        "notify", "send", "--case", breach_case.root, "--notice", "internal",
+        "--channel", "smtp", "--to", "oncall@example.org", *args,
+    )  # fmt: skip
+    assert result.exit_code == 1 and "does not offer STARTTLS" in result.stderr
+    assert smtp_server.box.data_calls == 0
+    assert receipts_of(breach_case, "notification")[0]["status"] == "failed"
+
+
+def test_mail_options_that_would_misdirect_or_leak_are_refused(
+    breach, breach_case: Case, smtp_server: SmtpServer
+) -> None:
+    base = (
+        "notify",
+        "send",
+        "--case",
+        breach_case.root,
+        "--notice",
+        "internal",
+        "--channel",
+        "smtp",
+    )
+    bad_to = breach(*base, "--to", "oncall@example.org\nBcc: x@evil.example", *smtp_server.args())
+    assert bad_to.exit_code == 2 and "is not a mail address" in bad_to.stderr
+    both = breach(*base, "--to", "a@example.org", "--affected-users", *smtp_server.args())
+    assert both.exit_code == 2 and "either --to" in both.stderr
+    clear = breach(*base, "--to", "a@example.org", *smtp_server.args(), "--smtp-user", "u")
+    assert clear.exit_code == 2 and "in clear" in clear.stderr
+    assert smtp_server.box.data_calls == 0 and receipts_of(breach_case, "notification") == []
+    dry = breach(*base, "--affected-users", *smtp_server.args(), "--dry-run", "--json",
+                 "--set", "status=x")  # fmt: skip
+    assert dry.exit_code == 0 and dry.json["recipients"] == 3

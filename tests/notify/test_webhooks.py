@@ -40,9 +40,9 @@ def test_slack_receives_the_internal_status_update(
     assert request["path"] == f"/services/T000/B000/{SLACK_TOKEN}"
     text = request["json"]["text"]
     assert text.startswith("*[P1] INC-2026-0042: Customer table exfiltrated")
-    assert "**Severity**: P1 (Critical)" in text
-    assert "**Impact**: 3 affected users; 1500 records touched" in text
-    assert "**Status**: Identified" in text and "**Next update**: " in text
+    assert "\n*Severity*: P1 (Critical)" in text  # Slack's mrkdwn bold
+    assert "*Impact*: 3 affected users; 1500 records touched" in text
+    assert "*Status*: Identified" in text and "*Next update*: " in text
     assert request["json"]["blocks"][0]["type"] == "header"
     [receipt] = receipts_of(breach_case, "notification")
     assert receipt["status"] == "sent" and receipt["obligations"] == ["escalation:on-call"]
