@@ -1,8 +1,8 @@
 """Export an audit table (or any query) for the affected window to day-partitioned Parquet.
 
-    audit/<name>/day=2026-11-01/part-0000.parquet   one file per UTC day of the time column
-    audit/<name>.meta.json                          query, DSN (redacted), window, counts, schema,
-                                                    snapshot, LSN: what sealing signs
+audit/<name>/day=2026-11-01/part-0000.parquet   one file per UTC day of the time column
+audit/<name>.meta.json                          query, DSN (redacted), window, counts, schema,
+                                                snapshot, LSN: what sealing signs
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ class AuditExport:
             catalog.check_readable(control, relation)
             return relation, relation.ident
         text = (self.query or "").strip().rstrip(";")
-        return None, sql.SQL("({}) AS q").format(sql.SQL(text))  # type: ignore[arg-type]
+        return None, sql.SQL("({}) AS q").format(sql.SQL(text))
 
     def _columns(
         self,

@@ -197,7 +197,7 @@ def table_ddl(conn: psycopg.Connection[Any], rel: Relation) -> str:
     ).fetchall()
     constraints = conn.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE conrelid = %s ORDER BY contype, conname",
+        " WHERE conrelid = %s AND contype <> 'n' ORDER BY contype, conname",
         (rel.oid,),
     ).fetchall()
     indexes = conn.execute(
@@ -230,7 +230,9 @@ def _column_ddl(
 ) -> str:
     parts = [sql.Identifier(name).as_string(conn), type_text]
     if identity:
-        parts.append("GENERATED " + ("ALWAYS" if identity == "a" else "BY DEFAULT") + " AS IDENTITY")
+        parts.append(
+            "GENERATED " + ("ALWAYS" if identity == "a" else "BY DEFAULT") + " AS IDENTITY"
+        )
     elif generated == "s" and default:
         parts.append(f"GENERATED ALWAYS AS ({default}) STORED")
     elif default:

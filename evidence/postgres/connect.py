@@ -76,7 +76,7 @@ def connect_reason(message: str) -> str:
         if match:
             return match.group(1)
     last = lines[-1] if lines else message
-    return re.sub(r'^.*?failed:\s*', "", last)
+    return re.sub(r"^.*?failed:\s*", "", last)
 
 
 def sqlstate_of(exc: BaseException) -> str | None:

@@ -147,9 +147,9 @@ def plan_column(column: Column, numeric_bounds: tuple[int, int] | None = None) -
         cast = sql.SQL("{}::{} AS {}").format(ident, sql.SQL(target), ident)
         return ColumnPlan(column, cast, arrow_type, True)
     if column.typname == "numeric":
-        bounds = (column.precision, column.scale) if column.precision else numeric_bounds
+        bounds = (column.precision, column.scale or 0) if column.precision else numeric_bounds
         if bounds and bounds[0] <= NUMERIC_MAX_DECIMAL256:
-            return ColumnPlan(column, as_text, decimal_type(*bounds), True)
+            return ColumnPlan(column, as_text, decimal_type(bounds[0], bounds[1]), True)
         return ColumnPlan(column, as_text, pa.string(), True)
     # inet, cidr, uuid, interval, macaddr, money, enums, ranges, composites, xml, ...
     return ColumnPlan(column, as_text, pa.string(), True)
@@ -159,7 +159,7 @@ def unconstrained_numerics(columns: list[Column]) -> list[Column]:
     return [c for c in columns if c.typname == "numeric" and not c.is_array and not c.precision]
 
 
-def numeric_bounds_sql(column: Column, source: sql.Composable) -> sql.Composable:
+def numeric_bounds_sql(column: Column, source: sql.Composable) -> sql.Composed:
     """Digits before and after the point, and whether any value is NaN or infinite."""
     ident = sql.Identifier(column.name)
     return sql.SQL(

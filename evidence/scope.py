@@ -1,0 +1,358 @@
+"""Scope of the compromise, from the staged audit Parquet alone (no database needed).
+
+Given indicators (actors and/or source IP blocks) and a window, read every exported audit artifact
+(`audit/<name>/`, whose sidecar says which column is the actor, the IP, the action, the table, the
+record and the affected user) and count what those indicators touched. An event is in scope when
+it matches ANY indicator. Affected users are joined to a snapshotted users table, when there is
+one, for contact addresses the notification step can use; secrets columns are never copied.
+
+    scope/affected-users.parquet   user_id, email, and any other contact columns found
+    scope/scope.json               the counts below, also stored in the case
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from evidence.interface import PARQUET_MEDIA_TYPE, Stager, collector
+from evidence.parquet import commit_file
+from manifests.errors import BadInput
+from manifests.fsio import read_json, write_json
+from manifests.staging import META_SUFFIX, describe
+from manifests.timeutil import parse_rfc3339, rfc3339
+
+COLLECTOR = "evidence.scope"
+AFFECTED_USERS = "scope/affected-users.parquet"
+SCOPE_JSON = "scope/scope.json"
+USERS_TABLES = ("users", "user", "accounts", "customers", "members", "auth_user")
+CONTACT_WORDS = ("email", "phone", "mobile", "address", "name")
+SECRET_WORDS = ("password", "passwd", "hash", "token", "secret", "salt", "otp", "key")
+ID_COLUMNS = ("id", "user_id", "uid")
+
+
+@dataclass
+class Indicators:
+    actors: list[str] = field(default_factory=list)
+    ips: list[str] = field(default_factory=list)
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        try:
+            return [ipaddress.ip_network(ip.strip(), strict=False) for ip in self.ips]
+        except ValueError as exc:
+            raise BadInput(f"--ip: {exc}") from None
+
+
+@dataclass
+class AuditSource:
+    name: str  # artifact name relative to staging, e.g. audit/public.audit_log
+    folder: Path
+    roles: dict[str, str]
+    window: dict[str, str]
+    table: str | None
+
+
+@dataclass
+class Tally:
+    events: int = 0
+    principals: Counter[str] = field(default_factory=Counter)
+    source_ips: Counter[str] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)
+    tables: Counter[str] = field(default_factory=Counter)
+    records: set[tuple[str, str]] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    per_source: dict[str, int] = field(default_factory=dict)
+
+
+def audit_sources(staging: Path) -> list[AuditSource]:
+    """Every staged audit export (a folder with a sidecar that names its column roles)."""
+    root = staging / "audit"
+    found = []
+    for sidecar in sorted(root.glob(f"*{META_SUFFIX}")) if root.is_dir() else []:
+        folder = sidecar.with_name(sidecar.name[: -len(META_SUFFIX)])
+        meta = read_json(sidecar, what="audit artifact metadata")
+        source = meta.get("source", {}) if isinstance(meta, dict) else {}
+        if folder.is_dir() and source.get("roles"):
+            found.append(
+                AuditSource(
+                    folder.relative_to(staging).as_posix(),
+                    folder,
+                    source["roles"],
+                    source.get("window") or {},
+                    source.get("table"),
+                )
+            )
+    return found
+
+
+def _window(indicators: Indicators, sources: list[AuditSource]) -> tuple[datetime, datetime]:
+    """The asked window, else the span of the exports' own windows."""
+    since, until = indicators.since, indicators.until
+    if since is None:
+        starts = [parse_rfc3339(s.window["since"]) for s in sources if s.window.get("since")]
+        since = min(starts) if starts else datetime.min.replace(tzinfo=UTC)
+    if until is None:
+        ends = [parse_rfc3339(s.window["until"]) for s in sources if s.window.get("until")]
+        until = max(ends) if ends else datetime.max.replace(tzinfo=UTC)
+    if since >= until:
+        raise BadInput(f"--since {rfc3339(since)} is not before --until {rfc3339(until)}")
+    return since, until
+
+
+def _time_mask(column: pa.Array, since: datetime, until: datetime) -> pa.Array:
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.tz is None:  # naive: stored in UTC
+        low: Any = since.astimezone(UTC).replace(tzinfo=None)
+        high: Any = until.astimezone(UTC).replace(tzinfo=None)
+    elif pa.types.is_date(kind):
+        low, high = since.astimezone(UTC).date(), until.astimezone(UTC).date()
+    else:
+        low, high = since, until
+    after = pc.greater_equal(column, pa.scalar(low, type=kind))
+    before = pc.less(column, pa.scalar(high, type=kind))
+    return pc.fill_null(pc.and_(after, before), False)
+
+
+def _ip_mask(column: pa.Array, networks: list[Any]) -> pa.Array:
+    """Membership tested once per distinct address, then mapped back with is_in."""
+    text = pc.cast(column, pa.string())
+    inside = []
+    for value in pc.unique(text).to_pylist():
+        if value is None:
+            continue
+        try:
+            address = ipaddress.ip_interface(value).ip
+        except ValueError:
+            continue
+        if any(address in net for net in networks):
+            inside.append(value)
+    return pc.fill_null(pc.is_in(text, value_set=pa.array(inside, pa.string())), False)
+
+
+def _indicator_mask(batch: pa.RecordBatch, roles: dict[str, str], ind: Indicators) -> pa.Array:
+    masks = []
+    if ind.actors and "actor" in roles:
+        actor = pc.cast(batch.column(roles["actor"]), pa.string())
+        masks.append(pc.fill_null(pc.is_in(actor, value_set=pa.array(ind.actors)), False))
+    if ind.ips and "ip" in roles:
+        masks.append(_ip_mask(batch.column(roles["ip"]), ind.networks()))
+    if not masks:
+        return pa.array([False] * batch.num_rows)
+    result = masks[0]
+    for mask in masks[1:]:
+        result = pc.or_(result, mask)
+    return result
+
+
+def _count(counter: Counter[str], column: pa.Array) -> None:
+    text = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
+    for entry in pc.value_counts(text).to_pylist():
+        if entry["values"] is not None:
+            counter[entry["values"]] += entry["counts"]
+
+
+def _is_users_table(name: str | None) -> bool:
+    return bool(name) and str(name).rsplit(".", 1)[-1].strip('"').lower() in USERS_TABLES
+
+
+def _tally_batch(batch: pa.RecordBatch, source: AuditSource, tally: Tally) -> None:
+    roles = source.roles
+    tally.events += batch.num_rows
+    tally.per_source[source.name] = tally.per_source.get(source.name, 0) + batch.num_rows
+    for role, counter in (
+        ("actor", tally.principals),
+        ("ip", tally.source_ips),
+        ("action", tally.actions),
+        ("table", tally.tables),
+    ):
+        if role in roles:
+            _count(counter, batch.column(roles[role]))
+    tables = (
+        pc.cast(batch.column(roles["table"]), pa.string()).to_pylist()
+        if "table" in roles
+        else [source.table] * batch.num_rows
+    )
+    if "record" in roles:
+        records = pc.cast(batch.column(roles["record"]), pa.string()).to_pylist()
+        for table, record in zip(tables, records, strict=True):
+            if record is not None:
+                tally.records.add((str(table), record))
+                if _is_users_table(table):
+                    tally.users.add(record)
+    if "subject" in roles:
+        subjects = pc.cast(batch.column(roles["subject"]), pa.string())
+        tally.users.update(v for v in pc.unique(subjects).to_pylist() if v is not None)
+
+
+def tally_sources(
+    sources: list[AuditSource], indicators: Indicators, since: datetime, until: datetime
+) -> Tally:
+    tally = Tally()
+    for source in sources:
+        columns = sorted(set(source.roles.values()))
+        dataset = ds.dataset(source.folder, format="parquet")
+        missing = [c for c in columns if c not in dataset.schema.names]
+        if missing:
+            raise BadInput(f"{source.name} lacks the columns its metadata names: {missing}")
+        for batch in dataset.to_batches(columns=columns):
+            mask = pc.and_(
+                _time_mask(batch.column(source.roles["time"]), since, until),
+                _indicator_mask(batch, source.roles, indicators),
+            )
+            selected = batch.filter(mask)
+            if selected.num_rows:
+                _tally_batch(selected, source, tally)
+    return tally
+
+
+def find_users_snapshot(staging: Path) -> Path | None:
+    """The newest snapshotted users table, if any snapshot holds one."""
+    candidates = [
+        p
+        for p in (staging / "snapshot").glob("*/*.parquet")
+        if not p.name.startswith(".") and _is_users_table(p.name[: -len(".parquet")])
+    ]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def _contact_columns(names: list[str]) -> list[str]:
+    def is_contact(name: str) -> bool:
+        low = name.lower()
+        return any(w in low for w in CONTACT_WORDS) and not any(w in low for w in SECRET_WORDS)
+
+    return [n for n in names if is_contact(n)]
+
+
+def affected_users_table(user_ids: list[str], users_file: Path | None) -> pa.Table:
+    """user_id and email (null when unknown), plus contact columns from the users snapshot."""
+    ids = pa.array(sorted(user_ids), pa.string())
+    base = pa.table({"user_id": ids})
+    if users_file is None:
+        return base.append_column("email", pa.nulls(len(ids), pa.string()))
+    schema = pq.read_schema(users_file)
+    id_column = next((c for c in ID_COLUMNS if c in schema.names), None)
+    if id_column is None:
+        return base.append_column("email", pa.nulls(len(ids), pa.string()))
+    contacts = [c for c in _contact_columns(schema.names) if c != id_column]
+    dataset = ds.dataset(users_file, format="parquet")
+    found = dataset.to_table(
+        columns=[id_column, *contacts],
+        filter=ds.field(id_column).cast(pa.string()).isin(ids),
+    )
+    found = pa.table(
+        {"user_id": pc.cast(found.column(id_column), pa.string())}
+        | {c: pc.cast(found.column(c), pa.string()) for c in contacts}
+    )
+    joined = base.join(found, "user_id", join_type="left outer").sort_by("user_id")
+    if "email" not in joined.column_names:
+        joined = joined.append_column("email", pa.nulls(joined.num_rows, pa.string()))
+    ordered = [
+        "user_id",
+        "email",
+        *[c for c in joined.column_names if c not in ("user_id", "email")],
+    ]
+    return joined.select(ordered)
+
+
+@dataclass
+class ScopeResult:
+    scope: dict[str, Any]  # exactly the keys the notification step reads
+    details: dict[str, Any]  # scope.json: the above plus per-source counts and provenance
+    warnings: list[str]
+
+
+def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
+    """Count what the indicators touched and stage scope/affected-users.parquet and scope.json."""
+    if not indicators.actors and not indicators.ips:
+        raise BadInput("give at least one --actor or --ip: the indicators that define the scope")
+    sources = audit_sources(stager.staging)
+    if not sources:
+        raise BadInput(
+            "no exported audit logs in this case",
+            hint="run `breach evidence export-audit` first",
+        )
+    since, until = _window(indicators, sources)
+    tally = tally_sources(sources, indicators, since, until)
+    users_file = find_users_snapshot(stager.staging)
+    users = affected_users_table(sorted(tally.users), users_file)
+    _stage_users(stager, users, sources, users_file, indicators, since, until)
+    scope = {
+        "since": rfc3339(since),
+        "until": rfc3339(until),
+        "principals": sorted(tally.principals),
+        "source_ips": sorted(tally.source_ips),
+        "actions": dict(sorted(tally.actions.items())),
+        "tables": dict(sorted(tally.tables.items())),
+        "records_touched": len(tally.records),
+        "affected_users": users.num_rows,
+        "affected_users_artifact": AFFECTED_USERS,
+    }
+    warnings = []
+    if tally.events == 0:
+        warnings.append("no audit event matched the indicators in the window")
+    if tally.users and users_file is None:
+        warnings.append("no users table was snapshotted: affected users have no contact address")
+    details = {
+        **scope,
+        "events": tally.events,
+        "indicators": {"actors": indicators.actors, "ips": indicators.ips},
+        "principal_events": dict(tally.principals),
+        "source_ip_events": dict(tally.source_ips),
+        "sources": [
+            {"artifact": s.name, "events": tally.per_source.get(s.name, 0)} for s in sources
+        ],
+        "contacts_from": users_file.relative_to(stager.staging).as_posix() if users_file else None,
+    }
+    target = stager.stage_path(SCOPE_JSON)
+    write_json(target, details)
+    describe(target, _meta("application/json", sources, users_file, tally.events, since, until))
+    return ScopeResult(scope, details, warnings)
+
+
+def _meta(
+    media_type: str,
+    sources: list[AuditSource],
+    users_file: Path | None,
+    rows: int,
+    since: datetime,
+    until: datetime,
+) -> dict[str, Any]:
+    return {
+        "media_type": media_type,
+        "source": {
+            "system": "breachkit-scope",
+            "inputs": [s.name for s in sources] + ([users_file.name] if users_file else []),
+            "window": {"since": rfc3339(since), "until": rfc3339(until)},
+            "row_count": rows,
+        },
+        "collector": collector(COLLECTOR),
+    }
+
+
+def _stage_users(
+    stager: Stager,
+    users: pa.Table,
+    sources: list[AuditSource],
+    users_file: Path | None,
+    indicators: Indicators,
+    since: datetime,
+    until: datetime,
+) -> None:
+    target = stager.stage_path(AFFECTED_USERS)
+    tmp = target.with_name(f".{target.name}.tmp")
+    pq.write_table(users, tmp, compression="zstd")
+    commit_file(tmp, target)
+    meta = _meta(PARQUET_MEDIA_TYPE, sources, users_file, users.num_rows, since, until)
+    meta["source"]["indicators"] = {"actors": indicators.actors, "ips": indicators.ips}
+    describe(target, meta)

@@ -1,0 +1,254 @@
+"""export-audit against a real PostgreSQL: windows, filters, metadata, bad input, lost links."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from breach.case import Case
+from evidence.postgres.audit import AuditExport, Window
+from manifests.errors import BadInput
+from manifests.staging import staged_artifacts
+
+from .conftest import fetch
+
+pytestmark = pytest.mark.pg
+
+SINCE = "2026-11-01T06:00:00Z"
+UNTIL = "2026-11-01T18:30:00Z"
+
+
+def export_args(case: Case, dsn: str, *extra: str) -> list[str]:
+    return [
+        "evidence", "export-audit", "--case", str(case.root), "--dsn", dsn,
+        "--table", "public.audit_log", "--time-column", "occurred_at", *extra,
+    ]  # fmt: skip
+
+
+def read_dataset(folder: Path) -> list[dict]:
+    return ds.dataset(folder, format="parquet").to_table().sort_by("id").to_pylist()
+
+
+def test_window_export_holds_exactly_the_rows_in_the_window(breach, case, audit_dsn) -> None:
+    result = breach(*export_args(case, audit_dsn, "--since", SINCE, "--until", UNTIL, "--json"))
+    assert result.exit_code == 0, result.stderr
+    expected = [
+        r[0]
+        for r in fetch(
+            audit_dsn,
+            "SELECT id FROM audit_log WHERE occurred_at >= %s AND occurred_at < %s ORDER BY id",
+            (SINCE, UNTIL),
+        )
+    ]
+    assert len(expected) == 750  # 06:00 inclusive .. 18:30 exclusive, one a minute
+    folder = case.staging / "audit" / "public.audit_log"
+    rows = read_dataset(folder)
+    assert [r["id"] for r in rows] == expected
+    assert sorted(p.name for p in folder.iterdir()) == ["day=2026-11-01"]
+    meta = json.loads((case.staging / "audit" / "public.audit_log.meta.json").read_text())
+    source = meta["source"]
+    assert meta["media_type"] == "application/vnd.apache.parquet"
+    assert meta["collector"]["name"] == "evidence.postgres.audit"
+    assert source["row_count"] == 750
+    assert source["window"] == {"since": SINCE, "until": UNTIL}
+    assert source["oldest_event"] == "2026-11-01T06:00:00Z"
+    assert source["newest_event"] == "2026-11-01T18:29:00Z"
+    assert source["table"] == "public.audit_log" and "occurred_at" in source["query"]
+    assert source["pg_snapshot"] and source["lsn"] and source["txid"] > 0
+    assert source["server_version"] and len(source["schema_sha256"]) == 64
+    assert "amount: decimal128(12, 2)" in source["arrow_schema"]
+    assert source["roles"]["actor"] == "actor" and source["roles"]["subject"] == "target_user_id"
+    assert result.json["artifacts"][0]["row_count"] == 750
+    # what sealing will see: the day files, described by the folder's sidecar
+    staged = staged_artifacts(case.staging)
+    assert [a.name.as_posix() for a in staged] == [
+        "audit/public.audit_log/day=2026-11-01/part-0000.parquet"
+    ]
+    assert staged[0].meta["source"]["row_count"] == 750
+    entry = case.timeline()[-1]
+    assert entry["what"] == "evidence.export-audit" and entry["details"]["rows"] == 750
+
+
+def test_days_partition_and_filters_by_actor_or_ip(breach, case, audit_dsn) -> None:
+    args = export_args(
+        case, audit_dsn,
+        "--since", "2026-10-31T00:00:00Z", "--until", "2026-11-03T00:00:00Z",
+        "--actor", "staff1", "--ip", "203.0.113.0/29", "--jobs", "2",
+    )  # fmt: skip
+    result = breach(*args)
+    assert result.exit_code == 0, result.stderr
+    folder = case.staging / "audit" / "public.audit_log"
+    assert sorted(p.name for p in folder.iterdir()) == ["day=2026-11-01", "day=2026-11-02"]
+    rows = read_dataset(folder)
+    expected = fetch(
+        audit_dsn,
+        "SELECT id FROM audit_log WHERE actor = 'staff1' OR source_ip <<= '203.0.113.0/29'"
+        " ORDER BY id",
+    )
+    assert [r["id"] for r in rows] == [e[0] for e in expected]
+    for row in rows:
+        assert datetime(2026, 11, 1, tzinfo=UTC) <= row["occurred_at"]
+    day2 = pq.read_table(folder / "day=2026-11-02" / "part-0000.parquet")
+    assert all(t.date().isoformat() == "2026-11-02" for t in day2.column("occurred_at").to_pylist())
+
+
+def test_custom_query_needs_a_name_and_is_windowed(breach, case, audit_dsn) -> None:
+    query = "SELECT id, occurred_at, actor, amount * 2 AS doubled FROM audit_log WHERE success"
+    base = [
+        "evidence", "export-audit", "--case", str(case.root), "--dsn", audit_dsn,
+        "--query", query, "--time-column", "occurred_at", "--since", SINCE, "--until", UNTIL,
+    ]  # fmt: skip
+    unnamed = breach(*base)
+    assert unnamed.exit_code == 2 and "--name" in unnamed.stderr
+    result = breach(*base, "--name", "successful", "--json")
+    assert result.exit_code == 0, result.stderr
+    table = ds.dataset(case.staging / "audit" / "successful", format="parquet").to_table()
+    expected = fetch(
+        audit_dsn,
+        "SELECT count(*) FROM audit_log WHERE success AND occurred_at >= %s AND occurred_at < %s",
+        (SINCE, UNTIL),
+    )[0][0]
+    assert table.num_rows == expected
+    assert str(table.schema.field("doubled").type).startswith("decimal128(")
+
+
+def test_empty_window_stages_a_valid_empty_artifact_and_warns(breach, case, audit_dsn) -> None:
+    result = breach(
+        *export_args(case, audit_dsn, "--since", "2030-01-01T00:00:00Z", "--until", "2030-01-02")
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "warning" in result.stderr and "no rows" in result.stderr
+    part = case.staging / "audit" / "public.audit_log" / "day=2030-01-01" / "part-0000.parquet"
+    table = pq.read_table(part)
+    assert table.num_rows == 0 and "occurred_at" in table.schema.names
+    assert case.timeline()[-1]["result"] == "empty"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--table", "public.nope", "--time-column", "occurred_at"], "no table public.nope"),
+        (["--table", "public.audit_log", "--time-column", "nope"], "unknown column 'nope'"),
+        (["--table", "public.audit_log", "--time-column", "actor"], "not a timestamp"),
+        (
+            ["--table", "public.audit_log", "--time-column", "occurred_at", "--ip", "10.0.0.999"],
+            "not an IP address",
+        ),
+        (
+            ["--query", "SELEC broken", "--name", "x", "--time-column", "occurred_at"],
+            "syntax error",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(breach, case, audit_dsn, extra, message) -> None:
+    result = breach(
+        "evidence", "export-audit", "--case", str(case.root), "--dsn", audit_dsn,
+        "--since", SINCE, "--until", UNTIL, *extra,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert not (case.staging / "audit").exists() or not any((case.staging / "audit").iterdir())
+
+
+def test_wrong_dsn_is_one_line_exit_2_without_the_password(breach, case, pg_dsn) -> None:
+    from .conftest import with_user
+
+    nobody = with_user(pg_dsn, "no_such_role_bk", "s3cret-pw")
+    result = breach(*export_args(case, nobody, "--since", SINCE, "--until", UNTIL))
+    assert result.exit_code == 2
+    assert "cannot connect to PostgreSQL" in result.stderr and "no_such_role_bk" in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    assert result.stderr.strip().count("\n") == 0
+    closed = "postgresql://postgres:s3cret-pw@127.0.0.1:1/db"
+    result = breach(*export_args(case, closed, "--since", SINCE, "--until", UNTIL))
+    assert result.exit_code == 2 and "s3cret-pw" not in result.stderr
+    journal = case.journal_path.read_text()
+    assert "s3cret-pw" not in journal and '"result":"failed"' in journal.replace(" ", "")
+
+
+def test_permission_denied_fails_the_step(breach, case, audit_dsn, limited_role) -> None:
+    from .conftest import with_user
+
+    role, password = limited_role
+    result = breach(
+        *export_args(case, with_user(audit_dsn, role, password), "--since", SINCE, "--until", UNTIL)
+    )
+    assert result.exit_code == 1
+    assert "permission denied for table public.audit_log" in result.stderr
+    assert password not in result.stderr
+
+
+def _kill_workers(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'breachkit-evidence-worker' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return len(rows)
+
+
+def test_lost_connection_is_retried_on_the_same_snapshot(case, audit_dsn) -> None:
+    killed = []
+
+    def kill_once(key: str, rows: int) -> None:
+        if not killed:
+            killed.append(_kill_workers(audit_dsn))
+
+    exporter = AuditExport(
+        audit_dsn,
+        Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)),
+        "occurred_at",
+        table="public.audit_log",
+        batch_bytes=4096,
+        progress=kill_once,
+    )
+    result = exporter.export(case)
+    assert killed == [1]
+    assert result.row_count == 2000
+    table = ds.dataset(case.staging / "audit" / "public.audit_log", format="parquet").to_table()
+    assert sorted(table.column("id").to_pylist()) == list(range(1, 2001))
+
+
+def test_lost_connection_for_good_fails_cleanly_with_nothing_staged(breach, case, audit_dsn) -> None:
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set():
+            _kill_workers(audit_dsn)
+            stop.wait(0.002)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        result = breach(
+            *export_args(case, audit_dsn, "--since", "2026-10-01", "--until", "2026-12-01")
+        )
+    finally:
+        stop.set()
+        thread.join()
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    leftovers = [p for p in case.staging.rglob("*") if p.is_file()]
+    assert leftovers == [], leftovers
+    assert case.timeline()[-1]["result"] == "failed"
+
+
+def test_library_collect_reports_failures_as_data(case, audit_dsn) -> None:
+    exporter = AuditExport(
+        audit_dsn,
+        Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)),
+        "occurred_at",
+        table="public.audit_log",
+    )
+    artifacts, failed = exporter.collect(case)
+    assert failed == [] and artifacts[0].row_count == 1440
+    with pytest.raises(BadInput, match="already staged"):  # evidence is never overwritten
+        exporter.collect(case)
