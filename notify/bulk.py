@@ -1,8 +1,8 @@
 """Mail one notice to a long list under a rate limit, in batches, resuming where it stopped.
 
-After each batch the run appends what happened to a deliveries log (one JSON line per address)
-and then rewrites the progress file (atomically), so a crash or a refusing server costs at most
-the batch in flight; the next run starts at `next_index`. A transient failure that outlasts the
+After each batch (and when interrupted) the run appends what happened to a deliveries log (one
+JSON line per address) and then rewrites the progress file atomically; the next run starts at
+`next_index`, so nobody is mailed twice unless the process dies hard mid-batch. A transient failure that outlasts the
 retries stops the run (the rest would fail the same way); a refused address is recorded as failed
 and the run goes on.
 """
@@ -181,26 +181,34 @@ def send_bulk(
             if not batch:
                 break
             rows: list[dict[str, Any]] = []
-            for address in batch:
-                outcome, tries = _send_one(session, message, address, pacer, retry)
-                attempts += tries
-                row = {"index": progress.next_index, "recipient": address, "at": rfc3339(utcnow())}
-                if isinstance(outcome, Accepted):
-                    first_id = first_id or outcome.provider_message_id
-                    rows.append(
-                        {**row, "status": "sent", "message_id": outcome.provider_message_id}
-                    )
-                    progress.sent += 1
-                elif isinstance(outcome, PermanentError):
-                    rows.append({**row, "status": "failed", "error": scrub(str(outcome), secrets)})
-                    progress.failed += 1
-                else:  # transient trouble outlasted the retries: stop here, resume later
-                    errors.append(scrub(str(outcome), secrets))
-                    stopped = True
-                    break
-                progress.next_index += 1
-            _append_lines(deliveries_path, rows)
-            progress.save(progress_path)
+            try:
+                for address in batch:
+                    outcome, tries = _send_one(session, message, address, pacer, retry)
+                    attempts += tries
+                    row = {
+                        "index": progress.next_index,
+                        "recipient": address,
+                        "at": rfc3339(utcnow()),
+                    }
+                    if isinstance(outcome, Accepted):
+                        first_id = first_id or outcome.provider_message_id
+                        rows.append(
+                            {**row, "status": "sent", "message_id": outcome.provider_message_id}
+                        )
+                        progress.sent += 1
+                    elif isinstance(outcome, PermanentError):
+                        rows.append(
+                            {**row, "status": "failed", "error": scrub(str(outcome), secrets)}
+                        )
+                        progress.failed += 1
+                    else:  # transient trouble outlasted the retries: stop here, resume later
+                        errors.append(scrub(str(outcome), secrets))
+                        stopped = True
+                        break
+                    progress.next_index += 1
+            finally:  # also on Ctrl-C: what was sent is logged, the next run starts after it
+                _append_lines(deliveries_path, rows)
+                progress.save(progress_path)
             errors.extend(r["error"] for r in rows if r["status"] == "failed")
     finally:
         session.close()

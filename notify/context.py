@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from manifests.timeutil import UtcDatetime
+from manifests.timeutil import UtcDatetime, parse_rfc3339
 from notify.policy import Severity
 
 
@@ -76,7 +76,5 @@ class IncidentContext(_Open):
         for entry in self.timeline:
             after = (entry.get("details") or {}).get("after") or {}
             if after.get("status") in ("resolved", "closed"):
-                from manifests.timeutil import parse_rfc3339
-
                 return parse_rfc3339(str(entry["at"]), field="journal time")
         return None

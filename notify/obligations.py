@@ -69,10 +69,16 @@ def obligations(context: IncidentContext, policy: Policy) -> list[Obligation]:
         if due is not None:
             found.append(
                 Obligation(
-                    f"escalation:{role_id}", "escalation", role.label, role.label, rule,
-                    policy.calendar, due, role.notice,
+                    id=f"escalation:{role_id}",
+                    kind="escalation",
+                    label=role.label,
+                    audience=role.label,
+                    rule=rule,
+                    calendar=policy.calendar,
+                    deadline=due,
+                    notice=role.notice,
                 )
-            )  # fmt: skip
+            )
     breach = context.personal_data_breach()
     for regime_id, regime in policy.regimes.items():
         if not regime.enabled or severity not in regime.severities:
@@ -84,10 +90,16 @@ def obligations(context: IncidentContext, policy: Policy) -> list[Obligation]:
         if due is not None:
             found.append(
                 Obligation(
-                    regime_id, "regulatory", regime.name, regime.audience, regime.deadline,
-                    calendar, due, regime.notice,
+                    id=regime_id,
+                    kind="regulatory",
+                    label=regime.name,
+                    audience=regime.audience,
+                    rule=regime.deadline,
+                    calendar=calendar,
+                    deadline=due,
+                    notice=regime.notice,
                 )
-            )  # fmt: skip
+            )
     return sorted(found, key=lambda ob: (ob.deadline, ob.id))
 
 
