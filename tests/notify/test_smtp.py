@@ -265,3 +265,22 @@ def test_an_interrupted_bulk_run_keeps_its_place(tmp_path: Path, smtp_server: Sm
     assert sorted(r[0][0] for r in smtp_server.box.messages) == [
         f"p{i}@example.org" for i in range(5)
     ]
+
+
+def test_recipient_lists_from_csv_and_their_mistakes(
+    breach, tmp_path: Path, breach_case: Case
+) -> None:
+    from notify.recipients import RecipientList
+
+    good = tmp_path / "people.csv"
+    good.write_text("user_id,email\n1,a@example.org\n2,A@example.org\n3,b@example.org\n")
+    assert list(RecipientList(good)) == ["a@example.org", "b@example.org"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,mail\n1,a@example.org\n")
+    result = breach(
+        "notify", "send", "--case", breach_case.root, "--notice", "internal", "--channel", "smtp",
+        "--recipients", bad, "--smtp-host", "127.0.0.1", "--from", "ir@example.com", "--dry-run",
+    )  # fmt: skip
+    assert (
+        result.exit_code == 2 and "no column 'email'" in result.stderr and str(bad) in result.stderr
+    )
