@@ -114,7 +114,7 @@ def parse_zone_option(value: str | None) -> tzinfo | None:
 
 
 def _prefix_fields(prefix: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = dict.fromkeys(("pid", "user_name", "database", "client_addr"))
     if pid := _PID.search(prefix):
         found["pid"] = int(pid.group(1))
     if user_db := _USER_DB.search(prefix):

@@ -138,7 +138,8 @@ def plan_column(column: Column, numeric_bounds: tuple[int, int] | None = None) -
     if column.is_array:
         if column.element in _NATIVE and column.element not in ("bytea",):
             return ColumnPlan(column, ident, pa.list_(_NATIVE[column.element]), False)
-        text_array = sql.SQL("{}::text[] AS {}").format(ident, ident)
+        # via the array's text form: each element in its type's own output format
+        text_array = sql.SQL("{}::text::text[] AS {}").format(ident, ident)
         return ColumnPlan(column, text_array, pa.list_(pa.string()), True)
     if column.typname in _NATIVE:
         return ColumnPlan(column, ident, _NATIVE[column.typname], False)
@@ -151,7 +152,11 @@ def plan_column(column: Column, numeric_bounds: tuple[int, int] | None = None) -
         if bounds and bounds[0] <= NUMERIC_MAX_DECIMAL256:
             return ColumnPlan(column, as_text, decimal_type(bounds[0], bounds[1]), True)
         return ColumnPlan(column, as_text, pa.string(), True)
-    # inet, cidr, uuid, interval, macaddr, money, enums, ranges, composites, xml, ...
+    if column.typname == "inet":  # inet::text always adds /32; abbrev() is inet's own form
+        return ColumnPlan(
+            column, sql.SQL("abbrev({}) AS {}").format(ident, ident), pa.string(), True
+        )
+    # cidr, uuid, interval, macaddr, money, enums, ranges, composites, xml, ...
     return ColumnPlan(column, as_text, pa.string(), True)
 
 

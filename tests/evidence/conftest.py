@@ -73,7 +73,9 @@ def with_user(dsn: str, user: str, password: str | None = None) -> str:
 
 @pytest.fixture
 def case(tmp_path: Path) -> Case:
-    return Case.open("INC-2026-0300", "P1", "exfiltration via a stolen token", root=tmp_path / "case")
+    return Case.open(
+        "INC-2026-0300", "P1", "exfiltration via a stolen token", root=tmp_path / "case"
+    )
 
 
 @pytest.fixture

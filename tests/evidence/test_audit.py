@@ -217,7 +217,9 @@ def test_lost_connection_is_retried_on_the_same_snapshot(case, audit_dsn) -> Non
     assert sorted(table.column("id").to_pylist()) == list(range(1, 2001))
 
 
-def test_lost_connection_for_good_fails_cleanly_with_nothing_staged(breach, case, audit_dsn) -> None:
+def test_lost_connection_for_good_fails_cleanly_with_nothing_staged(
+    breach, case, audit_dsn
+) -> None:
     stop = threading.Event()
 
     def killer() -> None:

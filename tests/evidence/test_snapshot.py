@@ -1,0 +1,193 @@
+"""Snapshots: one point in time across tables and workers, DDL, locks, partial failure."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+
+from evidence.interface import DirStager
+from evidence.postgres import catalog
+from evidence.postgres.snapshot import TableSnapshot
+
+from .conftest import execute, fetch, with_user
+
+pytestmark = pytest.mark.pg
+
+TABLES = """
+CREATE TABLE public.users (
+    id bigint PRIMARY KEY, email text NOT NULL UNIQUE, phone text, password_hash text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX users_created ON public.users (created_at);
+CREATE TABLE public.sessions (
+    id bigserial PRIMARY KEY, user_id bigint REFERENCES public.users (id), token text,
+    CONSTRAINT token_len CHECK (length(token) > 3)
+);
+CREATE TABLE public.secrets (id int PRIMARY KEY, value text);
+INSERT INTO public.users (id, email, phone, password_hash)
+    SELECT g, 'user' || g || '@example.test', '+4420' || g, 'hash' || g
+    FROM generate_series(1, 3000) AS g;
+INSERT INTO public.sessions (user_id, token) SELECT (g % 3000) + 1, md5(g::text)
+    FROM generate_series(1, 6000) AS g;
+INSERT INTO public.secrets VALUES (1, 'x');
+"""
+
+
+def snapshot_args(case, dsn: str, *extra: str) -> list[str]:
+    return ["evidence", "snapshot", "--case", str(case.root), "--dsn", dsn, *extra]
+
+
+def test_snapshot_writes_parquet_ddl_counts_and_ids(breach, case, pg_dsn) -> None:
+    execute(pg_dsn, TABLES)
+    result = breach(
+        *snapshot_args(case, pg_dsn, "--table", "public.users", "--table", "sessions", "--json")
+    )
+    assert result.exit_code == 0, result.stderr
+    data = result.json
+    snapshot_id = data["snapshot"]["pg_snapshot"]
+    folder = case.staging / "snapshot" / snapshot_id
+    assert data["folder"] == f"snapshot/{snapshot_id}"
+    users = pq.read_table(folder / "public.users.parquet")
+    assert (
+        users.num_rows == 3000
+        and pq.read_table(folder / "public.sessions.parquet").num_rows == 6000
+    )
+    ddl = (folder / "public.users.ddl.sql").read_text()
+    assert 'CREATE TABLE "public"."users"' in ddl and "PRIMARY KEY (id)" in ddl
+    assert "UNIQUE (email)" in ddl and "CREATE INDEX users_created" in ddl
+    assert '"email" text NOT NULL' in ddl
+    sessions_ddl = (folder / "public.sessions.ddl.sql").read_text()
+    assert "FOREIGN KEY (user_id) REFERENCES users(id)" in sessions_ddl
+    assert "CHECK ((length(token) > 3))" in sessions_ddl
+    meta = json.loads((folder / "public.users.parquet.meta.json").read_text())
+    assert meta["source"]["row_count"] == 3000 and meta["source"]["table"] == "public.users"
+    assert meta["source"]["pg_snapshot"] == snapshot_id and meta["source"]["lsn"]
+    assert isinstance(meta["source"]["txid"], int)
+    summary = json.loads((folder / "snapshot.json").read_text())
+    assert summary["tables"] == {"public.users": 3000, "public.sessions": 6000}
+    assert case.timeline()[-1]["what"] == "evidence.snapshot"
+
+
+def test_rows_committed_after_the_snapshot_are_absent_everywhere(case, pg_dsn) -> None:
+    execute(pg_dsn, TABLES)
+    writes: list[int] = []
+    locks: list[tuple[str, str]] = []
+    once = threading.Lock()
+
+    def write_meanwhile(key: str, rows: int) -> None:
+        with once:
+            if not writes:
+                write_and_look()
+
+    def write_and_look() -> None:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:  # commits mid-export
+            conn.execute("INSERT INTO users (id, email) VALUES (9001, 'late@example.test')")
+            conn.execute("INSERT INTO sessions (user_id, token) VALUES (9001, 'late-token')")
+            conn.execute("DELETE FROM sessions WHERE id <= 10")
+            locks.extend(
+                conn.execute(
+                    "SELECT l.mode, c.relname FROM pg_locks l"
+                    " JOIN pg_stat_activity a ON a.pid = l.pid"
+                    " JOIN pg_class c ON c.oid = l.relation"
+                    " WHERE a.application_name LIKE 'breachkit-evidence%'"
+                    " AND l.locktype = 'relation' AND c.relname IN ('users', 'sessions')"
+                ).fetchall()
+            )
+        writes.append(1)
+
+    snap = TableSnapshot(
+        pg_dsn,
+        ["public.users", "public.sessions"],
+        jobs=2,
+        batch_bytes=4096,
+        progress=write_meanwhile,
+    )
+    report = snap.run(case)
+    assert writes == [1] and report.failed == []
+    counts = {a.name.rsplit("/", 1)[-1]: a.row_count for a in report.exported}
+    assert counts == {"public.users.parquet": 3000, "public.sessions.parquet": 6000}
+    folder = case.staging / report.folder
+    users = pq.read_table(folder / "public.users.parquet").column("id").to_pylist()
+    sessions = pq.read_table(folder / "public.sessions.parquet").column("id").to_pylist()
+    assert 9001 not in users and len(users) == 3000
+    assert sorted(sessions) == list(range(1, 6001))  # deleted rows still there, new one absent
+    assert fetch(pg_dsn, "SELECT count(*) FROM sessions")[0][0] == 5991  # the writes did land
+    assert locks and {mode for mode, _ in locks} == {"AccessShareLock"}
+
+
+def test_large_table_split_across_workers_by_ctid(case, pg_dsn) -> None:
+    execute(
+        pg_dsn,
+        "CREATE TABLE big AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 60000) g",
+        "ANALYZE big",
+    )
+    snap = TableSnapshot(pg_dsn, ["public.big"], jobs=3)
+    report = snap.run(case)
+    ids = pq.read_table(case.staging / report.exported[0].name).column("id").to_pylist()
+    assert sorted(ids) == list(range(1, 60001))  # every row once, none twice
+    pages = fetch(pg_dsn, "SELECT relpages FROM pg_class WHERE relname = 'big'")[0][0]
+    ranges = catalog.ctid_ranges(pages, 3)
+    assert len(ranges) == 3 and ranges[0][0] == 0 and ranges[-1][1] is None  # really split
+
+
+def test_permission_denied_on_one_table_fails_it_and_exports_the_rest(
+    breach, case, pg_dsn, limited_role
+) -> None:
+    execute(pg_dsn, TABLES)
+    role, password = limited_role
+    execute(pg_dsn, f"GRANT SELECT ON public.users, public.sessions TO {role}")
+    dsn = with_user(pg_dsn, role, password)
+    result = breach(*snapshot_args(case, dsn, "--schema", "public", "--json"))
+    assert result.exit_code == 1
+    data = result.json
+    assert [f["target"] for f in data["failed"]] == ["public.secrets"]
+    assert "permission denied" in data["failed"][0]["reason"]
+    assert sorted(a["name"].rsplit("/", 1)[-1] for a in data["exported"]) == [
+        "public.sessions.parquet",
+        "public.users.parquet",
+    ]
+    assert "1 table(s) not snapshotted: public.secrets" in result.stderr
+    assert password not in result.stdout + result.stderr
+    folder = case.staging / data["folder"]
+    assert not (folder / "public.secrets.parquet").exists()
+    summary = json.loads((folder / "snapshot.json").read_text())
+    assert summary["failed"][0]["target"] == "public.secrets"
+    assert case.timeline()[-1]["result"] == "failed"
+
+
+def test_dry_run_lists_tables_and_stages_nothing(breach, case, pg_dsn) -> None:
+    execute(pg_dsn, TABLES, "ANALYZE")
+    result = breach(*snapshot_args(case, pg_dsn, "--schema", "public", "--dry-run", "--json"))
+    assert result.exit_code == 0, result.stderr
+    tables = {t["table"]: t for t in result.json["tables"]}
+    assert set(tables) == {"public.users", "public.sessions", "public.secrets"}
+    assert tables["public.users"]["estimated_rows"] == 3000
+    assert tables["public.sessions"]["total_bytes"] > 0
+    assert all(t["lock"] == "ACCESS SHARE" for t in tables.values())
+    assert not any(case.staging.iterdir())
+    assert case.timeline()[-1]["result"] == "dry-run"
+    human = breach(*snapshot_args(case, pg_dsn, "--table", "public.users", "--dry-run"))
+    assert "public.users: ~3000 rows" in human.stdout
+
+
+def test_unknown_table_is_bad_input_before_anything_is_read(breach, case, pg_dsn) -> None:
+    execute(pg_dsn, TABLES)
+    result = breach(
+        *snapshot_args(case, pg_dsn, "--table", "public.users", "--table", "public.nope")
+    )
+    assert result.exit_code == 2
+    assert "no table public.nope" in result.stderr and result.stderr.strip().count("\n") == 0
+    assert not (case.staging / "snapshot").exists()
+    empty_schema = breach(*snapshot_args(case, pg_dsn, "--schema", "nothing_here"))
+    assert empty_schema.exit_code == 2 and "has no tables" in empty_schema.stderr
+
+
+def test_standalone_library_use(tmp_path, pg_dsn) -> None:
+    execute(pg_dsn, TABLES)
+    exported, failed = TableSnapshot(pg_dsn, ["public.secrets"]).collect(DirStager(tmp_path))
+    assert failed == [] and exported[0].row_count == 1
+    assert (tmp_path / exported[0].name).is_file()
