@@ -73,8 +73,9 @@ def plan_action(
 def execute(adapter: ContainmentAdapter, plan: Plan, *, dry_run: bool) -> Receipt:
     """Apply the plan's `planned` targets (unless `dry_run`), read them back, make the receipt."""
     results = plan.targets
+    attempted = plan.planned  # what was (or would be) touched, whatever the outcome
     if not dry_run:
-        _apply_and_verify(adapter, plan.planned)
+        _apply_and_verify(adapter, attempted)
     return Receipt(
         action=plan.action,
         adapter=plan.adapter,
@@ -86,7 +87,7 @@ def execute(adapter: ContainmentAdapter, plan: Plan, *, dry_run: bool) -> Receip
         started_at=plan.created_at,
         finished_at=utcnow(),
         targets=results,
-        undo=adapter.undo([t for t in results if t.status in ("ok", "planned")]),
+        undo=adapter.undo(attempted),
         counts=dict(Counter(t.status for t in results)),
         settings=adapter.settings(),
     )

@@ -39,14 +39,16 @@ class NetworkAcl(AwsAdapter):
     def _entries(self, target: TargetResult | None) -> list[dict[str, Any]]:
         got = self.call("ec2", "describe_network_acls", target, NetworkAclIds=[self.nacl_id])
         acls = got.get("NetworkAcls", [])
-        return list(acls[0].get("Entries", [])) if acls else []
+        if not acls:
+            raise BadInput(f"no network ACL {self.nacl_id}")
+        return list(acls[0].get("Entries", []))
 
     def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
         results = [TargetResult(name=t, status="planned") for t in targets]
         try:
             entries = self._entries(results[0] if results else None)
         except AwsCallFailed as exc:
-            if exc.code in ("InvalidNetworkAclID.NotFound",):
+            if exc.code.endswith(".NotFound"):  # InvalidNetworkAclID.NotFound
                 raise BadInput(f"no network ACL {self.nacl_id}: {exc.message}") from None
             return [t.fail(exc.message, exc.hint) for t in results]
         used = {(e["Egress"], e["RuleNumber"]) for e in entries}

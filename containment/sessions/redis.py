@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -25,6 +25,7 @@ from manifests.errors import BadInput, StepFailed
 from manifests.redact import redact_url
 
 USER = "{user}"
+PIPELINE_DEPTH = 10  # UNLINK commands sent per round trip
 
 
 class RedisSessions(AdapterBase):
@@ -167,13 +168,18 @@ class RedisSessions(AdapterBase):
 
     # -- apply and verify ------------------------------------------------------------------
     def apply(self, planned: list[TargetResult]) -> None:
-        """UNLINK up to `batch_size` keys per pipeline round trip, counting per user."""
+        """UNLINK `batch_size` keys per command, PIPELINE_DEPTH commands per round trip.
+
+        Keys of many users share a command; each user's count is what the plan found, and the
+        read-back in `verify` proves none is left."""
+        keys = [k for t in planned for k in t.work]
+        commands = [("unlink", tuple(batch)) for batch in _chunks(keys, self.batch_size)]
         with self._errors():
-            for group in _groups_by_key_count(planned, self.batch_size):
-                commands = [("unlink", tuple(t.work)) for t in group]
-                for target, _ in zip(group, self._pipeline(commands), strict=True):
-                    target.status = "ok"
-                    target.change = f"unlinked {target.count}"
+            for start in range(0, len(commands), PIPELINE_DEPTH):
+                self._pipeline(commands[start : start + PIPELINE_DEPTH])
+        for target in planned:
+            target.status = "ok"
+            target.change = f"unlinked {target.count}"
 
     def verify(self, done: list[TargetResult]) -> None:
         with self._errors():
@@ -193,18 +199,24 @@ class RedisSessions(AdapterBase):
         return UNDO
 
 
-def _owner_finder(template: str, users: set[str]) -> Any:
+def _owner_finder(template: str, users: set[str]) -> Callable[[str], str | None]:
     """A function key -> user id (one of `users`) or None, for a `{user}` template with globs."""
     head, _, tail = template.partition(USER)
     head_re = re.compile(_glob_prefix(head))
     tail_re = re.compile(fnmatch.translate(tail))
     lengths = sorted({len(u) for u in users})
+    # Fast path for the usual shape `prefix:{user}:*`: the user ends at the first separator.
+    separator = tail[0] if tail and tail[0] not in "*?[" else None
 
     def owner(key: str) -> str | None:
         matched = head_re.match(key)
         if matched is None:
             return None
         rest = key[matched.end() :]
+        if separator is not None:
+            guess = rest.split(separator, 1)[0]
+            if guess in users and tail_re.match(rest[len(guess) :]):
+                return guess
         for size in lengths:
             if rest[:size] in users and tail_re.match(rest[size:]):
                 return rest[:size]
@@ -219,19 +231,6 @@ def _glob_prefix(glob: str) -> str:
     for char in glob:
         out.append({"*": ".*?", "?": "."}.get(char, re.escape(char)))
     return "".join(out)
-
-
-def _groups_by_key_count(targets: list[TargetResult], size: int) -> Iterator[list[TargetResult]]:
-    group: list[TargetResult] = []
-    keys = 0
-    for target in targets:
-        group.append(target)
-        keys += len(target.work)
-        if keys >= size:
-            yield group
-            group, keys = [], 0
-    if group:
-        yield group
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -1,0 +1,279 @@
+"""Blocking CIDRs: WAFv2 IP sets, NACL deny entries, security-group revocation (moto)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from containment.aws import AwsAccount
+from containment.block.wafv2 import WafIpSet
+from containment.interface import TargetResult
+from containment.run import run_action
+from tests.containment.conftest import by_name
+
+pytestmark = pytest.mark.aws
+
+
+def ip_set(client: Any, name: str = "blocklist", addresses: list[str] | None = None) -> str:
+    got = client.create_ip_set(
+        Name=name, Scope="REGIONAL", IPAddressVersion="IPV4", Addresses=addresses or []
+    )
+    return str(got["Summary"]["Id"])
+
+
+def test_wafv2_end_to_end_through_the_moto_server(moto_endpoint: str, contain: Any) -> None:
+    """The real CLI, talking HTTP to moto's server through --endpoint-url."""
+    waf = boto3.client("wafv2", endpoint_url=moto_endpoint)
+    set_id = ip_set(waf, addresses=["198.51.100.0/24"])
+    args = ("--adapter", "wafv2", "--ip-set", "blocklist", "--endpoint-url", moto_endpoint)
+    targets = (
+        "--target",
+        "203.0.113.7",
+        "--target",
+        "198.51.100.9",
+        "--target",
+        "2001:db8::1",
+        "--target",
+        "nonsense",
+    )
+    dry = contain("block", *args, *targets, "--dry-run")
+    assert dry.exit_code == 1  # two targets cannot be blocked here
+    assert by_name(dry.json)["203.0.113.7"]["change"] == "add 203.0.113.7/32 to blocklist"
+    assert waf.get_ip_set(Name="blocklist", Scope="REGIONAL", Id=set_id)["IPSet"]["Addresses"] == [
+        "198.51.100.0/24"
+    ]
+    result = contain("block", *args, *targets)
+    assert result.exit_code == 1
+    got = by_name(result.json)
+    assert got["203.0.113.7"]["status"] == "ok" and got["203.0.113.7"]["request_ids"]
+    assert (
+        got["198.51.100.9"]["status"] == "noop"
+        and got["198.51.100.9"]["before"]["covered_by"] == "198.51.100.0/24"
+    )
+    assert "IPV6 CIDR cannot go in the IPV4 IP set" in got["2001:db8::1"]["reason"]
+    assert got["nonsense"]["reason"] == "not an IP address or CIDR"
+    assert result.json["summary"].startswith("blocked 1 CIDR; 1 already done; 2 failed")
+    addresses = waf.get_ip_set(Name="blocklist", Scope="REGIONAL", Id=set_id)["IPSet"]["Addresses"]
+    assert sorted(addresses) == ["198.51.100.0/24", "203.0.113.7/32"]
+    assert "via http://127.0.0.1" in result.json["system"]
+    again = contain("block", *args, "--target", "203.0.113.7")
+    assert again.exit_code == 0 and again.json["status"] == "noop"
+
+
+class RacingWafIpSet(WafIpSet):
+    """Another responder adds an address between our read and our update: a stale lock token."""
+
+    applying = False
+    raced = 0
+    updates = 0
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        self.applying = True
+        super().apply(planned)
+
+    def _read(self, target: TargetResult | None) -> tuple[list[str], str]:
+        addresses, token = super()._read(target)
+        if self.applying and not self.raced:
+            self.raced += 1
+            self.account.client("wafv2").update_ip_set(
+                Name=self.ip_set_name,
+                Scope=self.scope,
+                Id=self.ip_set_id,
+                Addresses=[*addresses, "192.0.2.1/32"],
+                LockToken=token,
+            )
+        return addresses, token
+
+    def call(self, service: str, operation: str, target: TargetResult | None, **kwargs: Any) -> Any:
+        if operation == "update_ip_set":
+            self.updates += 1
+        return super().call(service, operation, target, **kwargs)
+
+
+def test_wafv2_retries_a_stale_lock_token_without_losing_the_other_change(aws: None) -> None:
+    waf = boto3.client("wafv2")
+    set_id = ip_set(waf)
+    adapter = RacingWafIpSet(AwsAccount(), "blocklist", "REGIONAL")
+    receipt = run_action(adapter, ["203.0.113.0/28"], dry_run=False)
+    assert adapter.raced == 1 and adapter.updates == 2  # the first update hit the stale token
+    assert receipt.status == "ok", receipt.targets[0].reason
+    addresses = waf.get_ip_set(Name="blocklist", Scope="REGIONAL", Id=set_id)["IPSet"]["Addresses"]
+    assert sorted(addresses) == ["192.0.2.1/32", "203.0.113.0/28"]
+
+
+def test_nacl_deny_entries_in_both_directions(aws: None, contain: Any) -> None:
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    for egress in (False, True):
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl,
+            RuleNumber=100,
+            Protocol="-1",
+            RuleAction="allow",
+            Egress=egress,
+            CidrBlock="0.0.0.0/0",
+        )
+    ec2.create_network_acl_entry(
+        NetworkAclId=acl,
+        RuleNumber=1,
+        Protocol="-1",
+        RuleAction="deny",
+        Egress=False,
+        CidrBlock="192.0.2.0/24",
+    )
+    args = (
+        "--adapter",
+        "nacl",
+        "--nacl-id",
+        acl,
+        "--target",
+        "203.0.113.7",
+        "--target",
+        "192.0.2.0/24",
+    )
+    result = contain("block", *args)
+    assert result.exit_code == 0, result.stderr
+    entries = ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"]
+    denies = sorted(
+        (e["Egress"], e["RuleNumber"], e["CidrBlock"])
+        for e in entries
+        if e["RuleAction"] == "deny" and e["RuleNumber"] < 100
+    )
+    assert denies == [
+        (False, 1, "192.0.2.0/24"),
+        (False, 2, "203.0.113.7/32"),
+        (True, 1, "203.0.113.7/32"),
+        (True, 2, "192.0.2.0/24"),
+    ]
+    got = by_name(result.json)
+    assert got["192.0.2.0/24"]["before"] == {"ingress": 1, "egress": None}
+    assert got["203.0.113.7"]["after"] == {"ingress": 2, "egress": 1}
+    assert result.json["summary"] == "blocked 3 deny entries of 2 CIDRs"
+    assert "--rule-number 2 --ingress" in result.json["undo"]
+    assert contain("block", *args).json["status"] == "noop"
+
+
+def test_nacl_without_room_below_the_first_allow_fails_that_target(aws: None, contain: Any) -> None:
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    ec2.create_network_acl_entry(
+        NetworkAclId=acl,
+        RuleNumber=1,
+        Protocol="-1",
+        RuleAction="allow",
+        Egress=False,
+        CidrBlock="0.0.0.0/0",
+    )
+    result = contain("block", "--adapter", "nacl", "--nacl-id", acl, "--target", "203.0.113.7")
+    assert result.exit_code == 1
+    assert "no free ingress rule number" in result.json["targets"][0]["reason"]
+    bad = contain(
+        "block", "--adapter", "nacl", "--nacl-id", "acl-00000000", "--target", "203.0.113.7"
+    )
+    assert bad.exit_code == 2 and "no network ACL acl-00000000" in bad.stderr
+
+
+def test_security_group_rules_revoked_and_broader_rules_named(aws: None, contain: Any) -> None:
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "203.0.113.0/28"}, {"CidrIp": "203.0.113.64/26"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
+            },
+        ],
+    )
+    result = contain(
+        "block",
+        "--adapter",
+        "security-group",
+        "--group-id",
+        group,
+        "--target",
+        "203.0.113.0/24",
+        "--target",
+        "198.51.100.1",
+    )
+    assert result.exit_code == 1
+    got = by_name(result.json)
+    assert got["203.0.113.0/24"]["count"] == 2
+    assert got["203.0.113.0/24"]["status"] == "failed"  # revoked, but 0.0.0.0/0 still lets it in
+    assert (
+        "0.0.0.0/0" in got["203.0.113.0/24"]["reason"]
+        and "nacl or wafv2" in got["203.0.113.0/24"]["hint"]
+    )
+    assert got["198.51.100.1"]["status"] == "failed"
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "SecurityGroupRules"
+    ]
+    ingress = sorted(r["CidrIpv4"] for r in rules if not r["IsEgress"])
+    assert ingress == ["0.0.0.0/0"]
+    assert "authorize-security-group-ingress" in result.json["undo"]
+
+
+def test_security_group_rule_by_id(aws: None, contain: Any) -> None:
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
+    ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 5432,
+                "ToPort": 5432,
+                "IpRanges": [{"CidrIp": "10.9.0.0/16"}],
+            }
+        ],
+    )
+    rule = next(
+        r
+        for r in ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": [group]}]
+        )["SecurityGroupRules"]
+        if not r["IsEgress"]
+    )
+    result = contain(
+        "block",
+        "--adapter",
+        "security-group",
+        "--group-id",
+        group,
+        "--target",
+        rule["SecurityGroupRuleId"],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.json["targets"][0]["before"]["rules"] == [
+        f"{rule['SecurityGroupRuleId']} 10.9.0.0/16 tcp 5432-5432"
+    ]
+    left = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])[
+        "SecurityGroupRules"
+    ]
+    assert [r for r in left if not r["IsEgress"]] == []
+    assert (
+        contain(
+            "block",
+            "--adapter",
+            "security-group",
+            "--group-id",
+            group,
+            "--target",
+            rule["SecurityGroupRuleId"],
+        ).json["status"]
+        == "noop"
+    )
