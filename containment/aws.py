@@ -8,6 +8,7 @@ LocalStack.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,13 +86,26 @@ def translate(exc: Exception) -> AwsCallFailed:
     error = response.get("Error", {})
     code = str(error.get("Code", type(exc).__name__))
     message = str(error.get("Message") or exc)
+    code, message = _unwrap_xml(code, message)
     operation = str(getattr(exc, "operation_name", "") or "")
     hint = None
-    if code in DENIED_CODES:
+    if code in DENIED_CODES or (code == "403" and "not authorized" in message):
         action = IAM_ACTIONS.get(operation, f"the permission for {operation}")
         hint = f"the incident-response role needs {action}"
     return AwsCallFailed(
         f"{operation or 'AWS'}: {code}: {message}", hint, code, request_id(response) or None
+    )
+
+
+def _unwrap_xml(code: str, message: str) -> tuple[str, str]:
+    """Some emulators answer a JSON API with an XML error body: take its Code and Message."""
+    if not message.lstrip().startswith("<"):
+        return code, message
+    found_code = re.search(r"<Code>([^<]*)</Code>", message)
+    found_message = re.search(r"<Message>([^<]*)</Message>", message)
+    return (
+        found_code.group(1) if found_code else code,
+        found_message.group(1) if found_message else message,
     )
 
 

@@ -79,7 +79,7 @@ class PostgresPasswords(PgAdapter):
             if not exists:
                 target.status, target.reason = "missing", f"no role {name}"
             else:
-                target.before = {"password_set": verifier is not None or None}
+                target.before = {"verifier_readable": verifier is not None}
                 if self._already_rotated(name, verifier, since):
                     target.status = "noop"
                     target.change = (

@@ -73,7 +73,8 @@ class CognitoSessions(AwsAdapter):
                     UserPoolId=self.pool,
                     Username=target.name,
                 )
-                target.after = {**user_state(got), "refresh_tokens": "revoked"}
+                # Cognito has no API listing a user's tokens: what can be read back is the user.
+                target.after = {**user_state(got), "global_sign_out": "accepted"}
             except AwsCallFailed as exc:
                 target.fail(
                     f"signed out, but could not read the user back: {exc.message}", exc.hint

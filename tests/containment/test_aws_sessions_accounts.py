@@ -242,3 +242,89 @@ def test_unknown_adapter_and_missing_targets(breach: Any, case: Case, tmp_path: 
     assert need.exit_code == 2 and "needs --ip-set" in need.stderr
     for result in (unknown, none, nofile, need):
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+READ_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "iam:Get*",
+                "iam:List*",
+                "kms:Describe*",
+                "kms:List*",
+                "sts:GetCallerIdentity",
+            ],
+            "Resource": "*",
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("action", "adapter", "target"),
+    [
+        ("revoke-sessions", "iam-role", "app"),
+        ("disable-accounts", "iam-user", "deploy"),
+        ("rotate-keys", "kms", "alias/orders"),
+    ],
+)
+def test_dry_run_needs_only_read_permissions(
+    aws: None,
+    breach: Any,
+    case: Case,
+    monkeypatch: pytest.MonkeyPatch,
+    action: str,
+    adapter: str,
+    target: str,
+) -> None:
+    """With credentials that may only Get/List/Describe, a dry run plans and an apply is refused."""
+    from moto.core import enable_iam_authentication
+
+    iam = boto3.client("iam")
+    iam.create_role(RoleName="app", AssumeRolePolicyDocument="{}")
+    iam.create_user(UserName="deploy")
+    iam.create_access_key(UserName="deploy")
+    kms = boto3.client("kms")
+    kms.create_alias(AliasName="alias/orders", TargetKeyId=kms.create_key()["KeyMetadata"]["KeyId"])
+    iam.create_user(UserName="auditor")
+    iam.put_user_policy(UserName="auditor", PolicyName="ro", PolicyDocument=json.dumps(READ_ONLY))
+    creds = iam.create_access_key(UserName="auditor")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    args = (
+        "contain",
+        action,
+        "--case",
+        str(case.root),
+        "--adapter",
+        adapter,
+        "--target",
+        target,
+        "--json",
+    )
+    with enable_iam_authentication():
+        dry = breach(*args, "--dry-run")
+        applied = breach(*args)
+    assert dry.exit_code == 0, dry.stdout + dry.stderr
+    assert dry.json["status"] == "planned" and dry.json["targets"][0]["status"] == "planned"
+    assert applied.exit_code == 1
+    assert "the incident-response role needs" in applied.json["targets"][0]["hint"]
+
+
+def test_role_arn_assumes_the_incident_response_role(aws: None, contain: Any) -> None:
+    iam = boto3.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    role_arn = iam.create_role(
+        RoleName="incident-response", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]["Arn"]
+    iam.create_user(UserName="deploy")
+    result = contain(
+        "disable-accounts", "--adapter", "iam-user", "--target", "deploy", "--role-arn", role_arn
+    )
+    assert result.exit_code == 0, result.stderr
+    assert ":assumed-role/incident-response/breachkit-contain" in result.json["operator"]

@@ -1,0 +1,77 @@
+"""Human output, the journal entry, and how AWS errors read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from breach.case import Case
+from containment.aws import translate
+
+
+def test_human_output_and_journal(breach: Any, case: Case, tmp_path: Path) -> None:
+    key = tmp_path / "signer.pem"
+    key.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    args = (
+        "contain",
+        "rotate-keys",
+        "--case",
+        str(case.root),
+        "--adapter",
+        "signing-key",
+        "--target",
+        str(key),
+    )
+    dry = breach(*args, "--dry-run", "--reason", "signer exposed on build host")
+    assert dry.exit_code == 0, dry.stderr
+    assert dry.stdout.startswith("dry run: would rotate 1 key")
+    assert "generate a new Ed25519 key beside it" in dry.stdout and "receipt: " in dry.stdout
+    assert not list(tmp_path.glob("signer-*.pem"))  # a dry run writes no key
+    entry = case.timeline()[-1]
+    assert entry["what"] == "contain.rotate-keys" and entry["result"] == "planned"
+    assert entry["why"] == "signer exposed on build host"
+    assert entry["details"]["dry_run"] is True and entry["details"]["receipt"].endswith(
+        "-dry-run.json"
+    )
+    assert (case.root / entry["details"]["receipt"]).is_file()
+    done = breach(*args)
+    assert done.exit_code == 0 and done.stdout.startswith("rotated 1 key")
+    assert "undo: keep signing with the old key" in done.stdout
+    assert len(list(tmp_path.glob("signer-*.pub.pem"))) == 1
+
+
+def client_error(code: str, message: str, operation: str) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"RequestId": "r-1"},
+    }
+    return ClientError(response, operation)
+
+
+def test_access_denied_reads_as_one_line_with_the_action() -> None:
+    err = translate(
+        client_error("AccessDeniedException", "User x is not authorized", "UpdateIPSet")
+    )
+    assert err.diagnostics() == (
+        "UpdateIPSet: AccessDeniedException: User x is not authorized "
+        "(hint: the incident-response role needs wafv2:UpdateIPSet)"
+    )
+    assert err.code == "AccessDeniedException" and err.request_id == "r-1" and err.exit_code == 1
+    xml = "<?xml version='1.0'?><ErrorResponse><Error><Code>AccessDenied</Code><Message>nope</Message></Error></ErrorResponse>"
+    wrapped = translate(client_error("403", xml, "DisableKey"))
+    assert (
+        wrapped.code == "AccessDenied"
+        and wrapped.hint == "the incident-response role needs kms:DisableKey"
+    )
+    other = translate(client_error("NoSuchEntity", "no user", "GetUser"))
+    assert other.hint is None and other.message == "GetUser: NoSuchEntity: no user"
