@@ -8,8 +8,10 @@ ciphertext. hashlib and file I/O release the GIL, so the stages run side by side
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
+import os
 import queue
 import sys
 import threading
@@ -29,6 +31,7 @@ QUEUE_DEPTH = 8
 # threads take it back promptly after their GIL-free work instead of waiting 5 ms each time.
 SWITCH_INTERVAL = 0.0002
 _EOF = b""
+_EOF_PIECES: list[bytes] = []
 
 
 @dataclass(frozen=True)
@@ -63,17 +66,30 @@ class _QueueReader(io.RawIOBase):
 
 
 class _QueueWriter(io.RawIOBase):
-    """A raw writer that hands each (buffered, CHUNK-sized) write to a queue."""
+    """Collects pyrage's writes (one bytes object per 64 KiB age chunk) and queues them a
+    CHUNK's worth at a time, without copying: a BufferedWriter plus a copy of its buffer cost a
+    fresh 1 MiB allocation per chunk (mmap/munmap), ~0.5 s of system time per GiB here."""
 
-    def __init__(self, chunks: queue.Queue[bytes]) -> None:
+    def __init__(self, chunks: queue.Queue[list[bytes]]) -> None:
         self._chunks = chunks
+        self._pending: list[bytes] = []
+        self._size = 0
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        self._chunks.put(bytes(data))  # copy: the buffer behind `data` is reused
+        self._pending.append(data if type(data) is bytes else bytes(data))
+        self._size += len(data)
+        if self._size >= CHUNK:
+            self.hand_over()
         return len(data)
+
+    def hand_over(self) -> None:
+        """Queue what is pending (not named flush: close() must never block on the queue)."""
+        if self._pending:
+            self._chunks.put(self._pending)
+            self._pending, self._size = [], 0
 
 
 class _Stage(threading.Thread):
@@ -91,12 +107,28 @@ class _Stage(threading.Thread):
             self.error = exc
 
 
+def _write_all(dst: IO[bytes], data: Any) -> None:
+    """Write every byte: an unbuffered file may take part of a write (a disk filling up)."""
+    view = memoryview(data)
+    while view:
+        written = dst.write(view)
+        if not written:
+            raise OSError(errno.EIO, "the output file accepted no bytes")
+        view = view[written:]
+
+
 def _hash_reader(
-    src: IO[bytes], out: queue.Queue[bytes], digest: Any, stop: threading.Event
+    src: IO[bytes],
+    head: list[bytes],
+    out: queue.Queue[bytes],
+    digest: Any,
+    stop: threading.Event,
 ) -> int:
+    """Hash and pass on the chunks already read (`head`), then the rest of `src`."""
     size = 0
+    chunks = iter([chunk for chunk in head if chunk])
     while not stop.is_set():
-        chunk = src.read(CHUNK)
+        chunk = next(chunks, None) or src.read(CHUNK)
         if not chunk:
             break
         digest.update(chunk)
@@ -106,16 +138,17 @@ def _hash_reader(
     return size
 
 
-def _hash_writer(chunks: queue.Queue[bytes], dst: IO[bytes], digest: Any) -> int:
+def _hash_writer(chunks: queue.Queue[list[bytes]], dst: IO[bytes], digest: Any) -> int:
     size = 0
     try:
-        while (chunk := chunks.get()) is not _EOF:
-            digest.update(chunk)
-            dst.write(chunk)
-            size += len(chunk)
+        while (pieces := chunks.get()) is not _EOF_PIECES:
+            for piece in pieces:
+                digest.update(piece)
+                _write_all(dst, piece)
+                size += len(piece)
     except BaseException:
         # A full disk: keep taking chunks so the encryptor never blocks; the caller re-raises.
-        while chunks.get() is not _EOF:
+        while chunks.get() is not _EOF_PIECES:
             pass
         raise
     return size
@@ -123,28 +156,52 @@ def _hash_writer(chunks: queue.Queue[bytes], dst: IO[bytes], digest: Any) -> int
 
 def encrypt(src: IO[bytes], dst: IO[bytes], recipients: list[Recipient]) -> Digests:
     """age-encrypt `src` into `dst`, returning the digests of both sides."""
+    head = [src.read(CHUNK)]
+    if len(head[0]) < CHUNK:  # most likely the whole input: one more read makes sure
+        head.append(src.read(CHUNK))
+    if not head[-1]:
+        return _encrypt_small(head[0], dst, recipients)
+    return _encrypt_streaming(head, src, dst, recipients)
+
+
+def _encrypt_small(data: bytes, dst: IO[bytes], recipients: list[Recipient]) -> Digests:
+    """At most one chunk: encrypt in one call. Starting the pipeline's threads costs more than
+    the work for a small file (encrypting 1,000 files of 1-64 KiB: 0.8-1.4 s, now 0.2 s)."""
+    sealed = pyrage.encrypt(data, recipients)
+    _write_all(dst, sealed)
+    return Digests(
+        hashlib.sha256(data).hexdigest(), len(data), hashlib.sha256(sealed).hexdigest(), len(sealed)
+    )
+
+
+def _encrypt_streaming(
+    head: list[bytes], src: IO[bytes], dst: IO[bytes], recipients: list[Recipient]
+) -> Digests:
+    """The three-stage pipeline, starting with the chunks `encrypt` has read already."""
     plain, cipher = hashlib.sha256(), hashlib.sha256()
     to_encrypt: queue.Queue[bytes] = queue.Queue(QUEUE_DEPTH)
-    to_write: queue.Queue[bytes] = queue.Queue(QUEUE_DEPTH)
+    to_write: queue.Queue[list[bytes]] = queue.Queue(QUEUE_DEPTH)
     stop = threading.Event()
     sizes: dict[str, int] = {}
-    reader = _Stage(lambda: sizes.__setitem__("plain", _hash_reader(src, to_encrypt, plain, stop)))
+    reader = _Stage(
+        lambda: sizes.__setitem__("plain", _hash_reader(src, head, to_encrypt, plain, stop))
+    )
     writer = _Stage(lambda: sizes.__setitem__("cipher", _hash_writer(to_write, dst, cipher)))
     reader.start()
     writer.start()
-    # Buffered wrappers serve pyrage's 8 KiB reads and 64 KiB writes in C, not Python frames.
+    # A buffered reader serves pyrage's 8 KiB reads in C, not Python frames.
     source = io.BufferedReader(_QueueReader(to_encrypt), CHUNK)
-    sink = io.BufferedWriter(_QueueWriter(to_write), CHUNK)
+    sink = _QueueWriter(to_write)
     previous_interval = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         pyrage.encrypt_io(source, sink, recipients)
-        sink.flush()
+        sink.hand_over()
     finally:
         sys.setswitchinterval(previous_interval)
         stop.set()
         _drain(to_encrypt, reader)
-        to_write.put(_EOF)
+        to_write.put(_EOF_PIECES)
         writer.join()
     for stage in (reader, writer):
         if stage.error is not None:
@@ -191,11 +248,13 @@ def decrypt(
 
 
 def sha256_file(path: Path, buffer: bytearray | None = None) -> str:
-    """Streaming sha256 of a file into a reused buffer."""
+    """Streaming sha256 of a file into a reused buffer (by default one sized to the file, so
+    hashing many small files does not zero a whole chunk for each)."""
     digest = hashlib.sha256()
-    buf = buffer if buffer is not None else bytearray(CHUNK)
-    view = memoryview(buf)
     with open(path, "rb", buffering=0) as handle:
-        while n := handle.readinto(buf):
+        if buffer is None:
+            buffer = bytearray(min(CHUNK, os.fstat(handle.fileno()).st_size + 1))
+        view = memoryview(buffer)
+        while n := handle.readinto(buffer):
             digest.update(view[:n])
     return digest.hexdigest()
