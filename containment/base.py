@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -118,6 +120,21 @@ class PgAdapter(AdapterBase):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+INTEGER_TYPES = {"smallint", "integer", "bigint"}
+
+
+def fits_column(value: str, column_type: str) -> bool:
+    """Can this target be cast to the column's type? A bad one is reported, not fatal."""
+    if column_type in INTEGER_TYPES or column_type.startswith("numeric"):
+        return re.fullmatch(r"-?\d+", value) is not None
+    if column_type == "uuid":
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            return False
+    return True
 
 
 def pg_connect(dsn: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from psycopg import sql
 
 from containment.accounts.interface import ACTION
-from containment.base import PgAdapter
+from containment.base import PgAdapter, fits_column
 from containment.interface import Action, TargetResult
 from manifests.errors import BadInput
 
@@ -82,17 +82,15 @@ class AppUsers(PgAdapter):
         return found
 
     def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        import psycopg
-
         self._check_columns()
-        try:
-            flags = self._flags(targets)
-        except psycopg.errors.DataError as exc:  # e.g. 'bob' for an integer id column
-            raise BadInput(f"{self.table}.{self.id_column}: {str(exc).splitlines()[0]}") from None
+        id_type = self._types[self.id_column]
+        flags = self._flags([t for t in targets if fits_column(t, id_type)])
         results = []
         for name in targets:
             target = TargetResult(name=name, status="planned")
-            if name not in flags:
+            if not fits_column(name, id_type):
+                target.status, target.reason = "missing", f"not a valid {id_type} id"
+            elif name not in flags:
                 target.status, target.reason = (
                     "missing",
                     f"no row in {self.table} with {self.id_column} = {name}",

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
-import uuid
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -21,7 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from psycopg import sql
 
-from containment.base import PgAdapter
+from containment.base import PgAdapter, fits_column
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION, UNDO
 from manifests.errors import BadInput
@@ -39,8 +37,6 @@ PRESETS = {
     "generic": SessionTable(),
     "django": SessionTable("django_session", "session_data", "session_key", "django"),
 }
-
-INTEGER_TYPES = {"smallint", "integer", "bigint", "numeric"}
 
 
 class PostgresSessions(PgAdapter):
@@ -98,18 +94,10 @@ class PostgresSessions(PgAdapter):
         self._user_type = types[self.layout.user_column]
 
     def _valid_user(self, target: TargetResult) -> bool:
-        kind = self._user_type
-        ok = True
-        if kind in INTEGER_TYPES:
-            ok = re.fullmatch(r"-?\d+", target.name) is not None
-        elif kind == "uuid":
-            try:
-                uuid.UUID(target.name)
-            except ValueError:
-                ok = False
-        if not ok:
-            target.status, target.reason = "missing", f"not a valid {kind} user id"
-        return ok
+        if fits_column(target.name, self._user_type):
+            return True
+        target.status, target.reason = "missing", f"not a valid {self._user_type} user id"
+        return False
 
     def _user_array(self) -> sql.Composable:
         return sql.SQL("%s::text[]::{}[]").format(sql.SQL(self._user_type))

@@ -75,3 +75,30 @@ def test_access_denied_reads_as_one_line_with_the_action() -> None:
     )
     other = translate(client_error("NoSuchEntity", "no user", "GetUser"))
     assert other.hint is None and other.message == "GetUser: NoSuchEntity: no user"
+
+
+def test_unreachable_aws_and_missing_credentials_are_one_line_exit_2(
+    breach: Any, case: Case, aws_env: None, monkeypatch: Any
+) -> None:
+    args = (
+        "contain",
+        "disable-accounts",
+        "--case",
+        str(case.root),
+        "--adapter",
+        "iam-user",
+        "--target",
+        "x",
+    )
+    down = breach(*args, "--endpoint-url", "http://127.0.0.1:1")
+    assert down.exit_code == 2 and "cannot reach AWS" in down.stderr
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    bare = breach(*args, "--endpoint-url", "http://127.0.0.1:1")
+    assert bare.exit_code == 2 and "no AWS credentials" in bare.stderr
+    for result in (down, bare):
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert list(case.receipts.glob("*.json")) == []

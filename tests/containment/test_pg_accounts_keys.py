@@ -97,13 +97,28 @@ def test_app_users_flag(contain: Any, pg_dsn: str) -> None:
     )
     dry = contain("disable-accounts", *args, "--target", "2", "--target", "4", "--dry-run")
     assert dry.json["summary"] == "would disable 2 users"
-    result = contain("disable-accounts", *args, "--target", "2", "--target", "4", "--target", "99")
+    result = contain(
+        "disable-accounts",
+        *args,
+        "--target",
+        "2",
+        "--target",
+        "4",
+        "--target",
+        "99",
+        "--target",
+        "bob",
+    )
     assert result.exit_code == 1
     targets = by_name(result.json)
     assert targets["2"]["before"] == {"locked": "false"} and targets["2"]["after"] == {
         "locked": "true"
     }
     assert targets["99"]["status"] == "missing"
+    assert (
+        targets["bob"]["status"] == "missing"
+        and targets["bob"]["reason"] == "not a valid integer id"
+    )
     with psycopg.connect(pg_dsn) as conn:
         locked = [r[0] for r in conn.execute("SELECT uid FROM accounts WHERE locked ORDER BY uid")]
     assert locked == [2, 4]
