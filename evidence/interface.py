@@ -78,3 +78,8 @@ class Collector(Protocol):
     name: str
 
     def collect(self, stager: Stager) -> tuple[list[ArtifactResult], list[FailedItem]]: ...
+
+
+def staged_name(stager: Stager, path: Path) -> str:
+    """`path` relative to the staging folder, '/'-separated (either may be relative to cwd)."""
+    return path.resolve().relative_to(stager.staging.resolve()).as_posix()

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from evidence.interface import PARQUET_MEDIA_TYPE, Stager, collector
+from evidence.interface import PARQUET_MEDIA_TYPE, DirStager, Stager, collector, staged_name
 from evidence.parquet import commit_file
 from manifests.errors import BadInput
 from manifests.fsio import read_json, write_json
@@ -86,7 +86,7 @@ def audit_sources(staging: Path) -> list[AuditSource]:
         if folder.is_dir() and source.get("roles"):
             found.append(
                 AuditSource(
-                    folder.relative_to(staging).as_posix(),
+                    staged_name(DirStager(staging), folder),
                     folder,
                     source["roles"],
                     source.get("window") or {},
@@ -312,7 +312,7 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
         "sources": [
             {"artifact": s.name, "events": tally.per_source.get(s.name, 0)} for s in sources
         ],
-        "contacts_from": users_file.relative_to(stager.staging).as_posix() if users_file else None,
+        "contacts_from": staged_name(stager, users_file) if users_file else None,
     }
     target = stager.stage_path(SCOPE_JSON)
     write_json(target, details)

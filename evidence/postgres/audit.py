@@ -18,7 +18,14 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from evidence.interface import PARQUET_MEDIA_TYPE, ArtifactResult, FailedItem, Stager, collector
+from evidence.interface import (
+    PARQUET_MEDIA_TYPE,
+    ArtifactResult,
+    FailedItem,
+    Stager,
+    collector,
+    staged_name,
+)
 from evidence.parquet import ParquetSink, by_day, commit_dir, temp_dir_for
 from evidence.postgres import catalog, types
 from evidence.postgres.connect import ConnectionLost, classify, connect_control, server_version
@@ -220,7 +227,7 @@ class AuditExport:
             "collector": collector(COLLECTOR),
         }
         describe(final, meta)
-        name = final.relative_to(stager.staging).as_posix()
+        name = staged_name(stager, final)
         return ArtifactResult(name, stats.rows, meta, warnings)
 
     # -- steps ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from evidence.interface import PARQUET_MEDIA_TYPE, ArtifactResult, Stager, collector
+from evidence.interface import PARQUET_MEDIA_TYPE, ArtifactResult, Stager, collector, staged_name
 from evidence.parquet import ParquetSink, by_day, commit_dir, temp_dir_for
 from evidence.postgres.audit import Window, event_time, parse_networks, schema_sha256
 from manifests.errors import BadInput
@@ -345,6 +345,4 @@ class PgauditExport:
             "collector": collector(COLLECTOR),
         }
         describe(final, meta)
-        return ArtifactResult(
-            final.relative_to(stager.staging).as_posix(), written.rows, meta, warnings
-        )
+        return ArtifactResult(staged_name(stager, final), written.rows, meta, warnings)

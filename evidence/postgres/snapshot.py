@@ -21,7 +21,14 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from evidence.interface import PARQUET_MEDIA_TYPE, ArtifactResult, FailedItem, Stager, collector
+from evidence.interface import (
+    PARQUET_MEDIA_TYPE,
+    ArtifactResult,
+    FailedItem,
+    Stager,
+    collector,
+    staged_name,
+)
 from evidence.parquet import ParquetSink, commit_file, single_file
 from evidence.postgres import catalog, types
 from evidence.postgres.audit import schema_sha256
@@ -161,7 +168,7 @@ class TableSnapshot:
             except StepFailed as exc:
                 failed.append(FailedItem(relation.qualified, exc.message))
         folder = stager.stage_path(f"snapshot/{info.snapshot_id}/snapshot.json").parent
-        report = SnapshotReport(snapshot, folder.relative_to(stager.staging).as_posix())
+        report = SnapshotReport(snapshot, staged_name(stager, folder))
         report.failed = failed
         self._export(stager, folder, plans, info.snapshot_id, report)
         control.commit()
@@ -304,7 +311,7 @@ class TableSnapshot:
                 "collector": collector(COLLECTOR),
             },
         )
-        name = parquet.relative_to(stager.staging).as_posix()
+        name = staged_name(stager, parquet)
         return ArtifactResult(name, stats.rows, {"source": source})
 
     def _write_summary(self, folder: Path, report: SnapshotReport) -> None:

@@ -114,3 +114,16 @@ def test_bad_window_is_bad_input(breach, case, tmp_path, since, until, message) 
         str(write_log(tmp_path)), "--since", since, "--until", until,
     )  # fmt: skip
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_case_given_by_a_relative_path_works(breach, tmp_path, monkeypatch) -> None:
+    from breach.case import Case
+
+    monkeypatch.chdir(tmp_path)
+    Case.open("INC-REL", "P2", "relative", root=Path("rel-case"))
+    result = breach(
+        "evidence", "export-audit", "--case", "rel-case", "--pgaudit-log", str(write_log(tmp_path)),
+        "--since", "2026-11-01", "--until", "2026-11-03", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.json["artifacts"][0]["artifact"] == "audit/pgaudit"
