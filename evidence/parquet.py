@@ -95,20 +95,19 @@ class ParquetSink:
         self._thread.start()
 
     # -- producer side -----------------------------------------------------------------------
-    def put(self, batch: pa.RecordBatch) -> None:
-        if self._failed.is_set():
-            raise StepFailed(f"writing Parquet failed: {self._error}")
-        while True:
+    def put(self, batch: pa.RecordBatch | None) -> None:
+        """Queue a batch (None: no more); waits while the queue is full, fails if the writer did."""
+        while not self._failed.is_set():
             try:
-                self._queue.put(batch, timeout=0.5)
+                self._queue.put(batch, timeout=0.2)
                 return
             except queue.Full:
-                if self._failed.is_set():
-                    raise StepFailed(f"writing Parquet failed: {self._error}") from None
+                continue
+        raise StepFailed(f"writing Parquet failed: {self._error or 'aborted'}")
 
     def finish(self, *, empty_file: str | None = None) -> SinkStats:
         """Flush and close every file; `empty_file` is written when no row arrived at all."""
-        self._queue.put(None)
+        self.put(None)
         self._thread.join()
         if self._error is not None:
             raise StepFailed(f"writing Parquet failed: {self._error}")
@@ -121,9 +120,7 @@ class ParquetSink:
     def abort(self) -> None:
         """Stop and delete everything written so far."""
         self._failed.set()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=60)
         with contextlib.suppress(Exception):
             self._close_writers()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
@@ -131,15 +128,17 @@ class ParquetSink:
     # -- writer thread -----------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            while (batch := self._queue.get()) is not None:
-                if self._failed.is_set():
+            while not self._failed.is_set():
+                try:
+                    batch = self._queue.get(timeout=0.2)
+                except queue.Empty:
                     continue
+                if batch is None:
+                    return
                 self._write(batch)
         except BaseException as exc:  # handed to the producer, which reports it
             self._error = exc
             self._failed.set()
-            while self._queue.get() is not None:  # drain so a blocked producer wakes up
-                pass
 
     def _write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:

@@ -25,10 +25,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from evidence.interface import PARQUET_MEDIA_TYPE, ArtifactResult, Stager, collector, staged_name
+from evidence.interface import (
+    PARQUET_MEDIA_TYPE,
+    ArtifactResult,
+    FailedItem,
+    Stager,
+    collector,
+    staged_name,
+)
 from evidence.parquet import ParquetSink, by_day, commit_dir, temp_dir_for
 from evidence.postgres.audit import Window, event_time, parse_networks, schema_sha256
-from manifests.errors import BadInput
+from manifests.errors import BadInput, StepFailed
 from manifests.staging import describe
 
 COLLECTOR = "evidence.postgres.pgaudit"
@@ -283,6 +290,12 @@ class PgauditExport:
     artifact: str = "pgaudit"
     log_timezone: tzinfo | None = None
     name: str = COLLECTOR
+
+    def collect(self, stager: Stager) -> tuple[list[ArtifactResult], list[FailedItem]]:
+        try:
+            return [self.export(stager)], []
+        except StepFailed as exc:
+            return [], [FailedItem(str(self.log), exc.message)]
 
     def export(self, stager: Stager) -> ArtifactResult:
         if not self.log.is_file():
