@@ -217,6 +217,7 @@ def snapshot(
             exported={a.name: a.row_count for a in result.exported},
             failed=[f.to_json() for f in result.failed],
         )
+    _warn([w for a in result.exported for w in a.warnings], as_json)
     report(as_json, result.to_json(), lambda out: _print_snapshot(out, result.to_json()))
     if result.failed:
         names = ", ".join(f"{f.target} ({f.reason})" for f in result.failed)

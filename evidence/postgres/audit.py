@@ -26,7 +26,7 @@ from evidence.interface import (
     collector,
     staged_name,
 )
-from evidence.parquet import ParquetSink, by_day, commit_dir, temp_dir_for
+from evidence.parquet import ParquetSink, SinkStats, by_day, commit_dir, temp_dir_for
 from evidence.postgres import catalog, types
 from evidence.postgres.connect import ConnectionLost, classify, connect_control, server_version
 from evidence.postgres.stream import (
@@ -191,14 +191,16 @@ class AuditExport:
         select = sql.SQL("SELECT {} FROM {} WHERE {}").format(
             sql.SQL(", ").join(p.select for p in plans), source, where
         )
+        warnings = []
         if relation is not None:
             catalog.lock_access_share(control, relation)
+            if rls := catalog.row_security_warning(control, relation):
+                warnings.append(rls)
         snapshot = catalog.export_snapshot(control)
         version = server_version(control)
         query_text = select.as_string(control)
         tasks = self._tasks(control, relation, select, plans)
         stats = self._run(stager, final, schema, tasks, snapshot.snapshot_id)
-        warnings = []
         if stats.rows == 0:
             warnings.append(
                 f"no rows in {self.source_label} between {rfc3339(self.window.since)} and"
@@ -344,7 +346,7 @@ class AuditExport:
         schema: pa.Schema,
         tasks: list[ReadTask],
         snapshot_id: str,
-    ) -> Any:
+    ) -> SinkStats:
         """Stream every task into one sink; one retry, on the same snapshot, if a link drops."""
         label = self.source_label
         for attempt in (1, 2):

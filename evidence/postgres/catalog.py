@@ -240,3 +240,19 @@ def _column_ddl(
     if not_null:
         parts.append("NOT NULL")
     return " ".join(parts)
+
+
+def row_security_warning(conn: psycopg.Connection[Any], rel: Relation) -> str | None:
+    """Row-level security silently hides rows from a role that does not bypass it: say so."""
+    row = conn.execute(
+        "SELECT c.relrowsecurity, c.relforcerowsecurity, r.rolsuper OR r.rolbypassrls,"
+        " c.relowner = r.oid, current_user"
+        " FROM pg_class c, pg_roles r WHERE c.oid = %s AND r.rolname = current_user",
+        (rel.oid,),
+    ).fetchone()
+    if row is None or not row[0] or row[2] or (row[3] and not row[1]):
+        return None
+    return (
+        f"row-level security is on for {rel.qualified} and role {row[4]} does not bypass it:"
+        " the export holds only the rows that role may see"
+    )

@@ -71,6 +71,7 @@ class TablePlan:
     schema: pa.Schema
     select: sql.Composable
     ddl: str
+    warning: str | None = None
 
     @property
     def key(self) -> str:
@@ -193,7 +194,8 @@ class TableSnapshot:
             sql.SQL(", ").join(p.select for p in plans) if plans else sql.SQL(""),
             relation.ident,
         )
-        return TablePlan(relation, types.arrow_schema(plans), select, ddl)
+        warning = catalog.row_security_warning(control, relation)
+        return TablePlan(relation, types.arrow_schema(plans), select, ddl, warning)
 
     def _tasks(self, plans: list[TablePlan]) -> list[ReadTask]:
         tasks = []
@@ -312,7 +314,8 @@ class TableSnapshot:
             },
         )
         name = staged_name(stager, parquet)
-        return ArtifactResult(name, stats.rows, {"source": source})
+        warnings = [plan.warning] if plan.warning else []
+        return ArtifactResult(name, stats.rows, {"source": source}, warnings)
 
     def _write_summary(self, folder: Path, report: SnapshotReport) -> None:
         summary = {

@@ -191,3 +191,19 @@ def test_standalone_library_use(tmp_path, pg_dsn) -> None:
     exported, failed = TableSnapshot(pg_dsn, ["public.secrets"]).collect(DirStager(tmp_path))
     assert failed == [] and exported[0].row_count == 1
     assert (tmp_path / exported[0].name).is_file()
+
+
+def test_row_level_security_is_warned_about(breach, case, pg_dsn, limited_role) -> None:
+    execute(pg_dsn, TABLES)
+    role, password = limited_role
+    execute(
+        pg_dsn,
+        f"GRANT SELECT ON public.users TO {role}",
+        "ALTER TABLE public.users ENABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY first_ten ON public.users FOR SELECT TO {role} USING (id <= 10)",
+    )
+    dsn = with_user(pg_dsn, role, password)
+    result = breach(*snapshot_args(case, dsn, "--table", "public.users"))
+    assert result.exit_code == 0, result.stderr
+    assert "row-level security is on for public.users" in result.stderr
+    assert "public.users.parquet: 10 rows" in result.stdout
