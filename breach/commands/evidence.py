@@ -279,12 +279,18 @@ def scope(
 
 def _print_scope(out: Console, data: dict[str, Any]) -> None:
     out.print(f"scope {data['since']} .. {data['until']}: {data['events']} matching events")
-    out.print(f"  principals: {', '.join(data['principals']) or '-'}")
-    out.print(f"  source IPs: {', '.join(data['source_ips']) or '-'}")
+    out.print(f"  principals: {_some(data['principals'])}")
+    out.print(f"  source IPs: {_some(data['source_ips'])}")
     out.print(f"  actions: {data['actions'] or '-'}")
     out.print(f"  tables: {data['tables'] or '-'}")
     out.print(f"  records touched: {data['records_touched']}")
     out.print(f"  affected users: {data['affected_users']} -> {data['affected_users_artifact']}")
+
+
+def _some(values: list[str], shown: int = 20) -> str:
+    """A list for a terminal: the first few, then how many more (--json has them all)."""
+    text = ", ".join(values[:shown]) or "-"
+    return f"{text} ... ({len(values) - shown} more)" if len(values) > shown else text
 
 
 def register(cli: click.Group) -> None:

@@ -75,8 +75,10 @@ def connect_reason(message: str) -> str:
         match = re.search(r"(?:FATAL|ERROR):\s+(.*)", line)
         if match:
             return match.group(1)
-    last = lines[-1] if lines else message
-    return re.sub(r"^.*?failed:\s*", "", last)
+    for line in lines:
+        if "failed:" in line and line.rsplit("failed:", 1)[1].strip():
+            return line.rsplit("failed:", 1)[1].strip()
+    return lines[-1] if lines else "unknown error"
 
 
 def sqlstate_of(exc: BaseException) -> str | None:
