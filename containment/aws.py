@@ -188,6 +188,11 @@ class AwsAccount:
                 f"no AWS credentials ({exc})",
                 hint="use the standard chain: AWS_PROFILE/--profile, env keys, or an instance role",
             ) from None
-        except (bex.EndpointConnectionError, bex.ConnectTimeoutError) as exc:
+        except bex.ParamValidationError as exc:
+            raise BadInput(
+                f"AWS rejected the request{' to ' + what if what else ''}: {exc}"
+            ) from None
+        except (bex.ConnectionError, bex.HTTPClientError) as exc:
+            # Unreachable before anything was done is bad input (exit 2); later, a failed step.
             error: type[BadInput] | type[StepFailed] = BadInput if fatal else StepFailed
             raise error(f"cannot reach AWS{' to ' + what if what else ''}: {exc}") from None

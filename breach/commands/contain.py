@@ -69,6 +69,7 @@ def common_options(action: Action) -> Callable[[F], F]:
                     "--batch-size",
                     default=1000,
                     show_default=True,
+                    type=click.IntRange(min=1),
                     help="Rows or keys per round trip.",
                 ),
                 aws_options,

@@ -18,3 +18,7 @@ class SessionRevoker(ContainmentAdapter, Protocol):
 
 
 UNDO = "none: revoked sessions cannot be restored; users sign in again"
+NEW_SESSIONS_HINT = (
+    "new sessions appeared while revoking: disable the account (breach contain disable-accounts),"
+    " then revoke again"
+)

@@ -21,7 +21,7 @@ from psycopg import sql
 
 from containment.base import PgAdapter, fits_column
 from containment.interface import Action, TargetResult
-from containment.sessions.interface import ACTION, UNDO
+from containment.sessions.interface import ACTION, NEW_SESSIONS_HINT, UNDO
 from manifests.errors import BadInput
 
 
@@ -182,7 +182,7 @@ class PostgresSessions(PgAdapter):
             count = remaining.get(target.name, 0)
             target.after = {"sessions": count}
             if count:
-                target.fail(f"{count} sessions remain after the delete", "run the revoke again")
+                target.fail(f"{count} sessions remain after the delete", NEW_SESSIONS_HINT)
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         return UNDO

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from containment.base import AdapterBase, redis_connect
 from containment.interface import Action, TargetResult
-from containment.sessions.interface import ACTION, UNDO
+from containment.sessions.interface import ACTION, NEW_SESSIONS_HINT, UNDO
 from manifests.errors import BadInput, StepFailed
 from manifests.redact import redact_url
 
@@ -193,7 +193,7 @@ class RedisSessions(AdapterBase):
             remaining = len(left.get(target.name, []))
             target.after = {"sessions": remaining}
             if remaining:
-                target.fail(f"{remaining} session keys remain after UNLINK", "run it again")
+                target.fail(f"{remaining} session keys remain after UNLINK", NEW_SESSIONS_HINT)
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         return UNDO

@@ -220,3 +220,26 @@ def test_missing_table_is_bad_input(contain: Any, pg_dsn: str) -> None:
     result = contain("revoke-sessions", "--adapter", "postgres", "--dsn", pg_dsn, "--target", "1")
     assert result.exit_code == 2
     assert "table sessions has no column" in result.stderr
+
+
+class AttackerLogsInAgain(PostgresSessions):
+    """Between the delete and the read-back, the attacker signs in again (a real INSERT)."""
+
+    def apply(self, planned: list[Any]) -> None:
+        super().apply(planned)
+        self.query("INSERT INTO sessions VALUES (1, 'tok-new', now())")
+
+
+def test_read_back_catches_sessions_created_during_the_revoke(pg_dsn: str) -> None:
+    make_generic(pg_dsn, {1: 2})
+    adapter = AttackerLogsInAgain(pg_dsn)
+    try:
+        receipt = run_action(adapter, ["1"], dry_run=False)
+    finally:
+        adapter.close()
+    [target] = receipt.targets
+    assert target.status == "failed" and target.count == 2
+    assert target.after == {"sessions": 1}
+    assert target.reason == "1 sessions remain after the delete"
+    assert target.hint is not None and "disable-accounts" in target.hint
+    assert receipt.status == "failed"
