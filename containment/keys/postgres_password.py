@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from psycopg import sql
 
-from containment.base import PgAdapter
+from containment.base import PgAdapter, done_since
 from containment.interface import Action, TargetResult
 from containment.keys.destination import Destination
 from containment.keys.interface import ACTION
@@ -95,7 +95,11 @@ class PostgresPasswords(PgAdapter):
             stored = self.destination.fetch(role)
         except BreachError:
             return False
-        return stored is not None and stored[1] >= since and scram_matches(stored[0], verifier)
+        return (
+            stored is not None
+            and done_since(stored[1], since)
+            and scram_matches(stored[0], verifier)
+        )
 
     def apply(self, planned: list[TargetResult]) -> None:
         import psycopg

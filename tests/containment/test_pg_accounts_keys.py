@@ -187,3 +187,27 @@ def test_postgres_password_needs_a_destination(contain: Any, pg_dsn: str, role: 
         "stdout:",
     )
     assert bad.exit_code == 2 and "unusable secret destination" in bad.stderr
+
+
+@pytest.mark.aws
+def test_postgres_password_rotation_to_secrets_manager(
+    aws: None, contain: Any, pg_dsn: str, role: str
+) -> None:
+    import boto3
+
+    args = (
+        "--adapter", "postgres-password", "--dsn", pg_dsn, "--target", role,
+        "--secret-destination", "secretsmanager:db/{target}/password",
+    )  # fmt: skip
+    result = contain("rotate-keys", *args)
+    assert result.exit_code == 0, result.stderr
+    stored = boto3.client("secretsmanager").get_secret_value(SecretId=f"db/{role}/password")
+    password = stored["SecretString"]
+    assert password not in result.stdout
+    assert result.json["targets"][0]["request_ids"]  # the PutSecretValue/CreateSecret call
+    with psycopg.connect(pg_dsn) as conn:
+        verifier = conn.execute(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)
+        ).fetchone()[0]
+    assert scram_matches(password, verifier)
+    assert contain("rotate-keys", *args).json["status"] == "noop"
