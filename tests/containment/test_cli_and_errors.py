@@ -102,3 +102,36 @@ def test_unreachable_aws_and_missing_credentials_are_one_line_exit_2(
     for result in (down, bare):
         assert len(result.stderr.strip().splitlines()) == 1
     assert list(case.receipts.glob("*.json")) == []
+
+
+def test_every_adapter_is_registered_under_its_own_action() -> None:
+    """Each name --adapter takes builds an adapter of that action that satisfies the Protocol."""
+    from containment import ADAPTERS, AdapterOptions, ContainmentAdapter, build
+
+    options = AdapterOptions(
+        dsn="postgresql:///nowhere",
+        redis_url="redis://127.0.0.1:1/0",
+        user_pool_id="us-east-1_x",
+        secret_destination="file:/tmp/{target}",
+        ip_set="blocklist",
+        nacl_id="acl-1",
+        group_id="sg-1",
+    )
+    expected = {
+        "revoke-sessions": {"postgres", "redis", "cognito", "iam-role"},
+        "disable-accounts": {"iam-user", "cognito", "postgres-role", "app-users"},
+        "rotate-keys": {
+            "kms",
+            "iam-access-key",
+            "secretsmanager",
+            "postgres-password",
+            "signing-key",
+        },
+        "block": {"wafv2", "nacl", "security-group"},
+    }
+    assert {action: set(names) for action, names in ADAPTERS.items()} == expected
+    for action, names in expected.items():
+        for name in names:
+            adapter = build(action, name, options)  # type: ignore[arg-type]
+            assert isinstance(adapter, ContainmentAdapter)
+            assert (adapter.action, adapter.name) == (action, name)
