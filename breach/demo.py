@@ -72,7 +72,12 @@ def run() -> None:
         keys / "signing.key.pem",
     )
     bundle = next((OUT / "cases" / "INC-DEMO-1" / "bundles").iterdir())
-    trust: list[str | Path] = ["--pubkey", keys / "signing.pub.pem", "--pubkey", legal / "legal-signing.pub.pem"]
+    trust: list[str | Path] = [
+        "--pubkey",
+        keys / "signing.pub.pem",
+        "--pubkey",
+        legal / "legal-signing.pub.pem",
+    ]
     breach("verify", bundle, *trust)
     breach(
         "decrypt",

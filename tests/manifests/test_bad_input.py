@@ -204,14 +204,18 @@ def tiny_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     mount = tmp_path / "tiny"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+    )
     if made.returncode != 0:
         pytest.skip("full-disk test needs root to mount a 256 KiB tmpfs")
     yield mount
     subprocess.run(["umount", str(mount)], check=False)
 
 
-def test_a_full_disk_fails_cleanly_and_leaves_nothing_half_written(breach, evidence: Path, seal_args: list[str], tiny_disk: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_disk_fails_cleanly_and_leaves_nothing_half_written(
+    breach, evidence: Path, seal_args: list[str], tiny_disk: Path
+) -> None:  # type: ignore[no-untyped-def]
     result = breach("seal", evidence, "--out", tiny_disk / "bundle", "--incident", "I", *seal_args)
     assert result.exit_code == 1 and "disk full" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
