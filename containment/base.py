@@ -64,8 +64,13 @@ class AwsAdapter(AdapterBase):
     def call(self, service: str, operation: str, target: TargetResult | None, **kwargs: Any) -> Any:
         """One API call; its request id goes on the target; errors become AwsCallFailed."""
         method = getattr(self.account.client(service), operation)
-        with self.account.calls(what=operation):
-            response = method(**kwargs)
+        try:
+            with self.account.calls(what=operation):
+                response = method(**kwargs)
+        except AwsCallFailed as exc:  # a refused call is part of the record too
+            if target is not None and exc.request_id:
+                target.request_ids.append(exc.request_id)
+            raise
         rid = response.get("ResponseMetadata", {}).get("RequestId")
         if target is not None and rid:
             target.request_ids.append(str(rid))
@@ -79,8 +84,6 @@ def missing_or_failed(target: TargetResult, exc: AwsCallFailed, *missing_codes: 
         target.reason = exc.message
     else:
         target.fail(exc.message, exc.hint)
-    if exc.request_id:
-        target.request_ids.append(exc.request_id)
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------

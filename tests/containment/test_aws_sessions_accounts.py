@@ -324,7 +324,11 @@ def test_role_arn_assumes_the_incident_response_role(aws: None, contain: Any) ->
     )["Role"]["Arn"]
     iam.create_user(UserName="deploy")
     result = contain(
-        "disable-accounts", "--adapter", "iam-user", "--target", "deploy", "--role-arn", role_arn
-    )
+        "disable-accounts", "--adapter", "iam-user", "--target", "deploy",
+        "--role-arn", role_arn, "--region", "eu-west-1",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert ":assumed-role/incident-response/breachkit-contain" in result.json["operator"]
+    assert result.json["system"] == "aws account 123456789012 eu-west-1"
+    request_ids = result.json["targets"][0]["request_ids"]
+    assert len(request_ids) == 8 and len(set(request_ids)) == len(request_ids)  # 5 ok, 3 refused
