@@ -155,6 +155,8 @@ def summarize(adapter: ContainmentAdapter, results: Sequence[TargetResult], dry_
     elif adapter.unit:
         count = sum(t.count for t in acted)
         head = f"{verb} {_plural(count, adapter.unit)} of {_plural(len(acted), noun)}"
+    elif adapter.action == "revoke-sessions":  # Cognito and IAM cannot count live sessions
+        head = f"{verb} the sessions of {_plural(len(acted), noun)}"
     else:
         head = f"{verb} {_plural(len(acted), noun)}"
     parts = [head]

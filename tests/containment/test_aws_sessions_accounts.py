@@ -76,6 +76,7 @@ def test_cognito_global_sign_out_kills_refresh_tokens(aws: None, contain: Any) -
         and "UserNotFoundException" in targets["ghost"]["reason"]
     )
     assert result.json["status"] == "partial"
+    assert result.json["summary"] == "revoked the sessions of 1 user; 1 not found (ghost)"
     assert not refresh_works(idp, pool, client_id, alice)
     assert refresh_works(idp, pool, client_id, bob)
 
