@@ -67,16 +67,9 @@ class NetworkAcl(AwsAdapter):
         todo: list[dict[str, Any]] = []
         target.before = {}
         for direction, egress in DIRECTIONS.items():
-            denied = [
-                e
-                for e in entries
-                if e["Egress"] == egress
-                and e.get(key) == cidr
-                and e["RuleAction"] == "deny"
-                and e["RuleNumber"] != DEFAULT_RULE
-            ]
-            target.before[direction] = denied[0]["RuleNumber"] if denied else None
-            if denied:
+            denied = _effective_deny(entries, egress, key, cidr)
+            target.before[direction] = denied
+            if denied is not None:
                 continue
             number = self._free_number(entries, used, egress)
             if number is None:
@@ -99,11 +92,7 @@ class NetworkAcl(AwsAdapter):
     def _free_number(
         self, entries: list[dict[str, Any]], used: set[tuple[bool, int]], egress: bool
     ) -> int | None:
-        allows = [
-            e["RuleNumber"] for e in entries if e["Egress"] == egress and e["RuleAction"] == "allow"
-        ]
-        ceiling = min(allows, default=DEFAULT_RULE)
-        for number in range(self.first_rule, ceiling):
+        for number in range(self.first_rule, _first_allow(entries, egress)):
             if (egress, number) not in used:
                 return number
         return None
@@ -133,19 +122,14 @@ class NetworkAcl(AwsAdapter):
                 target.fail(f"could not read the NACL back: {exc.message}", exc.hint)
             return
         for target in done:
-            cidr = str(parse_cidr(target.name))
-            target.after = {}
-            for direction, egress in DIRECTIONS.items():
-                found = [
-                    e["RuleNumber"]
-                    for e in entries
-                    if e["Egress"] == egress
-                    and cidr in (e.get("CidrBlock"), e.get("Ipv6CidrBlock"))
-                    and e["RuleAction"] == "deny"
-                ]
-                target.after[direction] = min(found) if found else None
+            network = parse_cidr(target.name)
+            key = "CidrBlock" if network is not None and network.version == 4 else "Ipv6CidrBlock"
+            target.after = {
+                direction: _effective_deny(entries, egress, key, str(network))
+                for direction, egress in DIRECTIONS.items()
+            }
             if None in target.after.values():
-                target.fail(f"{cidr} is not denied both ways after apply: {target.after}")
+                target.fail(f"{network} is not denied both ways after apply: {target.after}")
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         lines = [
@@ -155,3 +139,25 @@ class NetworkAcl(AwsAdapter):
             for entry in (target.work or [])
         ]
         return "; ".join(lines) or "nothing to undo"
+
+
+def _first_allow(entries: list[dict[str, Any]], egress: bool) -> int:
+    allows = [
+        e["RuleNumber"] for e in entries if e["Egress"] == egress and e["RuleAction"] == "allow"
+    ]
+    return min(allows, default=DEFAULT_RULE)
+
+
+def _effective_deny(entries: list[dict[str, Any]], egress: bool, key: str, cidr: str) -> int | None:
+    """The rule number of a deny for exactly this CIDR that comes before every allow entry (a
+    deny after an allow that matches first would not block anything)."""
+    ceiling = _first_allow(entries, egress)
+    numbers = [
+        e["RuleNumber"]
+        for e in entries
+        if e["Egress"] == egress
+        and e.get(key) == cidr
+        and e["RuleAction"] == "deny"
+        and e["RuleNumber"] < ceiling
+    ]
+    return min(numbers, default=None)

@@ -116,14 +116,17 @@ def test_nacl_deny_entries_in_both_directions(aws: None, contain: Any) -> None:
             Egress=egress,
             CidrBlock="0.0.0.0/0",
         )
-    ec2.create_network_acl_entry(
-        NetworkAclId=acl,
-        RuleNumber=1,
-        Protocol="-1",
-        RuleAction="deny",
-        Egress=False,
-        CidrBlock="192.0.2.0/24",
-    )
+    # Inbound, 192.0.2.0/24 is already denied before the allow-all. Outbound, its deny comes
+    # after the allow-all, never matches, and so does not count.
+    for egress, number in ((False, 1), (True, 200)):
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl,
+            RuleNumber=number,
+            Protocol="-1",
+            RuleAction="deny",
+            Egress=egress,
+            CidrBlock="192.0.2.0/24",
+        )
     args = (
         "--adapter",
         "nacl",
