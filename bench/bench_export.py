@@ -34,7 +34,7 @@ from bench.common import python_cmd, ratio_line, run_measured, scratch_dir
 
 ROWS = 2_000_000
 BIG_COPIES = 5  # the 10M-row table is the 2M one five times over
-REPEAT = 3
+REPEAT = 5
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
 UNTIL = datetime(2028, 1, 1, tzinfo=UTC)
 
