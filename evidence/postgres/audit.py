@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,6 +112,25 @@ def schema_sha256(schema: pa.Schema) -> str:
     return hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()
 
 
+def artifact_meta(
+    source: dict[str, Any], stats: SinkStats, schema: pa.Schema, collector_name: str = COLLECTOR
+) -> dict[str, Any]:
+    """The sidecar of a day-partitioned export: its source plus what was written."""
+    written = {
+        "row_count": stats.rows,
+        "oldest_event": event_time(stats.oldest),
+        "newest_event": event_time(stats.newest),
+        "schema_sha256": schema_sha256(schema),
+        "arrow_schema": schema.to_string(show_schema_metadata=False),
+        "partitions": [{"path": p, "rows": n} for p, n in sorted(stats.files.items())],
+    }
+    return {
+        "media_type": PARQUET_MEDIA_TYPE,
+        "source": {**source, **written},
+        "collector": collector(collector_name),
+    }
+
+
 def event_time(value: Any) -> str | None:
     """Oldest/newest event as RFC 3339; naive timestamps and dates are taken as UTC."""
     if value is None:
@@ -200,37 +220,32 @@ class AuditExport:
         version = server_version(control)
         query_text = select.as_string(control)
         tasks = self._tasks(control, relation, select, plans)
-        stats = self._run(stager, final, schema, tasks, snapshot.snapshot_id)
+        stats, tmp = self._run(final, schema, tasks, snapshot.snapshot_id)
         if stats.rows == 0:
             warnings.append(
                 f"no rows in {self.source_label} between {rfc3339(self.window.since)} and"
                 f" {rfc3339(self.window.until)}: staged an empty artifact"
             )
-        meta = {
-            "media_type": PARQUET_MEDIA_TYPE,
-            "source": {
-                "system": "postgresql",
-                "dsn": redact_dsn(self.dsn),
-                "server_version": version,
-                "table": relation.qualified if relation else None,
-                "query": query_text,
-                "window": self.window.to_json(),
-                "filters": {"actors": self.actors, "ips": networks},
-                "time_column": self.time_column,
-                "roles": roles,
-                "row_count": stats.rows,
-                "oldest_event": event_time(stats.oldest),
-                "newest_event": event_time(stats.newest),
-                "schema_sha256": schema_sha256(schema),
-                "arrow_schema": schema.to_string(show_schema_metadata=False),
-                "partitions": [{"path": p, "rows": n} for p, n in sorted(stats.files.items())],
-                **snapshot.to_json(),
-            },
-            "collector": collector(COLLECTOR),
+        origin = {
+            "system": "postgresql",
+            "dsn": redact_dsn(self.dsn),
+            "server_version": version,
+            "table": relation.qualified if relation else None,
+            "query": query_text,
+            "window": self.window.to_json(),
+            "filters": {"actors": self.actors, "ips": networks},
+            "time_column": self.time_column,
+            "roles": roles,
+            **snapshot.to_json(),
         }
-        describe(final, meta)
-        name = staged_name(stager, final)
-        return ArtifactResult(name, stats.rows, meta, warnings)
+        meta = artifact_meta(origin, stats, schema)
+        try:  # the description first: an artifact is never staged without one
+            describe(final, meta)
+            commit_dir(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return ArtifactResult(staged_name(stager, final), stats.rows, meta, warnings)
 
     # -- steps ---------------------------------------------------------------------------
     def _source(
@@ -340,13 +355,8 @@ class AuditExport:
         return tasks
 
     def _run(
-        self,
-        stager: Stager,
-        final: Path,
-        schema: pa.Schema,
-        tasks: list[ReadTask],
-        snapshot_id: str,
-    ) -> SinkStats:
+        self, final: Path, schema: pa.Schema, tasks: list[ReadTask], snapshot_id: str
+    ) -> tuple[SinkStats, Path]:
         """Stream every task into one sink; one retry, on the same snapshot, if a link drops."""
         label = self.source_label
         for attempt in (1, 2):
@@ -365,9 +375,7 @@ class AuditExport:
                 error: BreachError | None = result.failed.get(label)
                 if error is None:
                     empty = f"day={self.window.since.astimezone(UTC).date().isoformat()}/part-0000.parquet"
-                    stats = sink.finish(empty_file=empty)
-                    commit_dir(tmp, final)
-                    return stats
+                    return sink.finish(empty_file=empty), tmp
             except BaseException:
                 sink.abort()
                 raise

@@ -26,15 +26,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyarrow as pa
 
 from evidence.interface import (
-    PARQUET_MEDIA_TYPE,
     ArtifactResult,
     FailedItem,
     Stager,
-    collector,
     staged_name,
 )
-from evidence.parquet import ParquetSink, by_day, commit_dir, temp_dir_for
-from evidence.postgres.audit import Window, event_time, parse_networks, schema_sha256
+from evidence.parquet import ParquetSink, SinkStats, by_day, commit_dir, temp_dir_for
+from evidence.postgres.audit import Window, artifact_meta, parse_networks
 from manifests.errors import BadInput, StepFailed
 from manifests.staging import describe
 
@@ -317,15 +315,32 @@ class PgauditExport:
                 sink.put(batch)
             empty = f"day={self.window.since.astimezone(UTC).date().isoformat()}/part-0000.parquet"
             written = sink.finish(empty_file=empty)
+            meta = artifact_meta(self._source(stats), written, SCHEMA, COLLECTOR)
+            describe(final, meta)  # first: an artifact is never staged without its description
             commit_dir(tmp, final)
         except BaseException:
             sink.abort()
             raise
-        return self._describe(stager, final, stats, written)
+        name = staged_name(stager, final)
+        return ArtifactResult(name, written.rows, meta, self._warnings(stats, written))
 
-    def _describe(
-        self, stager: Stager, final: Path, stats: ParseStats, written: Any
-    ) -> ArtifactResult:
+    def _source(self, stats: ParseStats) -> dict[str, Any]:
+        return {
+            "system": "postgresql-log",
+            "log_file": self.log.name,
+            "log_sha256": stats.sha256,
+            "log_bytes": stats.bytes,
+            "lines_read": stats.lines,
+            "audit_records": stats.records,
+            "malformed_records": stats.malformed,
+            "table": "pgaudit",
+            "window": self.window.to_json(),
+            "filters": {"actors": self.actors, "ips": self.ips},
+            "time_column": "log_time",
+            "roles": ROLES,
+        }
+
+    def _warnings(self, stats: ParseStats, written: SinkStats) -> list[str]:
         warnings = []
         if stats.records == 0:
             warnings.append(f"no pgaudit records (AUDIT: lines) found in {self.log}")
@@ -333,29 +348,4 @@ class PgauditExport:
             warnings.append("no pgaudit records in the window: staged an empty artifact")
         if stats.malformed:
             warnings.append(f"{stats.malformed} AUDIT: lines could not be parsed (kept out)")
-        meta = {
-            "media_type": PARQUET_MEDIA_TYPE,
-            "source": {
-                "system": "postgresql-log",
-                "log_file": self.log.name,
-                "log_sha256": stats.sha256,
-                "log_bytes": stats.bytes,
-                "lines_read": stats.lines,
-                "audit_records": stats.records,
-                "malformed_records": stats.malformed,
-                "table": "pgaudit",
-                "window": self.window.to_json(),
-                "filters": {"actors": self.actors, "ips": self.ips},
-                "time_column": "log_time",
-                "roles": ROLES,
-                "row_count": written.rows,
-                "oldest_event": event_time(written.oldest),
-                "newest_event": event_time(written.newest),
-                "schema_sha256": schema_sha256(SCHEMA),
-                "arrow_schema": SCHEMA.to_string(show_schema_metadata=False),
-                "partitions": [{"path": p, "rows": n} for p, n in sorted(written.files.items())],
-            },
-            "collector": collector(COLLECTOR),
-        }
-        describe(final, meta)
-        return ArtifactResult(staged_name(stager, final), written.rows, meta, warnings)
+        return warnings

@@ -279,7 +279,6 @@ class TableSnapshot:
     ) -> ArtifactResult:
         stats = sink.finish(empty_file=f"{plan.key}.parquet")
         parquet = folder / f"{plan.key}.parquet"
-        commit_file(tmp_root / plan.key / f"{plan.key}.parquet", parquet)
         source = {
             "system": "postgresql",
             "dsn": report.snapshot["dsn"],
@@ -295,10 +294,13 @@ class TableSnapshot:
                 k: report.snapshot[k] for k in ("pg_snapshot", "pg_current_snapshot", "lsn", "txid")
             },
         }
-        describe(
-            parquet,
-            {"media_type": PARQUET_MEDIA_TYPE, "source": source, "collector": collector(COLLECTOR)},
-        )
+        meta = {
+            "media_type": PARQUET_MEDIA_TYPE,
+            "source": source,
+            "collector": collector(COLLECTOR),
+        }
+        describe(parquet, meta)  # first: an artifact is never staged without its description
+        commit_file(tmp_root / plan.key / f"{plan.key}.parquet", parquet)
         ddl_path = folder / f"{plan.key}.ddl.sql"
         header = (
             f"-- {plan.key} as of snapshot {report.snapshot['pg_snapshot']}"
@@ -315,7 +317,7 @@ class TableSnapshot:
         )
         name = staged_name(stager, parquet)
         warnings = [plan.warning] if plan.warning else []
-        return ArtifactResult(name, stats.rows, {"source": source}, warnings)
+        return ArtifactResult(name, stats.rows, meta, warnings)
 
     def _write_summary(self, folder: Path, report: SnapshotReport) -> None:
         summary = {
