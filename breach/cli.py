@@ -9,12 +9,12 @@ import click
 from rich.markup import escape
 
 from breach import __version__
-from breach.commands import REGISTRARS
+from breach.commands import LazyGroup
 from breach.output import stderr
 from manifests.errors import BAD_INPUT, STEP_FAILED, BreachError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="breach")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and debug detail.")
 @click.pass_context
@@ -22,10 +22,6 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """breachkit: preserve, seal, contain and communicate a data breach."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
-
-
-for register in REGISTRARS:
-    register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

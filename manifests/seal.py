@@ -114,8 +114,7 @@ def _encrypt_artifact(
     except OSError as exc:
         raise BadInput(f"cannot read artifact {artifact.path}: {exc.strerror}") from None
     with src, open(target, "wb", buffering=0) as dst:
-        digests = stream.encrypt(src, dst, options.recipients)
-        os.fsync(dst.fileno())
+        digests = stream.encrypt(src, dst, options.recipients)  # fsynced with the tree below
     if options.progress:
         options.progress(digests.plain_size)
     record: dict[str, Any] = {

@@ -303,8 +303,3 @@ def custody_show(bundle: Path, as_json: bool) -> None:
 
     data: Any = entries
     report(as_json, data, human)
-
-
-def register(cli: click.Group) -> None:
-    for command in (seal_command, verify_command, decrypt_command, custody_group):
-        cli.add_command(command)

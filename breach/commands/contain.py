@@ -268,7 +268,3 @@ def _human(receipt: Receipt, path: Path) -> Callable[[Console], None]:
         out.print(f"  receipt: {path}")
 
     return render
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(contain)

@@ -274,7 +274,3 @@ def _finished_postmortem(case: Case, path: Path) -> str:
             hint="replace every [[FILL IN: ...]] marker, then close",
         )
     return text
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(incident)

@@ -56,7 +56,3 @@ def generate(out: Path, ask_passphrase: bool, name: str, as_json: bool) -> None:
         out_.print(f"age recipient {made.recipient}")
 
     report(as_json, data, human)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(keys_group)

@@ -597,8 +597,3 @@ def postmortem(
         {"case": case.id, "path": str(target), "fill_in": todo},
         lambda out: out.print(f"wrote {target}; {len(todo)} section(s) for a person to write"),
     )
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(notify)
-    cli.add_command(postmortem)
