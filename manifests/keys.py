@@ -83,6 +83,25 @@ def load_signing_key(path: Path, passphrase: str | None = None) -> ed25519.Ed255
     return key
 
 
+def write_signing_key(
+    key_path: Path, pub_path: Path, passphrase: str | None
+) -> ed25519.Ed25519PrivateKey:
+    """A new Ed25519 key: private PEM (PKCS#8, 0600, encrypted when a passphrase is given) and
+    its public PEM."""
+    private = ed25519.Ed25519PrivateKey.generate()
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    write_bytes(key_path, pem, perms=0o600)
+    write_bytes(pub_path, public_pem(private.public_key()))
+    return private
+
+
 @dataclass(frozen=True)
 class GeneratedKeys:
     signing_key: Path
@@ -101,17 +120,7 @@ def generate(out: Path, passphrase: str | None = None, name: str = "signing") ->
     existing = [p for p in (key_path, pub_path, age_path, age_pub) if p.exists()]
     if existing:
         raise BadInput(f"{existing[0]} already exists; refusing to overwrite a key")
-    private = ed25519.Ed25519PrivateKey.generate()
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase.encode())
-        if passphrase
-        else serialization.NoEncryption()
-    )
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
-    write_bytes(key_path, pem, perms=0o600)
-    write_bytes(pub_path, public_pem(private.public_key()))
+    private = write_signing_key(key_path, pub_path, passphrase)
     identity = pyrage.x25519.Identity.generate()
     recipient = str(identity.to_public())
     # The same layout as age-keygen, so `age -d -i age.key` reads it.

@@ -8,7 +8,6 @@ signed still verify against it. A rotation record written after `since` means no
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -18,22 +17,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from containment.base import AdapterBase, os_operator
 from containment.interface import Action, TargetResult
 from containment.keys.interface import ACTION
-from manifests.fsio import write_bytes, write_json
+from manifests.fsio import write_json
+from manifests.keys import keyid, write_signing_key
 from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
 
 PASSPHRASE_ENV = "BREACH_KEY_PASSPHRASE"
-
-
-def keyid(public_key: Any) -> str:
-    der = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(der).hexdigest()
 
 
 def load_public(path: Path) -> Any:
@@ -118,21 +110,7 @@ class SigningKeys(AdapterBase):
             target.change = f"new key {new_id[:16]} at {new_path}"
 
     def _generate(self, path: Path) -> str:
-        key = ed25519.Ed25519PrivateKey.generate()
-        passphrase = os.environ.get(PASSPHRASE_ENV)
-        encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase.encode())
-            if passphrase
-            else serialization.NoEncryption()
-        )
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        )
-        write_bytes(path, pem, perms=0o600)
-        public = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        write_bytes(public_path(path), public, perms=0o644)
+        key = write_signing_key(path, public_path(path), os.environ.get(PASSPHRASE_ENV))
         return keyid(key.public_key())
 
     def verify(self, done: list[TargetResult]) -> None:
