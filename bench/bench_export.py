@@ -111,12 +111,19 @@ def prepare(dsn: str) -> None:
 
 
 def best(func: Callable[[], Any], repeat: int = REPEAT) -> float:
-    times = []
+    return interleaved({"only": func}, repeat)["only"]
+
+
+def interleaved(funcs: dict[str, Callable[[], Any]], repeat: int = REPEAT) -> dict[str, float]:
+    """Best time of each, measured in rounds (a, b, c, a, b, c, ...) so that a burst of load
+    from a neighbour hits every contender alike rather than one block of runs."""
+    times: dict[str, list[float]] = {name: [] for name in funcs}
     for _ in range(repeat):
-        started = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for name, func in funcs.items():
+            started = time.perf_counter()
+            func()
+            times[name].append(time.perf_counter() - started)
+    return {name: min(values) for name, values in times.items()}
 
 
 def psql_binary() -> str | None:
@@ -195,12 +202,23 @@ def main() -> None:
     query = result.meta["source"]["query"]
     print(f"table: {ROWS:,} rows; exporter's query: {query[:120]}...", flush=True)
 
-    ours = best(lambda: breachkit_export(dsn, out / "ours", 2))
-    ours_one = best(lambda: breachkit_export(dsn, out / "ours1", 1))
     psql = psql_binary()
-    floor = best(lambda: floor_psql(dsn, query, psql)) if psql else float("inf")
-    floor_py = best(lambda: floor_psycopg(dsn, query))
-    adbc = best(lambda: adbc_straight(dsn, out / "adbc.parquet"))
+    contenders: dict[str, Callable[[], Any]] = {
+        "ours": lambda: breachkit_export(dsn, out / "ours", 2),
+        "ours_one": lambda: breachkit_export(dsn, out / "ours1", 1),
+        "floor_py": lambda: floor_psycopg(dsn, query),
+        "adbc": lambda: adbc_straight(dsn, out / "adbc.parquet"),
+    }
+    if psql:
+        contenders["floor"] = lambda: floor_psql(dsn, query, psql)
+    times = interleaved(contenders)
+    ours, ours_one, floor_py, adbc = (
+        times["ours"],
+        times["ours_one"],
+        times["floor_py"],
+        times["adbc"],
+    )
+    floor = times.get("floor", float("inf"))
     print(f"floor, psql \\copy binary to /dev/null: {floor:.2f} s")
     print(f"floor, psycopg copy.read() loop:      {floor_py:.2f} s")
     print(f"adbc straight into ParquetWriter:     {adbc:.2f} s")
@@ -216,8 +234,14 @@ def main() -> None:
     )
     shutil.rmtree(out / "big", ignore_errors=True)
 
-    one = best(lambda: snapshot(dsn, out / "snap1", 1), 2)
-    two = best(lambda: snapshot(dsn, out / "snap2", 2), 2)
+    snaps = interleaved(
+        {
+            "one": lambda: snapshot(dsn, out / "snap1", 1),
+            "two": lambda: snapshot(dsn, out / "snap2", 2),
+        },
+        3,
+    )
+    one, two = snaps["one"], snaps["two"]
     print(ratio_line("snapshot of 4 tables, --jobs 2 vs --jobs 1", two, one, "> 1"))
 
 
