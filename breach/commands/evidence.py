@@ -11,6 +11,13 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from breach.case import Case
 from breach.options import case_option, dry_run_option, json_option
@@ -59,6 +66,18 @@ def _journaled(case: Case, what: str, details: dict[str, Any]) -> Iterator[dict[
         case.journal(what, result="failed", details={**details, "error": exc.message})
         raise
     case.journal(what, result=outcome.pop("result"), details={**details, **outcome})
+
+
+@contextmanager
+def _row_progress(label: str, as_json: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """Rows read so far, on a terminal only (workers call it from their threads)."""
+    if as_json or not stderr.is_terminal:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn(label), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda _key, rows: progress.advance(task, rows)
 
 
 def _warn(warnings: list[str], as_json: bool) -> None:
@@ -134,7 +153,11 @@ def export_audit(
             jobs=jobs,
         )
         details = {"source": table or "query", "dsn": redact_dsn(dsn), **window.to_json()}
-        with _journaled(case, "evidence.export-audit", details) as outcome:
+        with (
+            _journaled(case, "evidence.export-audit", details) as outcome,
+            _row_progress(f"exporting {table or name}", as_json) as progress,
+        ):
+            exporter.progress = progress
             result = exporter.export(case)
             outcome.update(_outcome(result))
         results.append(result)
@@ -209,7 +232,11 @@ def snapshot(
             as_json, {"dry_run": True, "tables": estimates}, lambda out: _print_plan(out, estimates)
         )
         return
-    with _journaled(case, "evidence.snapshot", details) as outcome:
+    with (
+        _journaled(case, "evidence.snapshot", details) as outcome,
+        _row_progress("snapshot rows", as_json) as progress,
+    ):
+        collector.progress = progress
         result = collector.run(case)
         outcome.update(
             result="failed" if result.failed else "ok",
