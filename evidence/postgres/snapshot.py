@@ -168,7 +168,7 @@ class TableSnapshot:
                 plans.append(self._plan(control, relation))
             except StepFailed as exc:
                 failed.append(FailedItem(relation.qualified, exc.message))
-        folder = stager.stage_path(f"snapshot/{info.snapshot_id}/snapshot.json").parent
+        folder = snapshot_folder(stager, info.snapshot_id)
         report = SnapshotReport(snapshot, staged_name(stager, folder))
         report.failed = failed
         self._export(stager, folder, plans, info.snapshot_id, report)
@@ -337,3 +337,13 @@ class TableSnapshot:
                 "collector": collector(COLLECTOR),
             },
         )
+
+
+def snapshot_folder(stager: Stager, snapshot_id: str) -> Path:
+    """snapshot/<id>/; snapshot ids can repeat after a server restart, and evidence already
+    staged is never overwritten, so a taken name gets the time appended."""
+    folder = stager.stage_path(f"snapshot/{snapshot_id}/snapshot.json").parent
+    if any(folder.iterdir()):
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+        folder = stager.stage_path(f"snapshot/{snapshot_id}-{stamp}/snapshot.json").parent
+    return folder

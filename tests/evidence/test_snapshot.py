@@ -207,3 +207,14 @@ def test_row_level_security_is_warned_about(breach, case, pg_dsn, limited_role) 
     assert result.exit_code == 0, result.stderr
     assert "row-level security is on for public.users" in result.stderr
     assert "public.users.parquet: 10 rows" in result.stdout
+
+
+def test_a_repeated_snapshot_id_never_overwrites_staged_evidence(tmp_path) -> None:
+    from evidence.postgres.snapshot import snapshot_folder
+
+    stager = DirStager(tmp_path)
+    first = snapshot_folder(stager, "00000003-0000001B-1")
+    (first / "public.users.parquet").write_bytes(b"earlier evidence")
+    second = snapshot_folder(stager, "00000003-0000001B-1")
+    assert second != first and second.name.startswith("00000003-0000001B-1-")
+    assert (first / "public.users.parquet").read_bytes() == b"earlier evidence"
