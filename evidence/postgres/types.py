@@ -2,7 +2,8 @@
 
 The ADBC driver turns COPY BINARY into Arrow in C++, fast for the types it knows. Where it would
 leave an opaque extension value (inet, numeric, uuid, interval, enums, ...) the server casts the
-column to text, and numeric text becomes an exact decimal128 (decimal256 past 38 digits) here.
+column to text, and numeric text becomes an exact decimal128 here (text past 38 digits, which
+DuckDB and Athena could only read as a lossy double).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ _CAST_TO: dict[str, tuple[str, pa.DataType]] = {
     "jsonb": ("text", pa.string()),
 }
 NUMERIC_MAX_DECIMAL128 = 38
-NUMERIC_MAX_DECIMAL256 = 76
 
 
 @dataclass(frozen=True)
@@ -122,16 +122,14 @@ def query_columns(conn: psycopg.Connection[Any], query: sql.Composable) -> list[
 
 
 def decimal_type(precision: int, scale: int) -> pa.DataType:
-    if precision <= NUMERIC_MAX_DECIMAL128:
-        return pa.decimal128(precision, scale)
-    return pa.decimal256(precision, scale)
+    return pa.decimal128(precision, scale)
 
 
 def plan_column(column: Column, numeric_bounds: tuple[int, int] | None = None) -> ColumnPlan:
     """How one column is selected and what Arrow type it becomes.
 
     `numeric_bounds` (precision, scale) is measured from the data for an unconstrained numeric;
-    None there means the data holds NaN/Infinity or is too wide, so it stays exact as text.
+    None there means the data holds NaN/Infinity, so it stays exact as text.
     """
     ident = sql.Identifier(column.name)
     as_text = sql.SQL("{}::text AS {}").format(ident, ident)
@@ -149,7 +147,8 @@ def plan_column(column: Column, numeric_bounds: tuple[int, int] | None = None) -
         return ColumnPlan(column, cast, arrow_type, True)
     if column.typname == "numeric":
         bounds = (column.precision, column.scale or 0) if column.precision else numeric_bounds
-        if bounds and bounds[0] <= NUMERIC_MAX_DECIMAL256:
+        # Past 38 digits DuckDB and Athena would read a decimal256 as a lossy double: text is exact.
+        if bounds and bounds[0] <= NUMERIC_MAX_DECIMAL128:
             return ColumnPlan(column, as_text, decimal_type(bounds[0], bounds[1]), True)
         return ColumnPlan(column, as_text, pa.string(), True)
     if column.typname == "inet":  # inet::text always adds /32; abbrev() is inet's own form
