@@ -318,8 +318,3 @@ def _some(values: list[str], shown: int = 20) -> str:
     """A list for a terminal: the first few, then how many more (--json has them all)."""
     text = ", ".join(values[:shown]) or "-"
     return f"{text} ... ({len(values) - shown} more)" if len(values) > shown else text
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(evidence)
-    cli.add_command(scope)
