@@ -19,6 +19,21 @@ def timed(func: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+# Linux carries a process's peak RSS across fork and exec, so a command started straight from a
+# large benchmark process would report the benchmark's own size. A small launcher (python -S) starts
+# the command instead and writes the command's exit code and peak (from wait4) to a pipe.
+_LAUNCHER = """
+import os, sys
+report = int(sys.argv[1])
+pid = os.fork()
+if pid == 0:
+    os.close(report)
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+os.write(report, b"%d %d" % (os.waitstatus_to_exitcode(status), usage.ru_maxrss))
+"""
+
+
 def run_measured(
     cmd: list[str], env: dict[str, str] | None = None, *, quiet: bool = False
 ) -> tuple[float, int]:
@@ -26,16 +41,22 @@ def run_measured(
 
     `quiet` discards the command's stdout (its stderr still shows, to explain a failure).
     """
+    read_end, write_end = os.pipe()
     started = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL if quiet else None
+        [sys.executable, "-S", "-c", _LAUNCHER, str(write_end), *cmd],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL if quiet else None,
+        pass_fds=(write_end,),
     )
-    _, status, usage = os.wait4(proc.pid, 0)
+    os.close(write_end)
+    proc.wait()
     elapsed = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    if proc.returncode != 0:
+    with os.fdopen(read_end, "rb") as report:
+        code, max_rss_kib = (int(x) for x in report.read().split())
+    if proc.returncode != 0 or code != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
-    return elapsed, usage.ru_maxrss * 1024
+    return elapsed, max_rss_kib * 1024
 
 
 def python_cmd(code: str) -> list[str]:
