@@ -1,8 +1,3 @@
 """breachkit: forensic evidence preservation and breach response."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("breachkit")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
+__version__ = "0.1.0"  # the one place the version is set; pyproject.toml reads it

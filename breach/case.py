@@ -21,8 +21,9 @@ from breach.operator import operator
 from manifests import chain
 from manifests.errors import BadInput
 from manifests.fsio import read_json, resolve_inside, write_json
+from manifests.models import UtcDatetime
 from manifests.staging import describe
-from manifests.timeutil import UtcDatetime, rfc3339, utcnow
+from manifests.timeutil import rfc3339, utcnow
 
 Severity = Literal["P1", "P2", "P3", "P4"]
 Status = Literal["open", "contained", "resolved", "closed"]

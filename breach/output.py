@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
-from rich.progress import DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -37,6 +36,14 @@ def byte_progress(label: str, *, enabled: bool = True) -> Iterator[Callable[[int
     if not enabled or not stderr.is_terminal:
         yield None
         return
+    from rich.progress import (  # only on a terminal: keeps start-up light for scripts
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (SpinnerColumn(), TextColumn(label), DownloadColumn(), TransferSpeedColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task(label, total=None)

@@ -1,13 +1,16 @@
-"""Seal a case's staged evidence (or a plain folder), and keep the case's bundle chain."""
+"""Seal a case's staged evidence (or a plain folder), and keep the case's bundle chain.
+
+breach.case (and with it pydantic) is imported only where a case is used, so that `breach verify`
+on a bundle starts fast.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from breach import __version__
-from breach.case import Case
 from breach.operator import operator
 from manifests import custody
 from manifests.errors import BadInput
@@ -15,6 +18,9 @@ from manifests.keys import Recipient
 from manifests.seal import PreviousBundle, SealedBundle, SealOptions, new_bundle_id, seal
 from manifests.signing import Signer
 from manifests.staging import StagedArtifact, staged_artifacts
+
+if TYPE_CHECKING:
+    from breach.case import Case
 
 
 def _fingerprint(artifact: StagedArtifact) -> dict[str, int]:
@@ -117,6 +123,8 @@ def case_of_bundle(bundle: Path) -> Case | None:
     """The case a bundle lives in (<case>/bundles/<id>), if any."""
     parent = bundle.resolve().parent
     if parent.name == "bundles" and (parent.parent / "case.json").is_file():
+        from breach.case import Case
+
         return Case.load(parent.parent)
     return None
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from manifests.timeutil import UtcDatetime
+from manifests.models import UtcDatetime
 
 Action = Literal["revoke-sessions", "disable-accounts", "rotate-keys", "block"]
 ACTIONS: tuple[Action, ...] = ("revoke-sessions", "disable-accounts", "rotate-keys", "block")

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
-
-from pydantic import AfterValidator, PlainSerializer
 
 from manifests.errors import BadInput
 
@@ -40,9 +37,3 @@ def to_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("a time zone is required (RFC 3339, e.g. 2026-11-28T07:30:00Z)")
     return moment.astimezone(UTC)
-
-
-# For pydantic models: aware datetimes, stored in UTC, written as RFC 3339 with Z.
-UtcDatetime = Annotated[
-    datetime, AfterValidator(to_utc), PlainSerializer(rfc3339, return_type=str, when_used="json")
-]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -141,9 +142,7 @@ def _check_payload(ctx: _Context) -> Check:
         ctx.payload_manifest = bagit.parse_manifest(manifest)
     except BadInput as exc:
         return Check(name, False, exc.message)
-    on_disk = {
-        p.relative_to(ctx.bag).as_posix() for p in (ctx.bag / "data").rglob("*") if p.is_file()
-    }
+    on_disk = _files_under(ctx.bag, "data")
     problems = [
         f"{n}: listed in the manifest but missing"
         for n in sorted(set(ctx.payload_manifest) - on_disk)
@@ -357,3 +356,14 @@ def _sealing_mismatches(ctx: _Context, details: dict[str, Any]) -> list[str]:
     if tag_manifest.is_file() and details.get("tagmanifest_sha256") != sha256_file(tag_manifest):
         problems.append(f"the sealing entry names a different {bagit.TAG_MANIFEST}")
     return problems
+
+
+def _files_under(root: Path, folder: str) -> set[str]:
+    """Every regular file below root/folder, as '/'-separated paths relative to root."""
+    found: set[str] = set()
+    for parent, _, names in os.walk(root / folder):
+        rel = Path(parent).relative_to(root).as_posix()
+        found.update(
+            f"{rel}/{name}" for name in names if os.path.isfile(os.path.join(parent, name))
+        )
+    return found

@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from manifests.timeutil import UtcDatetime, parse_rfc3339
+from manifests.models import UtcDatetime
+from manifests.timeutil import parse_rfc3339
 from notify.policy import Severity
 
 

@@ -9,7 +9,6 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from breach.case import Case
 from breach.options import aws_options, json_option
 from breach.output import byte_progress, mark, report
 from breach.sealing import record_custody, seal_case, seal_folder
@@ -96,6 +95,8 @@ def seal_command(
     )
     with byte_progress("sealing", enabled=not as_json) as progress:
         if case_dir:
+            from breach.case import Case  # not at import time: keeps `breach verify` light
+
             bundle = seal_case(Case.load(case_dir), recipient_keys, names, signer, progress)
         else:
             assert source and out and incident
