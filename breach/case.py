@@ -46,6 +46,9 @@ class CaseRecord(BaseModel):
     last_bundle: dict[str, str] | None = Field(
         default=None, description="id and envelope sha256 of the newest sealed bundle"
     )
+    sealed: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="staged artifact -> size, mtime, sha256 and bundle"
+    )
 
 
 def cases_root() -> Path:

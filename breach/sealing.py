@@ -30,7 +30,7 @@ def _fingerprint(artifact: StagedArtifact) -> dict[str, int]:
 
 def unsealed_artifacts(case: Case) -> list[StagedArtifact]:
     """Staged artifacts not sealed yet, or changed since they were sealed."""
-    sealed: dict[str, dict[str, Any]] = (case.record.model_extra or {}).get("sealed", {})
+    sealed = case.record.sealed
     fresh = []
     for artifact in staged_artifacts(case.staging):
         seen = sealed.get(str(artifact.name))
@@ -66,18 +66,17 @@ def seal_case(
         progress=progress,
     )
     bundle = seal(artifacts, case.bundles / bundle_id, options)
-    sealed = dict((case.record.model_extra or {}).get("sealed", {}))
+    sealed = dict(case.record.sealed)
     for artifact, record in zip(artifacts, bundle.artifacts, strict=True):
         sealed[str(artifact.name)] = {
             **_fingerprint(artifact),
             "sha256": record["plaintext"]["sha256"],
             "bundle": bundle.id,
         }
-    case.update(
-        f"sealed bundle {bundle.id}",
-        last_bundle={"id": bundle.id, "envelope_sha256": bundle.envelope_sha256},
-        sealed=sealed,
-    )
+    # Bookkeeping for the next seal; the journal entry below is the record of what happened.
+    case.record.last_bundle = {"id": bundle.id, "envelope_sha256": bundle.envelope_sha256}
+    case.record.sealed = sealed
+    case.save()
     case.journal(
         "evidence.seal",
         where=str(bundle.path),

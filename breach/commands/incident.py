@@ -89,7 +89,7 @@ def show(case_dir: str, as_json: bool) -> None:
         intact = "intact" if data["journal_intact"] else "[red]BROKEN[/red]"
         out.print(f"  journal  {len(timeline)} entries, chain {intact}")
         for entry in timeline:
-            out.print(f"    {entry['at']}  {entry['what']:<22} {entry['result']:<6} {entry['who']}")
+            out.print(f"    {entry['at']}  {entry['what']:<26} {entry['result']:<7} {entry['who']}")
 
     report(as_json, data, human)
 
