@@ -1,7 +1,7 @@
 """Every obligation a case has (escalation matrix + regulatory regimes) and where each stands.
 
-State comes only from the records: a notification receipt with status "sent" for the obligation
-makes it sent (late if after the deadline); a recorded decision not to notify makes it
+State comes only from the records made up to the time asked about: a notification receipt
+with status "sent" for the obligation makes it sent (late if after the deadline); a recorded decision not to notify makes it
 "not-notified" (the GDPR Art. 33(5) register); otherwise it is "due" or, past its deadline,
 "overdue".
 """
@@ -103,13 +103,22 @@ def obligations(context: IncidentContext, policy: Policy) -> list[Obligation]:
     return sorted(found, key=lambda ob: (ob.deadline, ob.id))
 
 
-def _first_sent(records: list[dict[str, Any]], obligation_id: str) -> datetime | None:
+def _first_sent(
+    records: list[dict[str, Any]], obligation_id: str, now: datetime
+) -> datetime | None:
+    """The first send for the obligation up to `now` (a later one had not happened yet)."""
     times = [
         parse_rfc3339(str(r["sent_at"]), field="receipt sent_at")
         for r in records
         if r.get("status") in ("sent", "partial") and r.get("sent_at") and _names(r, obligation_id)
     ]
+    times = [t for t in times if t <= now]
     return min(times) if times else None
+
+
+def _decided_by(decision: dict[str, Any], now: datetime) -> bool:
+    at = decision.get("decided_at")
+    return not at or parse_rfc3339(str(at), field="decision decided_at") <= now
 
 
 def _names(record: dict[str, Any], obligation_id: str) -> bool:
@@ -127,8 +136,8 @@ def status(
     result = []
     for ob in owed:
         left = humanize(ob.deadline - now)
-        sent_at = _first_sent(notifications, ob.id)
-        decided = [d for d in decisions if _names(d, ob.id)]
+        sent_at = _first_sent(notifications, ob.id, now)
+        decided = [d for d in decisions if _names(d, ob.id) and _decided_by(d, now)]
         if sent_at is not None:
             result.append(
                 ObligationStatus(ob, "sent", left, rfc3339(sent_at), late=sent_at > ob.deadline)

@@ -143,18 +143,16 @@ def default_policy_data() -> dict[str, Any]:
     return _parse(text, DEFAULT_POLICY)
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
 def build_policy(data: dict[str, Any], source: str) -> Policy:
     try:
         return Policy.model_validate({**data, "source": source})
     except ValidationError as exc:
         first = exc.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")
+        # A whole-policy check has no location; its message starts with the field it names.
+        field = ".".join(str(part) for part in first["loc"])
         raise BadInput(
-            f"policy file {source}: field {_field_path(first['loc'])}: {message}",
+            f"policy file {source}: field {field + ': ' if field else ''}{message}",
             hint="see notify/default-policy.toml for the expected shape",
         ) from None
 

@@ -10,8 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
+from manifests.timeutil import parse_rfc3339, utcnow
 from notify.context import IncidentContext
+from notify.deadlines import humanize
 from notify.policy import Policy
 from notify.render import MARKER, Notice, render_text, variables
 
@@ -19,8 +20,14 @@ REQUIRED_FOR = ("P1", "P2")
 
 
 def _changes(details: dict[str, Any]) -> str:
+    """`severity P2 -> P1`; a whole table (the scope, the facts) changed is just `updated`."""
     before, after = details.get("before") or {}, details.get("after") or {}
-    return ", ".join(f"{key} {before.get(key)} -> {value}" for key, value in after.items())
+    return ", ".join(
+        f"{key} updated"
+        if isinstance(value, dict | list)
+        else f"{key} {before.get(key)} -> {value}"
+        for key, value in after.items()
+    )
 
 
 def _event_text(entry: dict[str, Any]) -> str:
@@ -37,23 +44,42 @@ def _event_text(entry: dict[str, Any]) -> str:
     return text
 
 
-def timeline_events(timeline: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """HH:MM (UTC) per journal entry; the date is added when the incident spans days."""
-    times = [parse_rfc3339(str(e["at"]), field="journal time") for e in timeline if e.get("at")]
-    spans_days = len({t.date() for t in times}) > 1
-    fmt = "%Y-%m-%d %H:%M" if spans_days else "%H:%M"
-    return [
-        {"when": moment.strftime(fmt), "text": _event_text(entry)}
-        for moment, entry in zip(times, (e for e in timeline if e.get("at")), strict=True)
+def timeline_events(
+    timeline: list[dict[str, Any]], milestones: list[tuple[datetime, str]] | None = None
+) -> list[dict[str, str]]:
+    """HH:MM (UTC) per journal entry and milestone, in time order; dates when it spans days."""
+    events = [(moment, text) for moment, text in milestones or []]
+    events += [
+        (parse_rfc3339(str(e["at"]), field="journal time"), _event_text(e))
+        for e in timeline
+        if e.get("at")
     ]
+    events.sort(key=lambda event: event[0])
+    spans_days = len({moment.date() for moment, _ in events}) > 1
+    fmt = "%Y-%m-%d %H:%M" if spans_days else "%H:%M"
+    return [{"when": moment.strftime(fmt), "text": text} for moment, text in events]
+
+
+def _milestones(context: IncidentContext) -> list[tuple[datetime, str]]:
+    """Detection and awareness happen before the case is opened; the journal only records them."""
+    case = context.case
+    found = [(case.aware_at, "aware of the incident (regulatory clocks start)")]
+    if case.detected_at is not None and case.detected_at != case.aware_at:
+        found.insert(0, (case.detected_at, "detected"))
+    return found
+
+
+def _minute(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _duration(context: IncidentContext, now: datetime) -> str:
     case = context.case
     start = min(t for t in (case.detected_at, case.aware_at) if t is not None)
     end = context.resolved_at()
-    tail = rfc3339(end) if end else f"ongoing at {rfc3339(now)}"
-    return f"{rfc3339(start)} - {tail}"
+    if end is None:
+        return f"{_minute(start)} - ongoing ({humanize(now - start)} at {_minute(now)})"
+    return f"{_minute(start)} - {_minute(end)} ({humanize(end - start)})"
 
 
 def _resolution(context: IncidentContext) -> list[str]:
@@ -86,7 +112,7 @@ def render_postmortem(
     data.update(
         date=context.case.aware_at.date().isoformat(),
         duration=_duration(context, moment),
-        events=timeline_events(context.timeline),
+        events=timeline_events(context.timeline, _milestones(context)),
         timeline_zone="UTC",
         users_affected=field("users_affected", users, "count of users affected"),
         data_impact=field("data_impact", data_impact, "data impact, if applicable"),

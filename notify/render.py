@@ -98,6 +98,18 @@ def _template(env: jinja2.Environment, name: str) -> jinja2.Template:
         raise BadInput(
             f"no template for notice {name!r}", hint=f"built in: {', '.join(NOTICES)}"
         ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"template {_first_file(env, candidates)}: cannot read it: {exc}") from None
+
+
+def _first_file(env: jinja2.Environment, candidates: list[str]) -> str:
+    """The file the loader would have read: the first candidate found in its folders."""
+    folders = env.loader.searchpath if isinstance(env.loader, jinja2.FileSystemLoader) else []
+    for folder in folders:
+        for candidate in candidates:
+            if (Path(folder) / candidate).is_file():
+                return str(Path(folder) / candidate)
+    return candidates[0]
 
 
 def _template_line(exc: BaseException, filename: str) -> int | None:
@@ -194,7 +206,7 @@ def render_text(name: str, data: dict[str, Any], templates_dir: Path | None = No
         ) from None
     except jinja2.TemplateError as exc:
         raise BadInput(f"template {filename}: {exc}") from None
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+    except Exception as exc:  # whatever the template's own code raises
         line = _template_line(exc, filename)
         where = f" line {line}" if line else ""
         raise BadInput(f"template {filename}{where}: {type(exc).__name__}: {exc}") from None

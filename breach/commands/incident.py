@@ -54,13 +54,17 @@ def open_(
     as_json: bool,
 ) -> None:
     """Create the case folder: case.json, journal, staging, bundles, receipts."""
+    aware = _time(aware_at, "--aware-at")
+    if aware is not None and aware > utcnow() + timedelta(minutes=5):
+        raise BadInput(f"--aware-at {aware_at} is in the future", hint="awareness is a past time")
     case = Case.open(
         incident_id,
         severity,  # type: ignore[arg-type]  # click.Choice guarantees the literal
         title,
         root=case_dir,
-        detected_at=_time(detected_at, "--detected-at"),
-        aware_at=_time(aware_at, "--aware-at"),
+        # Detection comes no later than awareness: without --detected-at, the same moment.
+        detected_at=_time(detected_at, "--detected-at") or aware,
+        aware_at=aware,
     )
     data = {"case": str(case.root), **case.record.model_dump(mode="json")}
     report(as_json, data, lambda out: out.print(f"opened {case.id} ({severity}) at {case.root}"))
