@@ -107,6 +107,11 @@ def classify(exc: BaseException, what: str) -> BreachError:
         return ConnectionLost(f"connection lost while reading {what}: {reason}")
     if state == "42501":
         return PermissionDenied(f"permission denied reading {what}: {reason}")
+    if state == "42704" and "snapshot" in reason:  # SET TRANSACTION SNAPSHOT after it ended
+        return StepFailed(
+            f"{what} not read: the exported snapshot ended with its control connection ({reason})",
+            hint="run the step again for a new snapshot",
+        )
     if state in ("42P01", "42703", "42883", "42601", "42804", "3F000", "22007", "22008"):
         return BadInput(f"{what}: {reason}")
     return StepFailed(f"reading {what} failed: {reason}")

@@ -11,6 +11,7 @@ role may not read is recorded as failed with the reason, and the others are stil
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -172,7 +173,10 @@ class TableSnapshot:
         report = SnapshotReport(snapshot, staged_name(stager, folder))
         report.failed = failed
         self._export(stager, folder, plans, info.snapshot_id, report)
-        control.commit()
+        # Read-only: ending the transaction changes nothing, and tables already read stay
+        # consistent if the control connection was lost meanwhile (their workers held the snapshot).
+        with contextlib.suppress(psycopg.Error):
+            control.rollback()
         self._write_summary(folder, report)
         return report
 
