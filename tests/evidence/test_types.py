@@ -7,10 +7,12 @@ import json
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
 from evidence.interface import DirStager
+from evidence.postgres.audit import AuditExport, Window
 from evidence.postgres.snapshot import TableSnapshot
 
 from .conftest import execute
@@ -118,3 +120,34 @@ def test_pandas_reads_the_values(everything_parquet) -> None:
     assert str(row["ts"]) == "2026-11-01 10:34:56.789012+00:00"
     first, missing, last = list(row["ints"])
     assert (first, last) == (1, 3) and pd.isna(missing)
+
+
+def test_audit_export_keeps_the_same_types_and_duckdb_reads_every_column(pg_dsn, tmp_path) -> None:
+    """export-audit plans columns as the snapshot does; DuckDB reads the day partitions whole."""
+    duckdb = pytest.importorskip("duckdb", reason="DuckDB check: pip install duckdb")
+    execute(pg_dsn, DDL)
+    stager = DirStager(tmp_path)
+    snapshot = TableSnapshot(pg_dsn, ["public.everything"]).run(stager)
+    window = Window(
+        dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    )
+    exported = AuditExport(pg_dsn, window, "ts", table="public.everything", jobs=2).export(stager)
+    assert exported.row_count == 1  # the NULL-ts row is outside every window
+    audit = ds.dataset(tmp_path / exported.name, format="parquet", partitioning="hive")
+    whole = pq.read_table(tmp_path / snapshot.exported[0].name)
+    assert audit.schema.remove(audit.schema.get_field_index("day")) == whole.schema
+    assert audit.to_table().drop_columns(["day"]).to_pylist() == whole.to_pylist()[:1]
+    files = f"{tmp_path / exported.name}/*/*.parquet"
+    relation = duckdb.sql(f"SELECT * FROM read_parquet('{files}', hive_partitioning = true)")
+    kinds = dict(zip(relation.columns, (str(t) for t in relation.types), strict=True))
+    assert [name for name, kind in kinds.items() if "BLOB" in kind] == ["bytes"]
+    assert kinds["exact"] == "DECIMAL(12,2)" and kinds["ts"] == "TIMESTAMP WITH TIME ZONE"
+    assert kinds["ints"] == "INTEGER[]" and kinds["addrs"] == "VARCHAR[]"
+    row = dict(zip(relation.columns, relation.fetchall()[0], strict=True))
+    assert row["exact"] == Decimal("1234567890.12") and row["free"] == Decimal("3.14159")
+    assert (row["addr"], row["id"], row["span"]) == (
+        "192.168.1.5/24",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "1 day 02:03:04",
+    )
+    assert row["day"] == dt.date(2026, 11, 1) and row["o"] == 4000000000
