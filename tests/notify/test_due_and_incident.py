@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -77,6 +78,30 @@ def test_a_late_send_is_sent_but_marked_late(breach, breach_case: Case) -> None:
     rows = breach("notify", "due", "--case", breach_case.root, "--json").json["obligations"]
     cto = next(r for r in rows if r["id"] == "escalation:cto")
     assert cto["state"] == "sent" and cto["late"] is True
+
+
+def test_due_at_an_earlier_time_ignores_records_made_later(breach, breach_case: Case) -> None:
+    aware = breach_case.record.aware_at
+    before = rfc3339(aware + timedelta(minutes=5))
+    sent = breach("notify", "send", "--case", breach_case.root, "--notice", "internal",
+                  "--channel", "file", "--out", "-", "--obligation", "escalation:cto")  # fmt: skip
+    decided = breach("notify", "decide", "--case", breach_case.root, "--obligation",
+                     "escalation:affected-users", "--reason", "told by the Art. 34 notice")  # fmt: skip
+    assert sent.exit_code == 0 and decided.exit_code == 0
+    then = _states(breach, breach_case, "--at", before)
+    assert then["escalation:cto"] == "due" and then["escalation:affected-users"] == "due"
+    now = _states(breach, breach_case)
+    assert now["escalation:cto"] == "sent" and now["escalation:affected-users"] == "not-notified"
+
+
+def test_open_checks_aware_at_and_detection_defaults_to_it(breach) -> None:
+    case = Case.load(_open(breach, "P2", aware="2026-11-27T03:00:00+01:00"))
+    assert rfc3339(case.record.detected_at) == rfc3339(case.record.aware_at)
+    assert rfc3339(case.record.aware_at) == "2026-11-27T02:00:00Z"
+    future = breach("incident", "open", "--id", "INC-10", "--severity", "P2", "--title", "t",
+                    "--aware-at", "2999-01-01T00:00:00Z")  # fmt: skip
+    assert future.exit_code == 2 and "in the future" in future.stderr
+    assert not (Path(os.environ["BREACH_CASES_DIR"]) / "INC-10").exists()
 
 
 def test_set_aware_at_moves_the_clocks_and_is_journaled(breach) -> None:

@@ -55,7 +55,7 @@ def test_json_policy_files_work_too(breach, tmp_path: Path, breach_case: Case) -
         ('[regimes.gdpr-art33]\ndeadlin = "72h"', "field regimes.gdpr-art33.deadlin: Extra inputs"),
         ('[calendar]\ntimezone = "Mars/Olympus"', "field calendar.timezone: unknown time zone"),
         ('[regimes.x]\nname = "X"\naudience = "a"\ndeadline = "1h"\ncalendar = "nope"',
-         "regimes.x.calendar: no calendar 'nope'"),
+         "field regimes.x.calendar: no calendar 'nope'"),
         ('[regimes.y]\naudience = "a"\ndeadline = "1h"', "field regimes.y.name: Field required"),
         ('[calendar]\nholidays = ["2026-13-01"]', "field calendar.holidays.0"),
         ("[calendar\ntimezone = 1", "not valid TOML"),
@@ -149,6 +149,7 @@ def test_user_templates_take_precedence(breach, tmp_path: Path, breach_case: Cas
         ),
         ("Subject: x\n{{ nonsense }}\n", "line 2: unknown field: 'nonsense' is undefined"),
         ("Subject: x\n{% for x in %}\n", "line 2:"),
+        ("Subject: x\n\n{{ 1 // 0 }}\n", "line 3: ZeroDivisionError"),
     ],
 )
 def test_a_malformed_template_is_one_line_naming_file_and_field_exit_2(
@@ -164,6 +165,19 @@ def test_a_malformed_template_is_one_line_naming_file_and_field_exit_2(
     line = result.stderr.strip()
     assert "\n" not in line and str(folder / "internal.md.j2") in line and expected in line
     assert not (breach_case.root / "notify" / "drafts" / "internal.md").exists()
+
+
+def test_an_unreadable_template_is_one_line_naming_the_file(
+    breach, tmp_path: Path, breach_case: Case
+) -> None:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "external.md.j2").write_bytes(b"Subject: \xff\xfe\n")
+    result = breach("notify", "draft", "--case", breach_case.root, "--templates", folder)
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and f"template {folder / 'external.md.j2'}: cannot read it" in line
+    assert not (breach_case.root / "notify" / "drafts" / "external.md").exists()
 
 
 def test_unknown_notice_and_bad_set(breach, breach_case: Case) -> None:
