@@ -254,3 +254,33 @@ def test_library_collect_reports_failures_as_data(case, audit_dsn) -> None:
     assert failed == [] and artifacts[0].row_count == 1440
     with pytest.raises(BadInput, match="already staged"):  # evidence is never overwritten
         exporter.collect(case)
+
+
+def test_window_with_offsets_on_a_naive_timestamp_column(breach, case, audit_dsn) -> None:
+    """A `timestamp` column is taken as UTC; +02:00 bounds mean the same instants in UTC."""
+    from .conftest import execute
+
+    execute(
+        audit_dsn,
+        "CREATE TABLE public.naive_log AS SELECT id, occurred_at AT TIME ZONE 'UTC' AS at, actor"
+        " FROM audit_log",
+        "INSERT INTO public.naive_log VALUES (0, NULL, 'nobody')",
+    )
+    result = breach(
+        "evidence", "export-audit", "--case", str(case.root), "--dsn", audit_dsn,
+        "--table", "public.naive_log", "--time-column", "at",
+        "--since", "2026-11-01T08:00:00+02:00", "--until", "2026-11-01T20:30:00+02:00", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    rows = read_dataset(case.staging / "audit" / "public.naive_log")
+    expected = fetch(
+        audit_dsn,
+        "SELECT id FROM audit_log WHERE occurred_at >= %s AND occurred_at < %s ORDER BY id",
+        (SINCE, UNTIL),
+    )
+    assert [r["id"] for r in rows] == [e[0] for e in expected] and len(rows) == 750
+    assert rows[0]["at"] == datetime(2026, 11, 1, 6, 0)  # the inclusive bound, naive UTC
+    assert result.json["artifacts"][0]["window"] == {
+        "since": "2026-11-01T06:00:00Z",
+        "until": "2026-11-01T18:30:00Z",
+    }

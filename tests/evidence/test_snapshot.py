@@ -218,3 +218,35 @@ def test_a_repeated_snapshot_id_never_overwrites_staged_evidence(tmp_path) -> No
     second = snapshot_folder(stager, "00000003-0000001B-1")
     assert second != first and second.name.startswith("00000003-0000001B-1-")
     assert (first / "public.users.parquet").read_bytes() == b"earlier evidence"
+
+
+def test_split_table_rewritten_meanwhile_is_read_once_as_of_the_snapshot(case, pg_dsn) -> None:
+    """Updates move rows to new blocks (another worker's ctid range): the snapshot still sees
+    each row once, in its old version, and none inserted after it began."""
+    execute(
+        pg_dsn,
+        "CREATE TABLE big AS SELECT g AS id, 'old' AS state, repeat('x', 200) AS pad"
+        " FROM generate_series(1, 60000) g",
+        "ANALYZE big",
+    )
+    done = threading.Event()
+
+    def rewrite_meanwhile(key: str, rows: int) -> None:
+        if not done.is_set():
+            done.set()
+            execute(
+                pg_dsn,
+                "UPDATE big SET state = 'new' WHERE id % 2 = 0",
+                "DELETE FROM big WHERE id <= 100",
+                "INSERT INTO big SELECT g, 'late', '' FROM generate_series(60001, 61000) g",
+            )
+
+    report = TableSnapshot(
+        pg_dsn, ["public.big"], jobs=3, batch_bytes=65536, progress=rewrite_meanwhile
+    ).run(case)
+    assert done.is_set() and report.failed == []
+    table = pq.read_table(case.staging / report.exported[0].name)
+    assert sorted(table.column("id").to_pylist()) == list(range(1, 60001))
+    assert set(table.column("state").to_pylist()) == {"old"}
+    assert report.exported[0].row_count == 60000
+    assert fetch(pg_dsn, "SELECT count(*) FILTER (WHERE state = 'new') FROM big")[0][0] == 29950
