@@ -28,6 +28,23 @@ def record_name(kind: str, *parts: str, at: datetime | None = None) -> str:
     return f"{kind}-{stamp}-{tail}-{secrets.token_hex(3)}.json"
 
 
+def _receipt(
+    case_id: str, notice: str, channel: dict[str, Any], obligations: list[str], **fields: Any
+) -> dict[str, Any]:
+    """What every notification receipt holds, around the fields of its kind of send."""
+    return {
+        "kind": NOTIFICATION,
+        "case": case_id,
+        "notice": notice,
+        "channel": channel["channel"],
+        "destination": channel["destination"],
+        **fields,
+        "obligation": obligations[0] if obligations else None,
+        "obligations": obligations,
+        "recorded_at": rfc3339(utcnow()),
+    }
+
+
 def notification_receipt(
     *,
     case_id: str,
@@ -37,25 +54,21 @@ def notification_receipt(
     message_sha256: str,
     delivery: Delivery,
 ) -> dict[str, Any]:
-    return {
-        "kind": NOTIFICATION,
-        "case": case_id,
-        "notice": notice,
-        "channel": channel["channel"],
-        "destination": channel["destination"],
-        "recipients": delivery.recipients if delivery.status == "sent" else 0,
-        "recipients_intended": delivery.recipients,
-        "message_sha256": message_sha256,
-        "provider_message_id": delivery.provider_message_id,
-        "provider_response": delivery.provider_response,
-        "sent_at": rfc3339(delivery.sent_at) if delivery.sent_at else None,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "errors": delivery.errors,
-        "obligation": obligations[0] if obligations else None,
-        "obligations": obligations,
-        "recorded_at": rfc3339(utcnow()),
-    }
+    return _receipt(
+        case_id,
+        notice,
+        channel,
+        obligations,
+        recipients=delivery.recipients if delivery.status == "sent" else 0,
+        recipients_intended=delivery.recipients,
+        message_sha256=message_sha256,
+        provider_message_id=delivery.provider_message_id,
+        provider_response=delivery.provider_response,
+        sent_at=rfc3339(delivery.sent_at) if delivery.sent_at else None,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        errors=delivery.errors,
+    )
 
 
 def bulk_receipt(
@@ -67,29 +80,25 @@ def bulk_receipt(
     result: BulkResult,
     deliveries: str,
 ) -> dict[str, Any]:
-    return {
-        "kind": NOTIFICATION,
-        "case": case_id,
-        "notice": notice,
-        "channel": channel["channel"],
-        "destination": channel["destination"],
-        "mode": "bulk",
-        "recipients": result.sent,
-        "recipients_total": result.total,
-        "recipients_failed": result.failed,
-        "sent_this_run": result.sent_this_run,
-        "resumed_from": result.resumed_from,
-        "message_sha256": result.message_sha256,
-        "provider_message_id": result.first_message_id,
-        "sent_at": result.sent_at if result.sent else None,
-        "status": result.status,
-        "attempts": result.attempts,
-        "errors": result.errors,
-        "deliveries": deliveries,
-        "obligation": obligations[0] if obligations else None,
-        "obligations": obligations,
-        "recorded_at": rfc3339(utcnow()),
-    }
+    return _receipt(
+        case_id,
+        notice,
+        channel,
+        obligations,
+        mode="bulk",
+        recipients=result.sent,
+        recipients_total=result.total,
+        recipients_failed=result.failed,
+        sent_this_run=result.sent_this_run,
+        resumed_from=result.resumed_from,
+        message_sha256=result.message_sha256,
+        provider_message_id=result.first_message_id,
+        sent_at=result.sent_at if result.sent else None,
+        status=result.status,
+        attempts=result.attempts,
+        errors=result.errors,
+        deliveries=deliveries,
+    )
 
 
 def decision_record(obligation: str, reason: str, decided_by: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ precedence over the ones shipped here.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import traceback
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import jinja2
 
 from manifests.errors import BadInput
 from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
+from notify.channels.interface import Composed
 from notify.context import IncidentContext
 from notify.deadlines import Duration, deadline, local_iso
 from notify.policy import Policy
@@ -36,20 +36,11 @@ _STATUS_LABELS = {
 
 
 @dataclass(frozen=True)
-class Notice:
+class Notice(Composed):
     name: str
     subject: str
     body: str
     template: str  # where the template came from, for the record
-
-    @property
-    def text(self) -> str:
-        """The exact text that is reviewed, sent and hashed."""
-        return f"Subject: {self.subject}\n\n{self.body}"
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     def unfilled(self) -> list[str]:
         return MARKER.findall(self.text)

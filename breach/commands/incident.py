@@ -206,15 +206,7 @@ def _need_reason(reason: str) -> None:
 @json_option
 def severity_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
     """Change the severity (journaled with the reason)."""
-    case = Case.load(case_dir)
-    _need_reason(reason)
-    before = case.record.severity
-    case.update(reason, severity=to)
-    report(
-        as_json,
-        {"case": case.id, "before": before, "severity": to, "reason": reason},
-        lambda out: out.print(f"{case.id}: severity {before} -> {to}"),
-    )
+    _change(Case.load(case_dir), "severity", to, reason, as_json)
 
 
 @incident.command("status")
@@ -225,15 +217,20 @@ def severity_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
 def status_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
     """Move the case to open, contained or resolved (closing is `incident close`)."""
     case = Case.load(case_dir)
-    _need_reason(reason)
     if case.record.status == "closed":
         raise BadInput(f"{case.id} is closed", hint="a closed case is not reopened by status")
-    before = case.record.status
-    case.update(reason, status=to)
+    _change(case, "status", to, reason, as_json)
+
+
+def _change(case: Case, field: str, to: str, reason: str, as_json: bool) -> None:
+    """Set one case field, journaled with the reason, and report before -> after."""
+    _need_reason(reason)
+    before = getattr(case.record, field)
+    case.update(reason, **{field: to})
     report(
         as_json,
-        {"case": case.id, "before": before, "status": to, "reason": reason},
-        lambda out: out.print(f"{case.id}: status {before} -> {to}"),
+        {"case": case.id, "before": before, field: to, "reason": reason},
+        lambda out: out.print(f"{case.id}: {field} {before} -> {to}"),
     )
 
 

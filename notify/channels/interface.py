@@ -18,14 +18,11 @@ from typing import Any, Literal, Protocol
 from manifests.timeutil import utcnow
 
 
-@dataclass(frozen=True)
-class Message:
+class Composed:
+    """A subject and a body: the exact text that is reviewed, sent, staged and hashed."""
+
     subject: str
     body: str
-    recipients: tuple[str, ...] = ()  # mail addresses; webhooks and topics ignore them
-    severity: str = "P1"
-    dedup_key: str | None = None  # groups related alerts (PagerDuty)
-    source: str = "breachkit"
 
     @property
     def text(self) -> str:
@@ -34,6 +31,16 @@ class Message:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Message(Composed):
+    subject: str
+    body: str
+    recipients: tuple[str, ...] = ()  # mail addresses; webhooks and topics ignore them
+    severity: str = "P1"
+    dedup_key: str | None = None  # groups related alerts (PagerDuty)
+    source: str = "breachkit"
 
 
 @dataclass(frozen=True)
