@@ -33,7 +33,7 @@ from notify.channels.interface import (
 from notify.channels.smtp import SmtpChannel, close
 from notify.recipients import RecipientList
 
-BulkStatus = Literal["sent", "partial", "incomplete"]
+BulkStatus = Literal["sent", "partial", "failed", "incomplete"]
 
 
 class Pacer:
@@ -116,6 +116,8 @@ def _start(
     progress_path: Path, recipients: RecipientList, message: Message, restart: bool
 ) -> Progress:
     list_sha, total = recipients.fingerprint()
+    if total == 0:
+        raise BadInput(f"recipients file {recipients.path} holds no address")
     previous = None if restart else Progress.load(progress_path)
     if previous is None:
         return Progress(list_sha, message.sha256, total)
@@ -212,12 +214,8 @@ def send_bulk(
             errors.extend(r["error"] for r in rows if r["status"] == "failed")
     finally:
         session.close()
-    done = progress.next_index >= progress.total
-    status: BulkStatus = (
-        "incomplete" if not done else ("sent" if progress.failed == 0 else "partial")
-    )
     return BulkResult(
-        status=status,
+        status=_status(progress),
         total=progress.total,
         sent=progress.sent,
         failed=progress.failed,
@@ -229,6 +227,15 @@ def send_bulk(
         first_message_id=first_id,
         sent_at=rfc3339(utcnow()),
     )
+
+
+def _status(progress: Progress) -> BulkStatus:
+    """Sent only when every address took the mail; failed when none did (never counted sent)."""
+    if progress.next_index < progress.total:
+        return "incomplete"
+    if progress.sent == 0:
+        return "failed"
+    return "partial" if progress.failed else "sent"
 
 
 def _send_one(

@@ -24,12 +24,15 @@ class RecipientList:
 
     def _raw(self) -> Iterator[str]:
         suffix = self.path.suffix.lower()
-        if suffix == ".parquet":
-            yield from self._parquet()
-        elif suffix == ".csv":
-            yield from self._csv()
-        else:
-            yield from self._lines()
+        try:
+            if suffix == ".parquet":
+                yield from self._parquet()
+            elif suffix == ".csv":
+                yield from self._csv()
+            else:
+                yield from self._lines()
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise BadInput(f"recipients file {self.path}: not UTF-8 text or CSV: {exc}") from None
 
     def _parquet(self) -> Iterator[str]:
         import pyarrow as pa

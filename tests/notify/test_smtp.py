@@ -284,3 +284,36 @@ def test_recipient_lists_from_csv_and_their_mistakes(
     assert (
         result.exit_code == 2 and "no column 'email'" in result.stderr and str(bad) in result.stderr
     )
+
+
+def test_a_list_that_nobody_accepts_is_failed_and_an_empty_or_unreadable_one_refused(
+    breach, tmp_path: Path, breach_case: Case, smtp_server: SmtpServer
+) -> None:
+    def send(listing: Path) -> object:
+        return breach(
+            "notify", "send", "--case", breach_case.root, "--notice", "internal",
+            "--channel", "smtp", "--recipients", listing, *smtp_server.args(),
+            "--obligation", "escalation:cto", "--rate", "60000", "--backoff", "0", "--json",
+        )  # fmt: skip
+
+    refused = tmp_path / "refused.txt"
+    refused.write_text("gone1@example.org\ngone2@example.org\n")
+    smtp_server.box.refuse = {"gone1@example.org", "gone2@example.org"}
+    result = send(refused)
+    assert result.exit_code == 1 and result.json["status"] == "failed"  # type: ignore[attr-defined]
+    [receipt] = receipts_of(breach_case, "notification")
+    assert (receipt["status"], receipt["recipients"], receipt["sent_at"]) == ("failed", 0, None)
+    assert receipt["recipients_failed"] == 2 and smtp_server.box.messages == []
+    due = breach("notify", "due", "--case", breach_case.root, "--json").json["obligations"]
+    assert next(r for r in due if r["id"] == "escalation:cto")["state"] != "sent"
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nobody\n\n")
+    unreadable = tmp_path / "latin1.txt"
+    unreadable.write_bytes("m\xfcller@example.org\n".encode("latin-1"))
+    for listing, expected in ((empty, "holds no address"), (unreadable, "not UTF-8")):
+        result = send(listing)
+        line = result.stderr.strip()  # type: ignore[attr-defined]
+        assert result.exit_code == 2 and expected in line and str(listing) in line  # type: ignore[attr-defined]
+        assert "\n" not in line
+    assert len(receipts_of(breach_case, "notification")) == 1  # refusals leave no record
