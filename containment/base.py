@@ -76,11 +76,23 @@ class AwsAdapter(AdapterBase):
             target.request_ids.append(str(rid))
         return response
 
+    def call_if_exists(
+        self, service: str, operation: str, target: TargetResult | None, missing: str, **kwargs: Any
+    ) -> Any:
+        """`call`, or None when the error code says the thing read does not exist (`missing`)."""
+        try:
+            return self.call(service, operation, target, **kwargs)
+        except AwsCallFailed as exc:
+            if exc.code == missing:
+                return None
+            raise
+
 
 def missing_or_failed(target: TargetResult, exc: AwsCallFailed, *missing_codes: str) -> None:
     """A 'no such entity' error marks the target missing; any other error fails it."""
     if exc.code in missing_codes:
         target.status = "missing"
+        target.change = ""  # nothing was or will be done to it
         target.reason = exc.message
     else:
         target.fail(exc.message, exc.hint)

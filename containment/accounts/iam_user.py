@@ -55,28 +55,24 @@ class IamUsers(AwsAdapter):
         keys = self.call("iam", "list_access_keys", target, UserName=target.name)
         return {
             "access_keys": {k["AccessKeyId"]: k["Status"] for k in keys["AccessKeyMetadata"]},
-            "console_login": self._exists(target, "get_login_profile", UserName=target.name),
+            "console_login": self.call_if_exists(
+                "iam", "get_login_profile", target, "NoSuchEntity", UserName=target.name
+            )
+            is not None,
             "quarantine_policy": self._has_quarantine(target),
         }
 
-    def _exists(self, target: TargetResult, operation: str, **kwargs: Any) -> bool:
-        try:
-            self.call("iam", operation, target, **kwargs)
-        except AwsCallFailed as exc:
-            if exc.code == "NoSuchEntity":
-                return False
-            raise
-        return True
-
     def _has_quarantine(self, target: TargetResult) -> bool:
-        try:
-            got = self.call(
-                "iam", "get_user_policy", target, UserName=target.name, PolicyName=QUARANTINE_POLICY
-            )
-        except AwsCallFailed as exc:
-            if exc.code == "NoSuchEntity":
-                return False
-            raise
+        got = self.call_if_exists(
+            "iam",
+            "get_user_policy",
+            target,
+            "NoSuchEntity",
+            UserName=target.name,
+            PolicyName=QUARANTINE_POLICY,
+        )
+        if got is None:
+            return False
         document = got["PolicyDocument"]
         if isinstance(document, str):
             document = json.loads(unquote(document))

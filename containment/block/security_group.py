@@ -67,11 +67,15 @@ class SecurityGroupRules(AwsAdapter):
         return results
 
     def _group_exists(self) -> bool:
-        try:
-            self.call("ec2", "describe_security_groups", None, GroupIds=[self.group_id])
-        except AwsCallFailed:
-            return False
-        return True
+        """Only NotFound means no group: an AccessDenied here must not read as a typo."""
+        got = self.call_if_exists(
+            "ec2",
+            "describe_security_groups",
+            None,
+            "InvalidGroup.NotFound",
+            GroupIds=[self.group_id],
+        )
+        return got is not None
 
     def _plan_one(self, target: TargetResult, rules: list[dict[str, Any]]) -> None:
         matching, broader = _matching(target.name, rules)

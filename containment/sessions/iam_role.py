@@ -81,15 +81,15 @@ class IamRoleSessions(AwsAdapter):
         return target
 
     def _current_cutoff(self, target: TargetResult) -> datetime | None:
-        try:
-            got = self.call(
-                "iam", "get_role_policy", target, RoleName=target.name, PolicyName=POLICY_NAME
-            )
-        except AwsCallFailed as exc:
-            if exc.code == "NoSuchEntity":
-                return None
-            raise
-        return policy_cutoff(got["PolicyDocument"])
+        got = self.call_if_exists(
+            "iam",
+            "get_role_policy",
+            target,
+            "NoSuchEntity",
+            RoleName=target.name,
+            PolicyName=POLICY_NAME,
+        )
+        return None if got is None else policy_cutoff(got["PolicyDocument"])
 
     def apply(self, planned: list[TargetResult]) -> None:
         assert self.cutoff is not None
