@@ -150,8 +150,10 @@ def summarize(adapter: ContainmentAdapter, results: Sequence[TargetResult], dry_
     acted = [t for t in results if t.status in ("ok", "planned")]
     verb = (FUTURE if dry_run else PAST)[adapter.action]
     noun = adapter.noun
+    noop = sum(t.status == "noop" for t in results)
     if not acted:
-        head = f"nothing to do for {_plural(len(results), noun)}"
+        done = "nothing planned" if dry_run else "nothing done"
+        head = f"nothing to do for {_plural(noop, noun)}" if noop else done
     elif adapter.unit:
         count = sum(t.count for t in acted)
         head = f"{verb} {_plural(count, adapter.unit)} of {_plural(len(acted), noun)}"
@@ -160,7 +162,6 @@ def summarize(adapter: ContainmentAdapter, results: Sequence[TargetResult], dry_
     else:
         head = f"{verb} {_plural(len(acted), noun)}"
     parts = [head]
-    noop = sum(t.status == "noop" for t in results)
     if noop and acted:
         parts.append(f"{noop} already done")
     for status, label in (("failed", "failed"), ("missing", "not found")):

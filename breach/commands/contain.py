@@ -24,7 +24,7 @@ from containment import AdapterOptions, Receipt, build, read_targets, run_action
 from containment.aws import AwsAccount
 from containment.interface import Action
 from containment.registry import ADAPTERS
-from manifests.errors import StepFailed
+from manifests.errors import BadInput, StepFailed
 from manifests.timeutil import parse_rfc3339, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,6 +153,11 @@ def disable_accounts(**kwargs: Any) -> None:
 def rotate_keys(since_text: str | None, **kwargs: Any) -> None:
     """Replace key material: kms, iam-access-key, secretsmanager, postgres-password, signing-key."""
     since = parse_rfc3339(since_text, field="--since") if since_text else None
+    if since is not None and since > utcnow():
+        # Every key would count as stale, and each apply would rotate again: not idempotent.
+        raise BadInput(
+            f"--since {since_text} is in the future", hint="give a past time, or omit it"
+        )
     _run("rotate-keys", since=since, **kwargs)
 
 

@@ -77,7 +77,7 @@ class RedisSessions(AdapterBase):
         except redis.ResponseError:  # Redis before 6 has no ACLs: everyone is `default`
             who = "default"
         except redis.RedisError as exc:
-            raise StepFailed(f"Redis at {redact_url(self.url)}: {exc}") from None
+            raise StepFailed(f"Redis at {redact_url(self.url)}: {redis_error(exc)}") from None
         return f"{who} (redis user)"
 
     def settings(self) -> dict[str, Any]:
@@ -100,7 +100,7 @@ class RedisSessions(AdapterBase):
         try:
             yield
         except redis.RedisError as exc:
-            raise StepFailed(f"Redis at {redact_url(self.url)}: {exc}") from None
+            raise StepFailed(f"Redis at {redact_url(self.url)}: {redis_error(exc)}") from None
 
     # -- plan ------------------------------------------------------------------------------
     def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
@@ -239,3 +239,11 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+PIPELINE_ERROR = re.compile(r"Command # (\d+) \(.*\) of pipeline caused error: ", re.DOTALL)
+
+
+def redis_error(exc: Exception) -> str:
+    """The error without the failing command: its arguments are session keys (bearer tokens)."""
+    return PIPELINE_ERROR.sub(r"pipelined command #\1 failed: ", str(exc))
