@@ -34,3 +34,13 @@ def receipts(case: Case) -> list[dict[str, Any]]:
 
 def by_name(result_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["name"]: t for t in result_json["targets"]}
+
+
+def assert_nowhere_in_case(case: Case, *secrets: str) -> None:
+    """No file of the case (receipts, staged copies, journal, case.json) holds any of `secrets`."""
+    files = [p for p in case.root.rglob("*") if p.is_file()]
+    assert len(files) >= 4  # case.json, journal, a receipt and its staged copy at least
+    for path in files:
+        text = path.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"a secret value is in {path}"

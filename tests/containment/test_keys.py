@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from breach.case import Case
 from manifests.timeutil import rfc3339, utcnow
-from tests.containment.conftest import by_name
+from tests.containment.conftest import assert_nowhere_in_case, by_name
 
 
 @pytest.mark.aws
@@ -99,10 +99,13 @@ def test_iam_access_key_rotation_stores_the_secret_only_at_the_destination(
 
 
 @pytest.mark.aws
-def test_secretsmanager_new_version_keeps_the_json_shape(aws: None, contain: Any) -> None:
+def test_secretsmanager_new_version_keeps_the_json_shape(
+    aws: None, contain: Any, case: Case
+) -> None:
     sm = boto3.client("secretsmanager")
+    old = "old-password-8c1f0e"
     sm.create_secret(
-        Name="db/app", SecretString=json.dumps({"username": "app", "password": "old", "host": "db"})
+        Name="db/app", SecretString=json.dumps({"username": "app", "password": old, "host": "db"})
     )
     since = rfc3339(utcnow())
     args = (
@@ -120,8 +123,9 @@ def test_secretsmanager_new_version_keeps_the_json_shape(aws: None, contain: Any
     targets = by_name(result.json)
     assert targets["db/missing"]["status"] == "missing"
     value = json.loads(sm.get_secret_value(SecretId="db/app")["SecretString"])
-    assert value["username"] == "app" and value["host"] == "db" and value["password"] != "old"
+    assert value["username"] == "app" and value["host"] == "db" and value["password"] != old
     assert value["password"] not in result.stdout
+    assert_nowhere_in_case(case, value["password"], old)
     assert targets["db/app"]["after"]["version_id"] != targets["db/app"]["before"]["version_id"]
     tags = {t["Key"]: t["Value"] for t in sm.describe_secret(SecretId="db/app")["Tags"]}
     assert tags["breachkit:rotated-version"] == targets["db/app"]["after"]["version_id"]

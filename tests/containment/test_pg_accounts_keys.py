@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from breach.case import Case
 from containment.keys.postgres_password import scram_matches
-from tests.containment.conftest import by_name
+from tests.containment.conftest import assert_nowhere_in_case, by_name
 
 pytestmark = pytest.mark.pg
 
@@ -191,7 +191,7 @@ def test_postgres_password_needs_a_destination(contain: Any, pg_dsn: str, role: 
 
 @pytest.mark.aws
 def test_postgres_password_rotation_to_secrets_manager(
-    aws: None, contain: Any, pg_dsn: str, role: str
+    aws: None, contain: Any, case: Case, pg_dsn: str, role: str
 ) -> None:
     import boto3
 
@@ -204,6 +204,7 @@ def test_postgres_password_rotation_to_secrets_manager(
     stored = boto3.client("secretsmanager").get_secret_value(SecretId=f"db/{role}/password")
     password = stored["SecretString"]
     assert password not in result.stdout
+    assert_nowhere_in_case(case, password)
     assert result.json["targets"][0]["request_ids"]  # the PutSecretValue/CreateSecret call
     with psycopg.connect(pg_dsn) as conn:
         verifier = conn.execute(
