@@ -54,9 +54,10 @@ class Accepted:
 
 @dataclass
 class Delivery:
-    status: Literal["sent", "failed"]
+    status: Literal["sent", "partial", "failed"]  # partial: some addresses were refused
     attempts: int
-    recipients: int
+    recipients: int  # that the provider took
+    intended: int
     provider_message_id: str | None = None
     provider_response: str | None = None
     sent_at: datetime | None = None
@@ -123,17 +124,21 @@ def deliver(channel: Channel, message: Message, retry: RetryPolicy | None = None
             continue
         except PermanentError as exc:
             errors.append(scrub(f"attempt {attempt}: {exc}", secrets))
-            return Delivery("failed", attempt, _count(message), errors=errors)
+            return Delivery("failed", attempt, 0, _count(message), errors=errors)
+        refused = len(accepted.refused)
+        if refused:
+            errors.append(f"attempt {attempt}: refused {refused} of {_count(message)} recipients")
         return Delivery(
-            "sent",
+            "partial" if refused else "sent",
             attempt,
-            _count(message) - len(accepted.refused),
+            _count(message) - refused,
+            _count(message),
             provider_message_id=accepted.provider_message_id,
             provider_response=scrub(accepted.response or "", secrets) or None,
             sent_at=utcnow(),
             errors=errors,
         )
-    return Delivery("failed", policy.attempts, _count(message), errors=errors)
+    return Delivery("failed", policy.attempts, 0, _count(message), errors=errors)
 
 
 def _count(message: Message) -> int:

@@ -317,3 +317,21 @@ def test_a_list_that_nobody_accepts_is_failed_and_an_empty_or_unreadable_one_ref
         assert result.exit_code == 2 and expected in line and str(listing) in line  # type: ignore[attr-defined]
         assert "\n" not in line
     assert len(receipts_of(breach_case, "notification")) == 1  # refusals leave no record
+
+
+def test_one_refused_address_among_several_is_partial_not_sent(
+    breach, breach_case: Case, smtp_server: SmtpServer
+) -> None:
+    smtp_server.box.refuse = {"gone@example.org"}
+    result = breach(
+        "notify", "send", "--case", breach_case.root, "--notice", "internal", "--channel", "smtp",
+        "--to", "lead@example.org", "--to", "gone@example.org", *smtp_server.args(), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 1 and "refused 1 of 2 recipients" in result.stderr
+    [(rcpts, _)] = smtp_server.box.messages
+    assert rcpts == ["lead@example.org"]
+    [receipt] = receipts_of(breach_case, "notification")
+    assert receipt["status"] == "partial" and receipt["attempts"] == 1
+    assert (receipt["recipients"], receipt["recipients_intended"]) == (1, 2)
+    [entry] = [e for e in breach_case.timeline() if e["what"] == "notify.send"]
+    assert entry["result"] == "partial"
