@@ -23,6 +23,11 @@ CONNECT_TIMEOUT_S = 10
 # SQLSTATE classes that mean "the connection went away", not "your query is wrong".
 _LOST_STATES = ("08", "57P01", "57P02", "57P03")
 _LOST_WORDS = ("server closed the connection", "connection to server", "terminating connection")
+# ADBC wraps the server's message, sometimes around the whole query text: keep the message only.
+_ADBC_WRAPPER = re.compile(
+    r"^(?:Failed to execute query '.*?'|[^'\n]*?):\s+(?=(?:ERROR|FATAL):)",
+    re.DOTALL,
+)
 
 
 class ConnectionLost(StepFailed):
@@ -47,6 +52,7 @@ def conninfo(dsn: str, application_name: str) -> str:
 def first_line(message: str) -> str:
     """libpq messages span lines (DETAIL, LINE n, ^); the first meaningful one is enough."""
     text = re.sub(r"^(?:[A-Z_]+: )?(?:\[libpq\] )?", "", message.strip())
+    text = _ADBC_WRAPPER.sub("", text)
     for line in text.splitlines():
         line = re.sub(r"^(ERROR|FATAL):\s+", "", line.strip())
         if line and not line.startswith(("Query was:", "LINE ")):
@@ -107,7 +113,7 @@ def classify(exc: BaseException, what: str) -> BreachError:
         return ConnectionLost(f"connection lost while reading {what}: {reason}")
     if state == "42501":
         return PermissionDenied(f"permission denied reading {what}: {reason}")
-    if state == "42704" and "snapshot" in reason:  # SET TRANSACTION SNAPSHOT after it ended
+    if state in ("42704", "22023") and "snapshot" in reason:  # adopted after it ended
         return StepFailed(
             f"{what} not read: the exported snapshot ended with its control connection ({reason})",
             hint="run the step again for a new snapshot",

@@ -284,3 +284,16 @@ def test_window_with_offsets_on_a_naive_timestamp_column(breach, case, audit_dsn
         "since": "2026-11-01T06:00:00Z",
         "until": "2026-11-01T18:30:00Z",
     }
+
+
+def test_a_query_failing_mid_stream_is_one_clean_line_exit_1(breach, case, audit_dsn) -> None:
+    """The server's reason alone: not the driver's wrapping, not the whole query echoed back."""
+    result = breach(
+        "evidence", "export-audit", "--case", str(case.root), "--dsn", audit_dsn,
+        "--query", "SELECT occurred_at, 1 / (id - 1500) AS x FROM audit_log", "--name", "div",
+        "--time-column", "occurred_at", "--since", SINCE, "--until", "2026-11-03",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: reading query failed: division by zero"
+    assert not [p for p in case.staging.rglob("*") if p.is_file()]
+    assert case.timeline()[-1]["result"] == "failed"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import pyarrow.parquet as pq
 import pytest
 
 from breach.case import Case
@@ -86,14 +88,25 @@ def test_a_wrong_password_is_one_line_exit_2_and_never_recorded(
     assert json.loads(meta)["source"]["dsn"].endswith("password=***")
 
 
-def _terminate(dsn: str, pattern: str) -> int:
+def _terminate(dsn: str, pattern: str, *, wait: bool = False) -> int:
+    """End our backends by application name; with `wait`, until they are really gone."""
+    find = "FROM pg_stat_activity WHERE application_name LIKE %s AND pid <> pg_backend_pid()"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name LIKE %s AND pid <> pg_backend_pid()",
-            (pattern,),
-        ).fetchall()
-    return len(rows)
+        killed = len(
+            conn.execute(f"SELECT pg_terminate_backend(pid) {find}", (pattern,)).fetchall()
+        )
+        for _ in range(500 if wait else 0):
+            if not conn.execute(f"SELECT 1 {find}", (pattern,)).fetchone():
+                break
+            time.sleep(0.01)
+    return killed
+
+
+# Large enough (about 13 MB) that a worker cannot have it all in socket buffers when it is ended.
+BIG = (
+    "CREATE TABLE big AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 60000) g",
+    "ANALYZE big",
+)
 
 
 def _staged_files(case: Case, suffix: str) -> list[str]:
@@ -101,26 +114,31 @@ def _staged_files(case: Case, suffix: str) -> list[str]:
 
 
 def test_snapshot_workers_lost_once_are_retried_on_the_same_snapshot(case, pg_dsn) -> None:
-    execute(pg_dsn, TABLES)
+    execute(pg_dsn, TABLES, *BIG)
     killed: list[int] = []
-    once = threading.Lock()
+    read: list[int] = []
+    lock = threading.Lock()
 
     def kill_once(key: str, rows: int) -> None:
-        with once:
+        with lock:
+            read.append(rows)
             if not killed:
-                killed.append(_terminate(pg_dsn, "breachkit-evidence-worker"))
+                killed.append(_terminate(pg_dsn, "breachkit-evidence-worker", wait=True))
                 # committed after the snapshot: the re-read must not see it either
-                execute(pg_dsn, "INSERT INTO users (id, email) VALUES (9002, 'x@example.test')")
+                execute(pg_dsn, "INSERT INTO big VALUES (60001, 'late')")
 
     report = TableSnapshot(
-        pg_dsn, ["public.users", "public.sessions"], jobs=2, batch_bytes=4096, progress=kill_once
+        pg_dsn, ["public.users", "public.big"], jobs=2, batch_bytes=65536, progress=kill_once
     ).run(case)
     assert killed and killed[0] >= 1 and report.failed == []
+    assert sum(read) > 63000  # something was read twice: the retry happened
     assert {a.name.rsplit("/", 1)[-1]: a.row_count for a in report.exported} == {
         "public.users.parquet": 3000,
-        "public.sessions.parquet": 6000,
+        "public.big.parquet": 60000,
     }
-    assert _staged_files(case, ".parquet") == ["public.sessions.parquet", "public.users.parquet"]
+    big = pq.read_table(case.staging / report.folder / "public.big.parquet")
+    assert sorted(big.column("id").to_pylist()) == list(range(1, 60001))
+    assert _staged_files(case, ".parquet") == ["public.big.parquet", "public.users.parquet"]
     assert not [p for p in case.staging.rglob(".*")]  # no temporary left behind
 
 
@@ -156,22 +174,21 @@ def test_snapshot_workers_lost_for_good_fail_their_tables_cleanly(breach, case, 
 
 def test_snapshot_whose_control_connection_dies_fails_cleanly(breach, case, pg_dsn) -> None:
     """Without the exporting transaction the snapshot is gone: no retry can adopt it."""
-    execute(pg_dsn, TABLES)
+    execute(pg_dsn, *BIG)
     killed: list[int] = []
     once = threading.Lock()
 
     def kill_everything(key: str, rows: int) -> None:
         with once:
             if not killed:
-                killed.append(_terminate(pg_dsn, "breachkit-evidence%"))
+                killed.append(_terminate(pg_dsn, "breachkit-evidence%", wait=True))
 
     report = TableSnapshot(
-        pg_dsn, ["public.users", "public.sessions"], jobs=2, batch_bytes=4096,
-        progress=kill_everything,
-    ).run(case)  # fmt: skip
-    assert killed and killed[0] >= 2  # the control connection and the workers
-    assert report.exported == [] and len(report.failed) == 2
-    assert all("exported snapshot ended" in f.reason for f in report.failed), report.failed
+        pg_dsn, ["public.big"], jobs=1, batch_bytes=65536, progress=kill_everything
+    ).run(case)
+    assert killed == [2]  # the control connection and the worker
+    assert report.exported == [] and len(report.failed) == 1
+    assert "exported snapshot ended" in report.failed[0].reason, report.failed
     assert _staged_files(case, ".parquet") == []
     summary = json.loads((case.staging / report.folder / "snapshot.json").read_text())
-    assert {f["target"] for f in summary["failed"]} == {"public.users", "public.sessions"}
+    assert [f["target"] for f in summary["failed"]] == ["public.big"]
