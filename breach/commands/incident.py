@@ -155,6 +155,7 @@ def classify_(
     result = classify(facts, load_policy(policy_file))
     current = case.record.severity
     if apply:
+        _not_closed(case)
         changes: dict[str, Any] = {"facts": facts.model_dump(exclude_defaults=True)}
         if result.severity != current:
             changes["severity"] = result.severity
@@ -216,14 +217,18 @@ def severity_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
 @json_option
 def status_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
     """Move the case to open, contained or resolved (closing is `incident close`)."""
-    case = Case.load(case_dir)
+    _change(Case.load(case_dir), "status", to, reason, as_json)
+
+
+def _not_closed(case: Case) -> None:
+    """A closed case stays as closed (a P3 raised to P1 afterwards would skip the post-mortem)."""
     if case.record.status == "closed":
-        raise BadInput(f"{case.id} is closed", hint="a closed case is not reopened by status")
-    _change(case, "status", to, reason, as_json)
+        raise BadInput(f"{case.id} is closed", hint="a closed case is not changed or reopened")
 
 
 def _change(case: Case, field: str, to: str, reason: str, as_json: bool) -> None:
     """Set one case field, journaled with the reason, and report before -> after."""
+    _not_closed(case)
     _need_reason(reason)
     before = getattr(case.record, field)
     case.update(reason, **{field: to})

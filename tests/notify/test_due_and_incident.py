@@ -209,3 +209,13 @@ def test_a_p3_case_closes_without_a_postmortem(breach) -> None:
     case = _open(breach, "P3")
     assert breach("incident", "close", "--case", case).exit_code == 0
     assert Case.load(case).record.status == "closed"
+    # raising it to P1 afterwards would leave a closed P1 without a post-mortem
+    for args in (
+        ("severity", "--to", "P1", "--reason", "found a data breach later"),
+        ("status", "--to", "open", "--reason", "more to do"),
+        ("classify", "--data-breach", "--apply"),
+    ):
+        refused = breach("incident", args[0], "--case", case, *args[1:])
+        assert refused.exit_code == 2 and "is closed" in refused.stderr
+    record = Case.load(case).record
+    assert (record.severity, record.status) == ("P3", "closed")
