@@ -18,6 +18,7 @@ from manifests.errors import BadInput, StepFailed
 # The IAM action each API call needs, for the hint on AccessDenied.
 IAM_ACTIONS = {
     "AdminDisableUser": "cognito-idp:AdminDisableUser",
+    "AssumeRole": "sts:AssumeRole",
     "AdminGetUser": "cognito-idp:AdminGetUser",
     "AdminUserGlobalSignOut": "cognito-idp:AdminUserGlobalSignOut",
     "AttachUserPolicy": "iam:AttachUserPolicy",

@@ -58,10 +58,10 @@ class SecurityGroupRules(AwsAdapter):
         results = [TargetResult(name=t, status="planned") for t in targets]
         try:
             rules = self._rules(results[0] if results else None)
+            if not rules and not self._group_exists():
+                raise BadInput(f"no security group {self.group_id}")
         except AwsCallFailed as exc:
             return [t.fail(exc.message, exc.hint) for t in results]
-        if not rules and not self._group_exists():
-            raise BadInput(f"no security group {self.group_id}")
         for target in results:
             self._plan_one(target, rules)
         return results

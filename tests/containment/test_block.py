@@ -280,3 +280,35 @@ def test_security_group_rule_by_id(aws: None, contain: Any) -> None:
         ).json["status"]
         == "noop"
     )
+
+
+def test_security_group_lookup_refused_is_not_reported_as_no_such_group(
+    aws: None, contain: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty rule list plus a refused DescribeSecurityGroups is a permission problem, not a typo."""
+    import json
+
+    from moto.core import enable_iam_authentication
+
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="empty", Description="e", VpcId=vpc)["GroupId"]
+    iam = boto3.client("iam")
+    iam.create_user(UserName="narrow")
+    allowed = ["sts:GetCallerIdentity", "ec2:DescribeSecurityGroupRules"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": allowed, "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName="narrow", PolicyName="p", PolicyDocument=json.dumps(policy))
+    creds = iam.create_access_key(UserName="narrow")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds["SecretAccessKey"])
+    with enable_iam_authentication():
+        result = contain(
+            "block", "--adapter", "security-group", "--group-id", group, "--target", "1.2.3.4"
+        )
+    assert result.exit_code == 1, result.stderr
+    target = result.json["targets"][0]
+    assert target["status"] == "failed" and "DescribeSecurityGroups" in target["reason"]
+    assert target["hint"] == "the incident-response role needs ec2:DescribeSecurityGroups"

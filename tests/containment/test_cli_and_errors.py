@@ -135,3 +135,36 @@ def test_every_adapter_is_registered_under_its_own_action() -> None:
             adapter = build(action, name, options)  # type: ignore[arg-type]
             assert isinstance(adapter, ContainmentAdapter)
             assert (adapter.action, adapter.name) == (action, name)
+
+
+def test_summary_counts_missing_targets_apart_from_done_ones(aws: None, contain: Any) -> None:
+    import boto3
+
+    boto3.client("iam").create_role(RoleName="app", AssumeRolePolicyDocument="{}")
+    args = ("--adapter", "iam-role", "--revoke-before", "2026-11-28T07:00:00Z", "--target")
+    first = contain("revoke-sessions", *args, "app", "--target", "ghost")
+    assert first.exit_code == 1
+    assert first.json["summary"] == "revoked the sessions of 1 role; 1 not found (ghost)"
+    again = contain("revoke-sessions", *args, "app", "--target", "ghost")
+    assert again.json["summary"] == "nothing to do for 1 role; 1 not found (ghost)"
+    ghost = contain("revoke-sessions", *args, "ghost")
+    assert ghost.exit_code == 1 and ghost.json["summary"] == "nothing done; 1 not found (ghost)"
+    assert ghost.json["targets"][0]["change"] == ""  # nothing was done to it
+    dry = contain("revoke-sessions", *args, "ghost", "--dry-run")
+    assert dry.json["summary"] == "nothing planned; 1 not found (ghost)"
+
+
+def test_rotate_keys_refuses_a_since_in_the_future(contain: Any, case: Case) -> None:
+    """Every key would count as stale, so each apply would rotate again."""
+    result = contain(
+        "rotate-keys",
+        "--adapter",
+        "signing-key",
+        "--target",
+        "k.pem",
+        "--since",
+        "2999-01-01T00:00:00Z",
+    )
+    assert result.exit_code == 2 and "is in the future" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(case.receipts.glob("*.json")) == []
