@@ -106,7 +106,10 @@ def _split_quoted(text: str) -> list[str]:
 
 
 def resolve_relation(conn: psycopg.Connection[Any], text: str) -> Relation:
-    schema, name = split_name(text)
+    return find_relation(conn, *split_name(text))
+
+
+def find_relation(conn: psycopg.Connection[Any], schema: str, name: str) -> Relation:
     row = conn.execute(_RELATION, (schema, name)).fetchone()
     if row is None:
         raise BadInput(
@@ -116,11 +119,11 @@ def resolve_relation(conn: psycopg.Connection[Any], text: str) -> Relation:
     return Relation(*row)
 
 
-def tables_in_schema(conn: psycopg.Connection[Any], schema: str) -> list[str]:
+def tables_in_schema(conn: psycopg.Connection[Any], schema: str) -> list[Relation]:
     rows = conn.execute(_TABLES_IN_SCHEMA, (schema,)).fetchall()
     if not rows:
         raise BadInput(f"schema {schema!r} has no tables in this database")
-    return [f"{schema}.{r[0]}" for r in rows]
+    return [find_relation(conn, schema, r[0]) for r in rows]
 
 
 def check_readable(conn: psycopg.Connection[Any], rel: Relation) -> None:
@@ -137,9 +140,13 @@ def lock_access_share(conn: psycopg.Connection[Any], rel: Relation) -> None:
 
     Taken in a savepoint so a lock timeout fails this table without ending the transaction.
     """
+    if rel.relkind in ("m", "f"):  # LOCK TABLE refuses these; a SELECT takes the same lock
+        statement = sql.SQL("SELECT FROM {} LIMIT 0").format(rel.ident)
+    else:
+        statement = sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(rel.ident)
     try:
         with conn.transaction():
-            conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(rel.ident))
+            conn.execute(statement)
     except psycopg.Error as exc:
         raise classify(exc, rel.qualified) from None
 

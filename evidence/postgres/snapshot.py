@@ -133,16 +133,13 @@ class TableSnapshot:
             control.close()
 
     def _relations(self, control: psycopg.Connection[Any]) -> list[catalog.Relation]:
-        names = list(self.tables)
-        if self.schema:
-            names += catalog.tables_in_schema(control, self.schema)
-        if not names:
+        if not self.tables and not self.schema:
             raise BadInput("name at least one --table, or a --schema")
-        relations: dict[str, catalog.Relation] = {}
-        for name in names:  # every name is checked before anything is read
-            relation = catalog.resolve_relation(control, name)
-            relations.setdefault(relation.qualified, relation)
-        return list(relations.values())
+        # every name is checked before anything is read
+        found = [catalog.resolve_relation(control, name) for name in self.tables]
+        if self.schema:
+            found += catalog.tables_in_schema(control, self.schema)
+        return list({relation.oid: relation for relation in found}.values())
 
     def _run(self, control: psycopg.Connection[Any], stager: Stager) -> SnapshotReport:
         catalog.begin_snapshot_transaction(control)

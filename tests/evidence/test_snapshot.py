@@ -250,3 +250,35 @@ def test_split_table_rewritten_meanwhile_is_read_once_as_of_the_snapshot(case, p
     assert set(table.column("state").to_pylist()) == {"old"}
     assert report.exported[0].row_count == 60000
     assert fetch(pg_dsn, "SELECT count(*) FILTER (WHERE state = 'new') FROM big")[0][0] == 29950
+
+
+def test_views_partitions_and_names_with_dots(breach, case, pg_dsn) -> None:
+    execute(
+        pg_dsn,
+        TABLES,
+        "CREATE MATERIALIZED VIEW user_ids AS SELECT id FROM users",
+        "CREATE VIEW emails AS SELECT id, email FROM users WHERE id <= 10",
+        "CREATE TABLE ev (id int, at timestamptz) PARTITION BY RANGE (at)",
+        "CREATE TABLE ev_1 PARTITION OF ev FOR VALUES FROM ('2026-11-01') TO ('2026-11-02')",
+        "INSERT INTO ev SELECT g, '2026-11-01'::timestamptz + g * interval '1 s'"
+        " FROM generate_series(1, 500) g",
+        'CREATE SCHEMA "we.ird"',
+        'CREATE TABLE "we.ird"."tab.le" (id int)',
+        'INSERT INTO "we.ird"."tab.le" VALUES (1), (2)',
+    )
+    result = breach(
+        *snapshot_args(
+            case, pg_dsn, "--table", "user_ids", "--table", "public.emails", "--table", "ev",
+            "--schema", "we.ird", "--json",
+        )
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    counts = {a["name"].rsplit("/", 1)[-1]: a["row_count"] for a in result.json["exported"]}
+    assert counts == {
+        "public.user_ids.parquet": 3000,
+        "public.emails.parquet": 10,
+        "public.ev.parquet": 500,
+        "we.ird.tab.le.parquet": 2,
+    }
+    dry = breach(*snapshot_args(case, pg_dsn, "--schema", "we.ird", "--dry-run", "--json"))
+    assert [t["table"] for t in dry.json["tables"]] == ["we.ird.tab.le"]
