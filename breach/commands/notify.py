@@ -32,7 +32,7 @@ from notify.channels.interface import Channel, Message, RetryPolicy, deliver, de
 from notify.channels.pagerduty import EVENTS_URL, PagerDutyChannel
 from notify.channels.slack import SlackChannel
 from notify.channels.smtp import SmtpChannel, SmtpSettings, valid_address
-from notify.channels.sns import SnsChannel, sns_client
+from notify.channels.sns import SnsChannel, sns_client, topic_region
 from notify.context import IncidentContext
 from notify.obligations import obligations, status
 from notify.policy import Policy, load_policy
@@ -321,10 +321,10 @@ def build_channel(name: str, opts: dict[str, Any]) -> Channel:
             key = _require(opts["routing_key"], "--routing-key", name)
             return PagerDutyChannel(key, opts["pagerduty_url"])
         if name == "sns":
-            client = sns_client(
-                opts["region"], opts["profile"], opts["endpoint_url"], opts["role_arn"]
-            )
-            return SnsChannel(_require(opts["topic_arn"], "--topic-arn", name), client)
+            topic = _require(opts["topic_arn"], "--topic-arn", name)
+            region = opts["region"] or topic_region(topic)  # the topic's own region by default
+            client = sns_client(region, opts["profile"], opts["endpoint_url"], opts["role_arn"])
+            return SnsChannel(topic, client)
         return FileChannel(_require(opts["out_path"], "--out", name))
     except ValueError as exc:
         raise BadInput(f"--channel {name}: {exc}") from None

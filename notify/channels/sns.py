@@ -18,21 +18,33 @@ def sns_client(
     endpoint_url: str | None = None,
     role_arn: str | None = None,
 ) -> Any:
-    """An SNS client from the usual AWS credential chain (optionally assuming a role)."""
+    """An SNS client from the usual AWS credential chain (optionally assuming a role).
+
+    Set-up mistakes (unknown profile, no region, a role that cannot be assumed) are ValueError.
+    """
     import boto3
 
-    session = boto3.Session(profile_name=profile, region_name=region)
-    if role_arn:
-        creds = session.client("sts", endpoint_url=endpoint_url).assume_role(
-            RoleArn=role_arn, RoleSessionName="breachkit-notify"
-        )["Credentials"]
-        session = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=region or session.region_name,
-        )
-    return session.client("sns", endpoint_url=endpoint_url)
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region)
+        if role_arn:
+            creds = session.client("sts", endpoint_url=endpoint_url).assume_role(
+                RoleArn=role_arn, RoleSessionName="breachkit-notify"
+            )["Credentials"]
+            session = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+                region_name=region or session.region_name,
+            )
+        return session.client("sns", endpoint_url=endpoint_url)
+    except (BotoCoreError, ClientError) as exc:
+        raise ValueError(f"AWS set-up: {exc}") from None
+
+
+def topic_region(topic_arn: str) -> str | None:
+    """The region an SNS topic ARN names (arn:aws:sns:REGION:ACCOUNT:NAME), if it names one."""
+    parts = topic_arn.split(":")
+    return parts[3] or None if len(parts) == 6 and parts[2] == "sns" else None
 
 
 class SnsChannel:

@@ -57,3 +57,24 @@ def test_sns_unknown_topic_is_recorded_failed(breach, aws: None, breach_case: Ca
     assert result.exit_code == 1 and "NotFound" in result.stderr
     [receipt] = receipts_of(breach_case, "notification")
     assert receipt["status"] == "failed" and receipt["attempts"] == 1
+
+
+def test_the_region_comes_from_the_topic_and_set_up_mistakes_are_one_line(
+    breach, aws: None, breach_case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic, queue_url = _topic_with_queue()
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    args = ("notify", "send", "--case", breach_case.root, "--notice", "internal",
+            "--channel", "sns", "--backoff", "0")  # fmt: skip
+    sent = breach(*args, "--topic-arn", topic)
+    assert sent.exit_code == 0, sent.stderr
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    assert len(sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]) == 1
+    no_region = breach(*args, "--topic-arn", "arn:aws:sns:::breach-alerts")
+    assert no_region.exit_code == 2 and "must specify a region" in no_region.stderr
+    no_profile = breach(*args, "--topic-arn", topic, "--profile", "no-such-profile")
+    assert no_profile.exit_code == 2 and "no-such-profile" in no_profile.stderr
+    for refused in (no_region, no_profile):
+        assert "\n" not in refused.stderr.strip() and "Traceback" not in refused.stderr
+    assert len(receipts_of(breach_case, "notification")) == 1  # set-up mistakes leave no record
