@@ -200,6 +200,8 @@ def _print_exports(out: Console, results: list[ArtifactResult]) -> None:
     for result in results:
         source = result.meta.get("source", {})
         span = f"{source.get('oldest_event')} .. {source.get('newest_event')}"
+        if not result.row_count:
+            span = "no event in the window"
         out.print(f"staged {escape(result.name)}: {result.row_count} rows ({span})")
 
 

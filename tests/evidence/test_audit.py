@@ -129,6 +129,13 @@ def test_empty_window_stages_a_valid_empty_artifact_and_warns(breach, case, audi
     table = pq.read_table(part)
     assert table.num_rows == 0 and "occurred_at" in table.schema.names
     assert case.timeline()[-1]["result"] == "empty"
+    assert "0 rows (no event in the window)" in result.stdout
+    meta = json.loads((case.staging / "audit" / "public.audit_log.meta.json").read_text())
+    assert meta["source"]["row_count"] == 0 and meta["source"]["oldest_event"] is None
+    assert [a.name.name for a in staged_artifacts(case.staging)] == ["part-0000.parquet"]
+    duckdb = pytest.importorskip("duckdb", reason="DuckDB check: pip install duckdb")
+    described = duckdb.sql(f"SELECT count(*), max(amount) FROM '{part}'").fetchall()
+    assert described == [(0, None)]
 
 
 @pytest.mark.parametrize(
