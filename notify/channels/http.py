@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 
 from notify.channels.interface import PermanentError, TransientError
 
-RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+RETRYABLE = {408, 425, 429}  # and every 5xx
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,10 @@ def post_json(url: str, payload: dict[str, Any], timeout: float = 15.0) -> HttpR
     except urllib.error.HTTPError as exc:
         body = exc.read().decode("utf-8", "replace")[:300]
         message = f"HTTP {exc.code} from {safe_url(url)}: {body.strip()}"
-        if exc.code in RETRYABLE:
+        if exc.code in RETRYABLE or exc.code >= 500:
             raise TransientError(message, retry_after(exc.headers.get("Retry-After"))) from None
         raise PermanentError(message) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise TransientError(f"cannot reach {safe_url(url)}: {reason}") from None
 
@@ -60,4 +61,6 @@ def post_json(url: str, payload: dict[str, Any], timeout: float = 15.0) -> HttpR
 def safe_url(url: str) -> str:
     """Scheme, host and port only: webhook paths and queries carry tokens."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/***" if parts.path else url
+    host = parts.netloc.rpartition("@")[2]
+    hidden = parts.path.strip("/") or parts.query or parts.fragment
+    return f"{parts.scheme}://{host}/***" if hidden else f"{parts.scheme}://{host}"

@@ -156,3 +156,49 @@ def test_file_channel_to_stdout_and_a_missing_option(breach, breach_case: Case) 
     dry = _internal(breach, breach_case, "--channel", "file", "--out", "-", "--dry-run", "--json")
     assert dry.exit_code == 0 and dry.json["dry_run"] is True
     assert len(receipts_of(breach_case, "notification")) == 1
+
+
+def test_any_5xx_is_retried_and_urls_never_show_their_tokens(webhook: WebhookServer) -> None:
+    from notify.channels.http import safe_url
+
+    webhook.default = Reply(501, "not implemented")
+    waits: list[float] = []
+    delivery = deliver(
+        SlackChannel(_slack_url(webhook)),
+        Message("s", "b"),
+        RetryPolicy(attempts=2, sleep=waits.append),
+    )
+    assert delivery.status == "failed" and delivery.attempts == 2 and len(webhook.requests) == 2
+    assert safe_url("https://hooks.example?token=abc") == "https://hooks.example/***"
+    assert safe_url("https://user:pw@hooks.example/T/B/x") == "https://hooks.example/***"
+    assert safe_url("https://hooks.example/") == "https://hooks.example"
+
+
+def test_a_server_that_does_not_speak_http_is_a_failed_send_not_a_crash(
+    breach, breach_case: Case
+) -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer_garbage() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    thread = threading.Thread(target=answer_garbage, daemon=True)
+    thread.start()
+    result = _internal(
+        breach, breach_case, "--channel", "slack", "--webhook-url",
+        f"http://127.0.0.1:{port}/services/T/B/{SLACK_TOKEN}", "--retries", "2", "--backoff", "0",
+    )  # fmt: skip
+    thread.join(timeout=5)
+    listener.close()
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0 and SLACK_TOKEN not in result.stderr
+    [receipt] = receipts_of(breach_case, "notification")
+    assert receipt["status"] == "failed" and receipt["attempts"] == 2
