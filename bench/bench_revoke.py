@@ -92,14 +92,18 @@ def pg_left(dsn: str) -> int:
         return int(row[0]) if row else -1
 
 
-def pg_batched(dsn: str) -> int:
-    adapter = PostgresSessions(dsn, PRESETS["generic"], batch_size=BATCH)
+def batched(adapter: PostgresSessions | RedisSessions) -> int:
+    """The whole action through the adapter (plan, apply, read-back); its round trips."""
     try:
         receipt = run_action(adapter, user_ids(), dry_run=False)
     finally:
         adapter.close()
     assert receipt.status == "ok", receipt.summary
     return adapter.round_trips
+
+
+def pg_batched(dsn: str) -> int:
+    return batched(PostgresSessions(dsn, PRESETS["generic"], batch_size=BATCH))
 
 
 def pg_one_by_one(dsn: str) -> int:
@@ -167,13 +171,7 @@ def redis_left(client: Any) -> int:
 
 
 def redis_batched(url: str) -> int:
-    adapter = RedisSessions(url, pattern=REDIS_PREFIX + "{user}:*", batch_size=BATCH)
-    try:
-        receipt = run_action(adapter, user_ids(), dry_run=False)
-    finally:
-        adapter.close()
-    assert receipt.status == "ok", receipt.summary
-    return adapter.round_trips
+    return batched(RedisSessions(url, pattern=REDIS_PREFIX + "{user}:*", batch_size=BATCH))
 
 
 def redis_one_by_one(client: Any) -> int:

@@ -21,6 +21,18 @@ DENY_ALL = {
 }
 
 
+def deactivate_access_key(adapter: AwsAdapter, target: TargetResult, key_id: str) -> None:
+    """Set one of the target user's access keys Inactive (kept, so the step can be undone)."""
+    adapter.call(
+        "iam",
+        "update_access_key",
+        target,
+        UserName=target.name,
+        AccessKeyId=key_id,
+        Status="Inactive",
+    )
+
+
 class IamUsers(AwsAdapter):
     name: ClassVar[str] = "iam-user"
     action: ClassVar[Action] = ACTION
@@ -90,14 +102,7 @@ class IamUsers(AwsAdapter):
         before = target.before
         for key_id, status in before["access_keys"].items():
             if status == "Active":
-                self.call(
-                    "iam",
-                    "update_access_key",
-                    target,
-                    UserName=target.name,
-                    AccessKeyId=key_id,
-                    Status="Inactive",
-                )
+                deactivate_access_key(self, target, key_id)
         if before["console_login"]:
             self.call("iam", "delete_login_profile", target, UserName=target.name)
         if not before["quarantine_policy"]:

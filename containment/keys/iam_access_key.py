@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+from containment.accounts.iam_user import deactivate_access_key
 from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter, done_since, missing_or_failed
 from containment.interface import Action, TargetResult
@@ -89,14 +90,7 @@ class IamAccessKeys(AwsAdapter):
         if stored.request_id:
             target.request_ids.append(stored.request_id)
         for key_id in target.work:
-            self.call(
-                "iam",
-                "update_access_key",
-                target,
-                UserName=target.name,
-                AccessKeyId=key_id,
-                Status="Inactive",
-            )
+            deactivate_access_key(self, target, key_id)
         target.status = "ok"
         target.change = f"new key {new['AccessKeyId']} (secret at {stored.location}); deactivated {', '.join(target.work)}"
         target.work = {"old": target.work, "new": new["AccessKeyId"], "stored": stored.location}

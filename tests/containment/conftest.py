@@ -44,3 +44,24 @@ def assert_nowhere_in_case(case: Case, *secrets: str) -> None:
         text = path.read_text(errors="replace")
         for secret in secrets:
             assert secret not in text, f"a secret value is in {path}"
+
+
+def security_group(*ingress: tuple[int, list[str]]) -> tuple[Any, str]:
+    """A new VPC security group (moto) letting each (TCP port, CIDRs) in; the EC2 client and id."""
+    import boto3
+
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="sg", Description="test", VpcId=vpc)["GroupId"]
+    permissions = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": port,
+            "ToPort": port,
+            "IpRanges": [{"CidrIp": cidr} for cidr in cidrs],
+        }
+        for port, cidrs in ingress
+    ]
+    if permissions:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
+    return ec2, str(group)

@@ -11,7 +11,7 @@ from containment.aws import AwsAccount
 from containment.block.wafv2 import WafIpSet
 from containment.interface import TargetResult
 from containment.run import run_action
-from tests.containment.conftest import by_name
+from tests.containment.conftest import by_name, security_group
 
 pytestmark = pytest.mark.aws
 
@@ -181,26 +181,7 @@ def test_nacl_without_room_below_the_first_allow_fails_that_target(aws: None, co
 
 
 def test_security_group_rules_revoked_and_broader_rules_named(aws: None, contain: Any) -> None:
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(
-        GroupId=group,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 22,
-                "ToPort": 22,
-                "IpRanges": [{"CidrIp": "203.0.113.0/28"}, {"CidrIp": "203.0.113.64/26"}],
-            },
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 443,
-                "ToPort": 443,
-                "IpRanges": [{"CidrIp": "0.0.0.0/0"}],
-            },
-        ],
-    )
+    ec2, group = security_group((22, ["203.0.113.0/28", "203.0.113.64/26"]), (443, ["0.0.0.0/0"]))
     result = contain(
         "block",
         "--adapter",
@@ -230,20 +211,7 @@ def test_security_group_rules_revoked_and_broader_rules_named(aws: None, contain
 
 
 def test_security_group_rule_by_id(aws: None, contain: Any) -> None:
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    group = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(
-        GroupId=group,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 5432,
-                "ToPort": 5432,
-                "IpRanges": [{"CidrIp": "10.9.0.0/16"}],
-            }
-        ],
-    )
+    ec2, group = security_group((5432, ["10.9.0.0/16"]))
     rule = next(
         r
         for r in ec2.describe_security_group_rules(
@@ -290,9 +258,7 @@ def test_security_group_lookup_refused_is_not_reported_as_no_such_group(
 
     from moto.core import enable_iam_authentication
 
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    group = ec2.create_security_group(GroupName="empty", Description="e", VpcId=vpc)["GroupId"]
+    _, group = security_group()  # no ingress rule at all
     iam = boto3.client("iam")
     iam.create_user(UserName="narrow")
     allowed = ["sts:GetCallerIdentity", "ec2:DescribeSecurityGroupRules"]

@@ -17,7 +17,7 @@ import pytest
 
 from breach.case import Case
 from manifests.timeutil import utcnow
-from tests.containment.conftest import by_name
+from tests.containment.conftest import by_name, security_group
 
 READ_ONLY = {
     "Version": "2012-10-17",
@@ -104,19 +104,7 @@ def _nacl() -> list[str]:
 
 
 def _security_group() -> list[str]:
-    ec2, vpc = _vpc()
-    group = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
-    ec2.authorize_security_group_ingress(
-        GroupId=group,
-        IpPermissions=[
-            {
-                "IpProtocol": "tcp",
-                "FromPort": 22,
-                "ToPort": 22,
-                "IpRanges": [{"CidrIp": "203.0.113.7/32"}],
-            }
-        ],
-    )
+    _, group = security_group((22, ["203.0.113.7/32"]))
     return ["--group-id", group, "--target", "203.0.113.7"]
 
 
