@@ -7,6 +7,7 @@ it matches ANY indicator. Affected users are joined to a snapshotted users table
 one, for contact addresses the notification step can use; secrets columns are never copied.
 
     scope/affected-users.parquet   user_id, email, and any other contact columns found
+    scope/records-touched.parquet  table, record_id: which records the matching events named
     scope/scope.json               the counts below, also stored in the case
 """
 
@@ -33,6 +34,7 @@ from manifests.timeutil import parse_rfc3339, rfc3339
 
 COLLECTOR = "evidence.scope"
 AFFECTED_USERS = "scope/affected-users.parquet"
+RECORDS_TOUCHED = "scope/records-touched.parquet"
 SCOPE_JSON = "scope/scope.json"
 USERS_TABLES = ("users", "user", "accounts", "customers", "members", "auth_user")
 CONTACT_WORDS = ("email", "phone", "mobile", "address", "name")
@@ -286,7 +288,17 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
     tally = tally_sources(sources, indicators, since, until)
     users_file = find_users_snapshot(stager.staging)
     users = affected_users_table(sorted(tally.users), users_file)
-    _stage_users(stager, users, sources, users_file, indicators, since, until)
+    provenance = _meta(PARQUET_MEDIA_TYPE, sources, users_file, users.num_rows, since, until)
+    provenance["source"]["indicators"] = {"actors": indicators.actors, "ips": indicators.ips}
+    _stage_table(stager, AFFECTED_USERS, users, provenance)
+    records = pa.table(
+        {
+            "table": pa.array([t for t, _ in sorted(tally.records)], pa.string()),
+            "record_id": pa.array([r for _, r in sorted(tally.records)], pa.string()),
+        }
+    )
+    provenance = {**provenance, "source": {**provenance["source"], "row_count": records.num_rows}}
+    _stage_table(stager, RECORDS_TOUCHED, records, provenance)
     scope = {
         "since": rfc3339(since),
         "until": rfc3339(until),
@@ -313,6 +325,7 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
             {"artifact": s.name, "events": tally.per_source.get(s.name, 0)} for s in sources
         ],
         "contacts_from": staged_name(stager, users_file) if users_file else None,
+        "records_touched_artifact": RECORDS_TOUCHED,
     }
     target = stager.stage_path(SCOPE_JSON)
     write_json(target, details)
@@ -340,19 +353,9 @@ def _meta(
     }
 
 
-def _stage_users(
-    stager: Stager,
-    users: pa.Table,
-    sources: list[AuditSource],
-    users_file: Path | None,
-    indicators: Indicators,
-    since: datetime,
-    until: datetime,
-) -> None:
-    target = stager.stage_path(AFFECTED_USERS)
+def _stage_table(stager: Stager, name: str, table: pa.Table, meta: dict[str, Any]) -> None:
+    target = stager.stage_path(name)
     tmp = target.with_name(f".{target.name}.tmp")
-    pq.write_table(users, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd")
+    describe(target, meta)  # first: an artifact is never staged without its description
     commit_file(tmp, target)
-    meta = _meta(PARQUET_MEDIA_TYPE, sources, users_file, users.num_rows, since, until)
-    meta["source"]["indicators"] = {"actors": indicators.actors, "ips": indicators.ips}
-    describe(target, meta)

@@ -44,6 +44,12 @@ def test_scope_of_an_actor_with_contacts_from_the_users_snapshot(breach, case, a
     assert data["tables"] == {"public.users": 200}
     records = fetch(audit_dsn, f"SELECT count(DISTINCT (table_name, record_id)) {mine}")[0][0]
     assert data["records_touched"] == records == 5
+    touched = pq.read_table(case.staging / "scope" / "records-touched.parquet").to_pylist()
+    assert [(r["table"], r["record_id"]) for r in touched] == fetch(
+        audit_dsn, f"SELECT DISTINCT table_name, record_id {mine} ORDER BY 1, 2"
+    )
+    assert data["records_touched_artifact"] == "scope/records-touched.parquet"
+    assert (case.staging / "scope" / "records-touched.parquet.meta.json").is_file()
     assert data["affected_users"] == 5
     assert data["since"] == "2026-11-01T00:00:00Z" and data["until"] == "2026-11-03T00:00:00Z"
     users = pq.read_table(case.staging / "scope" / "affected-users.parquet")

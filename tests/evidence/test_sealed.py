@@ -73,6 +73,7 @@ def test_sealed_statement_carries_the_evidence_metadata(breach, case, audit_dsn,
     affected = artifacts["scope/affected-users.parquet"]["source"]
     assert affected["row_count"] == 5 and affected["indicators"]["actors"] == ["mallory"]
     assert artifacts["scope/scope.json"]["collector"]["name"] == "evidence.scope"
+    assert artifacts["scope/records-touched.parquet"]["source"]["row_count"] == 5
 
     signed = json.dumps(statement)
     assert "Seal-S3cret" not in signed and "password=***" in signed
