@@ -1,5 +1,5 @@
 """A whole case through the real commands: open, export and scope on PostgreSQL, revoke sessions,
-clocks, drafts, an SNS send through moto's server, decisions, the post-mortem and closing.
+clocks, drafts, an SNS send through moto's server, mail to the affected users, decisions, the post-mortem and closing.
 
 The notices and the post-mortem must carry the numbers the evidence and containment steps
 actually wrote (not a hand-made case.json), and the record of each send must prove it.
@@ -20,7 +20,7 @@ import pytest
 
 from breach.case import Case
 from manifests.timeutil import rfc3339, utcnow
-from tests.notify.conftest import receipts_of
+from tests.notify.conftest import SmtpServer, receipts_of
 
 pytestmark = [pytest.mark.pg, pytest.mark.aws]
 
@@ -76,6 +76,7 @@ def _build_case(breach: Any, pg_dsn: str, tmp_path: Path) -> Case:
         "evidence", "export-audit", "--case", root, "--dsn", pg_dsn, "--table",
         "public.audit_log", "--time-column", "at", *window,
     ))  # fmt: skip
+    _ok(breach("evidence", "snapshot", "--case", root, "--dsn", pg_dsn, "--table", "public.users"))
     _ok(breach("scope", "--case", root, "--actor", "svc-leaked", "--ip", "203.0.113.7/32"))
     _ok(breach(
         "contain", "revoke-sessions", "--case", root, "--adapter", "postgres", "--dsn", pg_dsn,
@@ -90,7 +91,7 @@ def _states(breach: Any, case: Case) -> tuple[int, dict[str, str]]:
 
 
 def test_a_real_case_from_open_to_close(
-    breach: Any, pg_dsn: str, moto_endpoint: str, tmp_path: Path
+    breach: Any, pg_dsn: str, moto_endpoint: str, smtp_server: SmtpServer, tmp_path: Path
 ) -> None:
     case = _build_case(breach, pg_dsn, tmp_path)
     scope = case.record.model_dump(mode="json")["scope"]
@@ -166,6 +167,19 @@ def test_a_real_case_from_open_to_close(
     assert len(receipts_of(case, "notification-decision")) == 2
     code, states = _states(breach, case)
     assert code == 0 and states["escalation:cto"] == "not-notified"
+
+    # The data subjects: one mail each to the scope's affected users (emails from the snapshot).
+    mailed = _ok(breach(
+        "notify", "send", "--case", case.root, "--notice", "gdpr-art34", "--channel", "smtp",
+        "--affected-users", *smtp_server.args(), "--set", "plain_nature=an API key leaked",
+        "--set", "consequences=none known", "--set", "advice=change your password",
+        "--rate", "60000", "--json",
+    ))  # fmt: skip
+    delivered = sorted(rcpts[0] for rcpts, _ in smtp_server.box.messages)
+    assert delivered == sorted({f"user{n}@example.com" for n in range(1, 41)})
+    assert mailed.json["recipients"] == 40 and mailed.json["status"] == "sent"
+    assert "- revoked 7 sessions of 1 user" in smtp_server.box.messages[0][1].get_content()
+    assert _states(breach, case)[1]["gdpr-art34"] == "sent"
 
     # The post-mortem carries the real numbers, the measure and the journal.
     refused = breach("incident", "close", "--case", case.root)
