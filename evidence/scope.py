@@ -63,6 +63,7 @@ class AuditSource:
     roles: dict[str, str]
     window: dict[str, str]
     table: str | None
+    filters: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,6 +94,7 @@ def audit_sources(staging: Path) -> list[AuditSource]:
                     source["roles"],
                     source.get("window") or {},
                     source.get("table"),
+                    source.get("filters") or {},
                 )
             )
     return found
@@ -267,6 +269,24 @@ def affected_users_table(user_ids: list[str], users_file: Path | None) -> pa.Tab
     return joined.select(ordered)
 
 
+def coverage_warnings(sources: list[AuditSource], since: datetime, until: datetime) -> list[str]:
+    """What the exports cannot show: time outside their windows, events their filters left out."""
+    warnings = []
+    for source in sources:
+        start, end = source.window.get("since"), source.window.get("until")
+        if start and end and (since < parse_rfc3339(start) or until > parse_rfc3339(end)):
+            warnings.append(
+                f"{source.name} covers only {start} .. {end}: events outside it are not counted"
+            )
+        narrowed = {k: v for k, v in source.filters.items() if v}
+        if narrowed:
+            shown = "; ".join(f"{k} {', '.join(v)}" for k, v in sorted(narrowed.items()))
+            warnings.append(
+                f"{source.name} was exported only for {shown}: other events are not in it"
+            )
+    return warnings
+
+
 @dataclass
 class ScopeResult:
     scope: dict[str, Any]  # exactly the keys the notification step reads
@@ -310,7 +330,7 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
         "affected_users": users.num_rows,
         "affected_users_artifact": AFFECTED_USERS,
     }
-    warnings = []
+    warnings = coverage_warnings(sources, since, until)
     if tally.events == 0:
         warnings.append("no audit event matched the indicators in the window")
     if tally.users and users_file is None:

@@ -129,3 +129,29 @@ def test_scope_bad_input(breach, case, tmp_path) -> None:
     bad_ip = breach("scope", "--case", str(case.root), "--ip", "300.1.1.1")
     assert bad_ip.exit_code == 2 and bad_ip.stderr.strip().count("\n") == 0
     assert "scope" not in json.loads((case.root / "case.json").read_text())
+
+
+@pytest.mark.pg
+def test_scope_warns_what_the_exports_cannot_show(breach, case, audit_dsn) -> None:
+    exported = breach(
+        "evidence", "export-audit", "--case", str(case.root), "--dsn", audit_dsn,
+        "--table", "public.audit_log", "--time-column", "occurred_at", "--actor", "mallory",
+        "--since", "2026-11-01T12:00:00Z", "--until", "2026-11-02",
+    )  # fmt: skip
+    assert exported.exit_code == 0, exported.stderr
+    result = breach(
+        "scope", "--case", str(case.root), "--ip", "203.0.113.0/24",
+        "--since", "2026-11-01", "--until", "2026-11-02", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.json["warnings"][:2] == [
+        "audit/public.audit_log covers only 2026-11-01T12:00:00Z .. 2026-11-02T00:00:00Z:"
+        " events outside it are not counted",
+        "audit/public.audit_log was exported only for actors mallory: other events are not in it",
+    ]
+    expected = fetch(
+        audit_dsn,
+        "SELECT count(*) FROM audit_log WHERE actor = 'mallory'"
+        " AND occurred_at >= '2026-11-01T12:00:00Z' AND occurred_at < '2026-11-02'",
+    )[0][0]
+    assert result.json["events"] == expected > 0  # what the export holds, and no more
