@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Protocol
 
-from containment.interface import Action, ContainmentAdapter
+from containment.interface import Action, ContainmentAdapter, TargetResult
 
 ACTION: Action = "block"
 
@@ -23,3 +23,19 @@ def parse_cidr(text: str) -> Network | None:
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         return None
+
+
+def mark_repeats(results: list[TargetResult]) -> list[TargetResult]:
+    """A planned target naming the same network as an earlier one ('1.2.3.4' and '1.2.3.4/32')
+    becomes a no-op, so the network is not added, denied or revoked twice."""
+    first: dict[Network, str] = {}
+    for target in results:
+        network = parse_cidr(target.name)
+        if target.status != "planned" or network is None:
+            continue
+        if network in first:
+            target.status, target.change, target.count = "noop", f"same as {first[network]}", 0
+            target.work = None
+        else:
+            first[network] = target.name
+    return results

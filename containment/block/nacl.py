@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter
-from containment.block.interface import ACTION, parse_cidr
+from containment.block.interface import ACTION, mark_repeats, parse_cidr
 from containment.interface import Action, TargetResult
 from manifests.errors import BadInput
 
@@ -54,7 +54,7 @@ class NetworkAcl(AwsAdapter):
         used = {(e["Egress"], e["RuleNumber"]) for e in entries}
         for target in results:
             self._plan_one(target, entries, used)
-        return results
+        return mark_repeats(results)
 
     def _plan_one(
         self, target: TargetResult, entries: list[dict[str, Any]], used: set[tuple[bool, int]]

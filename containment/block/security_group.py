@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter
-from containment.block.interface import ACTION, Network, parse_cidr
+from containment.block.interface import ACTION, Network, mark_repeats, parse_cidr
 from containment.interface import Action, TargetResult
 from manifests.errors import BadInput
 
@@ -64,7 +64,7 @@ class SecurityGroupRules(AwsAdapter):
             return [t.fail(exc.message, exc.hint) for t in results]
         for target in results:
             self._plan_one(target, rules)
-        return results
+        return mark_repeats(results)
 
     def _group_exists(self) -> bool:
         """Only NotFound means no group: an AccessDenied here must not read as a typo."""

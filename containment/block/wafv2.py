@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter
-from containment.block.interface import ACTION, Network, parse_cidr
+from containment.block.interface import ACTION, Network, mark_repeats, parse_cidr
 from containment.interface import Action, TargetResult
 from manifests.errors import BadInput
 
@@ -73,7 +73,7 @@ class WafIpSet(AwsAdapter):
         present = [n for n in (parse_cidr(a) for a in addresses) if n is not None]
         for target in results:
             self._plan_one(target, present)
-        return results
+        return mark_repeats(results)
 
     def _plan_one(self, target: TargetResult, present: list[Network]) -> None:
         network = parse_cidr(target.name)

@@ -278,3 +278,32 @@ def test_security_group_lookup_refused_is_not_reported_as_no_such_group(
     target = result.json["targets"][0]
     assert target["status"] == "failed" and "DescribeSecurityGroups" in target["reason"]
     assert target["hint"] == "the incident-response role needs ec2:DescribeSecurityGroups"
+
+
+def test_one_network_written_two_ways_is_acted_on_once(aws: None, contain: Any) -> None:
+    """'203.0.113.7' and '203.0.113.7/32' are one network: one WAF address, one pair of NACL
+    entries, one revoke (a second revoke of the same rule would fail)."""
+    same = ("--target", "203.0.113.7", "--target", "203.0.113.7/32")
+    waf = boto3.client("wafv2")
+    ip_set_id = ip_set(waf)
+    result = contain("block", "--adapter", "wafv2", "--ip-set", "blocklist", *same)
+    assert result.exit_code == 0 and by_name(result.json)["203.0.113.7/32"]["status"] == "noop"
+    got = waf.get_ip_set(Name="blocklist", Scope="REGIONAL", Id=ip_set_id)["IPSet"]["Addresses"]
+    assert got == ["203.0.113.7/32"]
+
+    ec2, group = security_group((22, ["203.0.113.7/32"]))
+    vpc = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["VpcId"]
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    result = contain("block", "--adapter", "nacl", "--nacl-id", acl, *same)
+    assert result.exit_code == 0, result.stdout
+    entries = ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"]
+    denies = [e for e in entries if e["RuleAction"] == "deny" and e["RuleNumber"] < 32767]
+    assert sorted((e["Egress"], e["CidrBlock"]) for e in denies) == [
+        (False, "203.0.113.7/32"),
+        (True, "203.0.113.7/32"),
+    ]
+    result = contain("block", "--adapter", "security-group", "--group-id", group, *same)
+    assert result.exit_code == 0, result.stdout
+    assert result.json["counts"] == {"ok": 1, "noop": 1}
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    assert [r for r in rules["SecurityGroupRules"] if not r["IsEgress"]] == []
