@@ -16,6 +16,7 @@ from manifests.timeutil import parse_rfc3339, rfc3339
 from notify.context import IncidentContext
 from notify.deadlines import Calendar, Duration, deadline, humanize, local_iso
 from notify.policy import Policy
+from notify.render import NOTICES
 
 State = Literal["sent", "not-notified", "due", "overdue"]
 
@@ -148,3 +149,12 @@ def status(
         else:
             result.append(ObligationStatus(ob, "overdue" if now > ob.deadline else "due", left))
     return result
+
+
+def notices_owed(context: IncidentContext, policy: Policy) -> list[str]:
+    """internal always; external for P1/P2; regulator and data-subject notices when owed."""
+    names = ["internal"]
+    if context.case.severity in ("P1", "P2"):
+        names.append("external")
+    owed = {ob.notice for ob in obligations(context, policy) if ob.notice}
+    return names + [n for n in NOTICES if n in owed and n not in names]

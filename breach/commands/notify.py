@@ -34,7 +34,7 @@ from notify.channels.slack import SlackChannel
 from notify.channels.smtp import SmtpChannel, SmtpSettings, valid_address
 from notify.channels.sns import SnsChannel, sns_client, topic_region
 from notify.context import IncidentContext
-from notify.obligations import obligations, status
+from notify.obligations import notices_owed, obligations, status
 from notify.policy import Policy, load_policy
 from notify.postmortem import render_postmortem, unfinished_sections
 from notify.recipients import RecipientList
@@ -47,7 +47,7 @@ from notify.records import (
     record_name,
     split_receipts,
 )
-from notify.render import NOTICES, Notice, parse_notice, render_notice
+from notify.render import Notice, parse_notice, render_notice
 
 F = TypeVar("F", bound=Callable[..., Any])
 CHANNELS = ("smtp", "slack", "sns", "pagerduty", "file")
@@ -184,16 +184,6 @@ def due(case_dir: str, policy_file: Path | None, at: str | None, as_json: bool) 
 
 
 # -- draft -----------------------------------------------------------------------------------
-def applicable_notices(context: IncidentContext, policy: Policy) -> list[str]:
-    """internal always; external for P1/P2; regulator and data-subject notices when owed."""
-    names = ["internal"]
-    if context.case.severity in ("P1", "P2"):
-        names.append("external")
-    owed = {ob.notice for ob in obligations(context, policy) if ob.notice}
-    names += [n for n in NOTICES if n in owed and n not in names]
-    return names
-
-
 @notify.command("draft")
 @case_option()
 @policy_option
@@ -218,7 +208,7 @@ def draft(
     context = incident_context(case)
     given = parse_values(values)
     rows: list[dict[str, Any]] = []
-    for name in notices or applicable_notices(context, policy):
+    for name in notices or notices_owed(context, policy):
         rendered = render_notice(name, context, policy, templates_dir=templates_dir, values=given)
         target = drafts_dir(case) / f"{name}.md"
         kept = target.exists() and not force
