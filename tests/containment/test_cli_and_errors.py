@@ -168,3 +168,24 @@ def test_rotate_keys_refuses_a_since_in_the_future(contain: Any, case: Case) -> 
     assert result.exit_code == 2 and "is in the future" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(case.receipts.glob("*.json")) == []
+
+
+def test_profile_picks_credentials_and_region_from_the_aws_files(
+    aws: None, contain: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import boto3
+
+    config, credentials = tmp_path / "config", tmp_path / "credentials"
+    config.write_text("[profile ir]\nregion = eu-central-1\n")
+    credentials.write_text("[ir]\naws_access_key_id = AKIAIR\naws_secret_access_key = ir-secret\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    boto3.client("iam").create_role(RoleName="app", AssumeRolePolicyDocument="{}")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)  # only the profile names a region and keys now
+    args = ("--adapter", "iam-role", "--target", "app")
+    result = contain("revoke-sessions", *args, "--profile", "ir")
+    assert result.exit_code == 0, result.stderr
+    assert result.json["system"].endswith("eu-central-1")
+    nowhere = contain("revoke-sessions", *args, "--profile", "absent")
+    assert nowhere.exit_code == 2 and "AWS profile 'absent' not found" in nowhere.stderr

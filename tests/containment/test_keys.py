@@ -179,3 +179,22 @@ def test_signing_key_rotation(contain: Any, case: Case, tmp_path: Path) -> None:
         "rotate-keys", "--adapter", "signing-key", "--target", str(tmp_path / "nope.pem")
     )
     assert missing.exit_code == 1 and missing.json["targets"][0]["status"] == "missing"
+
+
+@pytest.mark.aws
+def test_secretsmanager_rotate_mode_starts_the_rotation(aws: None, contain: Any) -> None:
+    sm = boto3.client("secretsmanager")
+    old = sm.create_secret(Name="api/token", SecretString="tok-old-4c9e")["VersionId"]
+    args = ("--adapter", "secretsmanager", "--secret-mode", "rotate", "--target", "api/token")
+    result = contain("rotate-keys", *args)
+    assert result.exit_code == 0, result.stdout
+    target = result.json["targets"][0]
+    assert target["change"] == "start rotation" and target["before"]["version_id"] == old
+    stages = {
+        v["VersionId"]: v["VersionStages"]
+        for v in sm.list_secret_version_ids(SecretId="api/token")["Versions"]
+    }
+    assert stages[old] == ["AWSPREVIOUS"]
+    assert stages[target["after"]["version_id"]] == ["AWSCURRENT"]
+    assert result.json["settings"] == {"mode": "rotate"}
+    assert contain("rotate-keys", *args).json["status"] == "noop"  # tagged after the read-back
