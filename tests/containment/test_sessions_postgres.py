@@ -18,6 +18,12 @@ from tests.containment.conftest import by_name, receipts
 pytestmark = pytest.mark.pg
 
 
+@pytest.fixture
+def revoke(contain: Any, pg_dsn: str) -> Any:
+    """`breach contain revoke-sessions --adapter postgres --dsn <the test database> ARGS...`."""
+    return lambda *args: contain("revoke-sessions", "--adapter", "postgres", "--dsn", pg_dsn, *args)
+
+
 def make_generic(dsn: str, sessions: dict[int, int]) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
@@ -38,20 +44,10 @@ def left(dsn: str) -> dict[int, int]:
 
 
 def test_revoke_deletes_only_the_targets_rows_and_writes_a_receipt(
-    contain: Any, case: Case, pg_dsn: str
+    revoke: Any, case: Case, pg_dsn: str
 ) -> None:
     make_generic(pg_dsn, {1: 3, 2: 2, 3: 4})
-    result = contain(
-        "revoke-sessions",
-        "--adapter",
-        "postgres",
-        "--dsn",
-        pg_dsn,
-        "--target",
-        "1",
-        "--target",
-        "3",
-    )
+    result = revoke("--target", "1", "--target", "3")
     assert result.exit_code == 0, result.stderr
     assert left(pg_dsn) == {2: 2}
     data = result.json
@@ -84,39 +80,29 @@ def test_revoke_deletes_only_the_targets_rows_and_writes_a_receipt(
 
 
 def test_dry_run_changes_nothing_and_apply_then_does_what_was_planned(
-    contain: Any, case: Case, pg_dsn: str
+    revoke: Any, case: Case, pg_dsn: str
 ) -> None:
     make_generic(pg_dsn, {1: 3, 2: 2})
-    args = ("--adapter", "postgres", "--dsn", pg_dsn, "--target", "1", "--target", "2")
-    planned = contain("revoke-sessions", *args, "--dry-run")
+    args = ("--target", "1", "--target", "2")
+    planned = revoke(*args, "--dry-run")
     assert planned.exit_code == 0, planned.stderr
     assert planned.json["status"] == "planned" and planned.json["dry_run"] is True
     assert planned.json["summary"] == "would revoke 5 sessions of 2 users"
     assert left(pg_dsn) == {1: 3, 2: 2}
-    applied = contain("revoke-sessions", *args)
+    applied = revoke(*args)
     assert {t["name"]: t["count"] for t in applied.json["targets"]} == {
         t["name"]: t["count"] for t in planned.json["targets"]
     }
     assert left(pg_dsn) == {}
-    again = contain("revoke-sessions", *args)
+    again = revoke(*args)
     assert again.exit_code == 0 and again.json["status"] == "noop"
     assert again.json["summary"].startswith("nothing to do")
     assert [r["status"] for r in receipts(case)] == ["planned", "ok", "noop"]
 
 
-def test_bad_user_ids_are_reported_not_fatal(contain: Any, pg_dsn: str) -> None:
+def test_bad_user_ids_are_reported_not_fatal(revoke: Any, pg_dsn: str) -> None:
     make_generic(pg_dsn, {1: 2})
-    result = contain(
-        "revoke-sessions",
-        "--adapter",
-        "postgres",
-        "--dsn",
-        pg_dsn,
-        "--target",
-        "1",
-        "--target",
-        "bob",
-    )
+    result = revoke("--target", "1", "--target", "bob")
     assert result.exit_code == 1
     assert "1 of 2 targets failed or were not found" in result.stderr
     targets = by_name(result.json)
@@ -125,21 +111,11 @@ def test_bad_user_ids_are_reported_not_fatal(contain: Any, pg_dsn: str) -> None:
     assert left(pg_dsn) == {}
 
 
-def test_targets_file_and_small_batches(contain: Any, pg_dsn: str, tmp_path: Any) -> None:
+def test_targets_file_and_small_batches(revoke: Any, pg_dsn: str, tmp_path: Any) -> None:
     make_generic(pg_dsn, {u: 2 for u in range(1, 11)})
     listing = tmp_path / "users.txt"
     listing.write_text("# affected users\n1\n2\n\n3  # the admin\n4\n5\n")
-    result = contain(
-        "revoke-sessions",
-        "--adapter",
-        "postgres",
-        "--dsn",
-        pg_dsn,
-        "--targets-file",
-        str(listing),
-        "--batch-size",
-        "2",
-    )
+    result = revoke("--targets-file", str(listing), "--batch-size", "2")
     assert result.exit_code == 0, result.stderr
     assert result.json["summary"] == "revoked 10 sessions of 5 users"
     assert sorted(left(pg_dsn)) == [6, 7, 8, 9, 10]
@@ -157,7 +133,7 @@ def django_session(user: int | None, compressed: bool = False, legacy: bool = Fa
     return f"{body.decode()}:1tXyZa:signaturesignature"
 
 
-def test_django_preset_decodes_session_data(contain: Any, pg_dsn: str) -> None:
+def test_django_preset_decodes_session_data(revoke: Any, pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(
             "CREATE TABLE django_session (session_key varchar(40) PRIMARY KEY, session_data text, expire_date timestamptz)"
@@ -170,17 +146,7 @@ def test_django_preset_decodes_session_data(contain: Any, pg_dsn: str) -> None:
             ("k5", django_session(None)),
         ]
         conn.cursor().executemany("INSERT INTO django_session VALUES (%s, %s, now())", rows)
-    result = contain(
-        "revoke-sessions",
-        "--adapter",
-        "postgres",
-        "--preset",
-        "django",
-        "--dsn",
-        pg_dsn,
-        "--target",
-        "7",
-    )
+    result = revoke("--preset", "django", "--target", "7")
     assert result.exit_code == 0, result.stderr
     assert result.json["targets"][0]["after"] == {"sessions": 0}
     with psycopg.connect(pg_dsn) as conn:
@@ -216,8 +182,8 @@ def test_unreachable_postgres_is_one_line_exit_2(contain: Any, case: Case) -> No
     assert receipts(case) == []
 
 
-def test_missing_table_is_bad_input(contain: Any, pg_dsn: str) -> None:
-    result = contain("revoke-sessions", "--adapter", "postgres", "--dsn", pg_dsn, "--target", "1")
+def test_missing_table_is_bad_input(revoke: Any, pg_dsn: str) -> None:
+    result = revoke("--target", "1")
     assert result.exit_code == 2
     assert "table sessions has no column" in result.stderr
 
