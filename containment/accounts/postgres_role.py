@@ -32,11 +32,17 @@ class PostgresRoles(PgAdapter):
 
     def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
         results = []
+        myself = self.query("SELECT current_user")[0][0]
         for name in targets:
             state = self._state(name)
             target = TargetResult(name=name, status="planned", before=state or {})
             if state is None:
                 target.status, target.reason = "missing", f"no role {name}"
+            elif name == myself:  # NOLOGIN on it would lock the responder out, undo included
+                target.fail(
+                    f"refusing to disable {name}: this connection's own role",
+                    "connect as another role with CREATEROLE (--dsn) and run again",
+                )
             elif not state["can_login"] and not state["backends"]:
                 target.status, target.change = "noop", "already NOLOGIN, no backends"
             else:

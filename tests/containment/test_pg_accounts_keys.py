@@ -73,6 +73,23 @@ def test_postgres_role_nologin_and_backends_terminated(
     assert again.exit_code == 0 and again.json["status"] == "noop"
 
 
+def test_postgres_role_refuses_the_connections_own_role(contain: Any, pg_dsn: str) -> None:
+    """NOLOGIN on the role the responder is connected as would lock out the responder and undo."""
+    with psycopg.connect(pg_dsn) as conn:
+        myself = conn.execute("SELECT current_user").fetchone()
+    assert myself is not None
+    args = ("--adapter", "postgres-role", "--dsn", pg_dsn, "--target", myself[0])
+    result = contain("disable-accounts", *args)
+    assert result.exit_code == 1
+    target = result.json["targets"][0]
+    assert target["status"] == "failed" and "this connection's own role" in target["reason"]
+    with psycopg.connect(pg_dsn) as conn:
+        can_login = conn.execute(
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+    assert can_login == (True,)
+
+
 def test_app_users_flag(contain: Any, pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(
