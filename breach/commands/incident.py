@@ -11,12 +11,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from breach import __version__
 from breach.case import Case
 from breach.commands.notify import POSTMORTEM, postmortem_path
 from breach.options import case_option, json_option
 from breach.output import report
 from manifests.errors import BadInput
 from manifests.fsio import write_text
+from manifests.staging import describe
 from manifests.timeutil import parse_rfc3339, rfc3339, to_utc, utcnow
 from notify.classify import Facts, classify
 from notify.policy import load_policy
@@ -254,6 +256,14 @@ def close(case_dir: str, reason: str, as_json: bool) -> None:
         text = _finished_postmortem(case, path)
         staged = case.stage_path(POSTMORTEM)
         write_text(staged, text)
+        describe(
+            staged,
+            {
+                "media_type": "text/markdown",
+                "source": {"system": "breach.postmortem", "case": case.id},
+                "collector": {"name": "incident.close", "version": __version__},
+            },
+        )
     closed_at = utcnow()
     case.update(reason, status="closed", closed_at=rfc3339(closed_at))
     data = {

@@ -478,17 +478,29 @@ def send(
     stem = record_name("notification", name, channel_name).removesuffix(".json")
     if bulk is not None:
         assert isinstance(channel, SmtpChannel)
-        result = send_bulk(
-            channel,
-            message,
-            bulk,
-            case.root / "notify" / "progress" / f"{name}-smtp.json",
-            case.stage_path(f"notices/{name}-deliveries.jsonl"),
-            batch_size=opts["batch_size"],
-            pacer=Pacer(opts["rate"]),
-            retry=_retry(opts),
-            restart=opts["restart"],
-        )
+        deliveries = case.stage_path(f"notices/{name}-deliveries.jsonl")
+        try:
+            result = send_bulk(
+                channel,
+                message,
+                bulk,
+                case.root / "notify" / "progress" / f"{name}-smtp.json",
+                deliveries,
+                batch_size=opts["batch_size"],
+                pacer=Pacer(opts["rate"]),
+                retry=_retry(opts),
+                restart=opts["restart"],
+            )
+        finally:  # the per-address log is evidence too, even of an interrupted run
+            if deliveries.exists():
+                describe_artifact(
+                    deliveries,
+                    {
+                        "media_type": "application/jsonl",
+                        "source": {"system": "notify.smtp", "notice": name},
+                        "collector": {"name": "notify.send", "version": __version__},
+                    },
+                )
         receipt = bulk_receipt(
             case_id=case.id, notice=name, channel=describe(channel), obligations=owed,
             result=result, deliveries=f"staging/notices/{name}-deliveries.jsonl",

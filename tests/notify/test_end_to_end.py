@@ -180,6 +180,10 @@ def test_a_real_case_from_open_to_close(
     assert mailed.json["recipients"] == 40 and mailed.json["status"] == "sent"
     assert "- revoked 7 sessions of 1 user" in smtp_server.box.messages[0][1].get_content()
     assert _states(breach, case)[1]["gdpr-art34"] == "sent"
+    log = case.staging / "notices" / "gdpr-art34-deliveries.jsonl"
+    assert len(log.read_text().splitlines()) == 40
+    sidecar = json.loads((log.parent / f"{log.name}.meta.json").read_text())
+    assert sidecar["media_type"] == "application/jsonl"
 
     # The post-mortem carries the real numbers, the measure and the journal.
     refused = breach("incident", "close", "--case", case.root)
@@ -199,3 +203,4 @@ def test_a_real_case_from_open_to_close(
     _ok(breach("incident", "close", "--case", case.root))
     assert Case.load(case.root).record.status == "closed"
     assert (case.staging / "postmortem.md").read_text() == path.read_text()
+    assert (case.staging / "postmortem.md.meta.json").is_file()
