@@ -447,6 +447,8 @@ def send(
     if channel_name != "smtp" and (opts["to"] or opts["recipients_file"] or opts["affected_users"]):
         raise BadInput("--to, --recipients and --affected-users are for --channel smtp")
     _check_mail_options(channel_name, bulk is not None, opts)
+    if channel_name == "file" and opts["out_path"] == "-" and as_json and not dry_run:
+        raise BadInput("--out - and --json would both write to stdout", hint="use --out FILE")
     channel = build_channel(channel_name, opts)
     message = Message(
         notice.subject,

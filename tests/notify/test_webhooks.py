@@ -155,6 +155,8 @@ def test_file_channel_to_stdout_and_a_missing_option(breach, breach_case: Case) 
     assert missing.exit_code == 2 and "--webhook-url" in missing.stderr
     dry = _internal(breach, breach_case, "--channel", "file", "--out", "-", "--dry-run", "--json")
     assert dry.exit_code == 0 and dry.json["dry_run"] is True
+    both = _internal(breach, breach_case, "--channel", "file", "--out", "-", "--json")
+    assert both.exit_code == 2 and "stdout" in both.stderr and both.stdout == ""
     assert len(receipts_of(breach_case, "notification")) == 1
 
 
