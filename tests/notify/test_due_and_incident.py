@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -63,7 +64,12 @@ def test_decision_not_to_notify_is_recorded_and_counts(breach, breach_case: Case
     assert ok.exit_code == 0
     [record] = receipts_of(breach_case, "notification-decision")
     assert record["reason"] == reason and record["decided_by"] == "tester@breachkit"
-    assert (breach_case.staging / "receipts").glob("decision-*.json")
+    [staged] = [
+        p
+        for p in (breach_case.staging / "receipts").glob("decision-*.json")
+        if not p.name.endswith(".meta.json")
+    ]
+    assert json.loads(staged.read_text()) == record
     rows = breach("notify", "due", "--case", breach_case.root, "--at", late, "--json").json
     art34 = next(r for r in rows["obligations"] if r["id"] == "gdpr-art34")
     assert art34["state"] == "not-notified" and art34["decision_reason"] == reason
