@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from containment.aws import AwsAccount, AwsCallFailed
-from manifests.errors import BadInput
+from manifests.errors import BadInput, StepFailed
 from manifests.fsio import write_text
 
 
@@ -43,7 +43,10 @@ class Destination:
     def store(self, target: str, value: str) -> Stored:
         where = self.where.replace("{target}", target)
         if self.kind == "file":
-            write_text(Path(where), value + "\n", perms=0o600)
+            try:
+                write_text(Path(where), value + "\n", perms=0o600)
+            except OSError as exc:  # e.g. a file where a folder of the path should be
+                raise StepFailed(f"cannot write {where}: {exc.strerror or exc}") from None
             return Stored(f"file:{where}")
         return self._store_secret(where, value)
 

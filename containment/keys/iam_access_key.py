@@ -14,6 +14,7 @@ from containment.base import AwsAdapter, done_since, missing_or_failed
 from containment.interface import Action, TargetResult
 from containment.keys.destination import Destination
 from containment.keys.interface import ACTION
+from manifests.errors import BreachError
 from manifests.timeutil import rfc3339
 
 KEY_LIMIT = 2  # IAM allows two access keys per user
@@ -73,20 +74,23 @@ class IamAccessKeys(AwsAdapter):
             except AwsCallFailed as exc:
                 missing_or_failed(target, exc, "NoSuchEntity")
 
+    def _delete(self, target: TargetResult, key_id: str) -> None:
+        self.call("iam", "delete_access_key", target, UserName=target.name, AccessKeyId=key_id)
+
     def _rotate(self, target: TargetResult) -> None:
         new = self.call("iam", "create_access_key", target, UserName=target.name)["AccessKey"]
         try:
             stored = self.destination.store(target.name, new["SecretAccessKey"])
-        except Exception:
+        except Exception as exc:
             # Nobody can hold the secret: remove the key rather than leave an orphan.
-            self.call(
-                "iam",
-                "delete_access_key",
-                target,
-                UserName=target.name,
-                AccessKeyId=new["AccessKeyId"],
+            self._delete(target, new["AccessKeyId"])
+            if not isinstance(exc, BreachError):
+                raise
+            reason = (
+                f"the new secret could not be stored, so the new key was deleted: {exc.message}"
             )
-            raise
+            target.fail(reason, exc.hint)
+            return
         if stored.request_id:
             target.request_ids.append(stored.request_id)
         for key_id in target.work:

@@ -198,3 +198,35 @@ def test_secretsmanager_rotate_mode_starts_the_rotation(aws: None, contain: Any)
     assert stages[target["after"]["version_id"]] == ["AWSCURRENT"]
     assert result.json["settings"] == {"mode": "rotate"}
     assert contain("rotate-keys", *args).json["status"] == "noop"  # tagged after the read-back
+
+
+@pytest.mark.aws
+def test_iam_access_key_not_stored_is_deleted_and_the_next_user_still_rotated(
+    aws: None, breach: Any, tmp_path: Path
+) -> None:
+    iam = boto3.client("iam")
+    old = {}
+    for user in ("blocked", "ci"):
+        iam.create_user(UserName=user)
+        old[user] = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    time.sleep(1.001 - utcnow().microsecond / 1e6)  # IAM dates are whole seconds
+    case = Case.open("INC-KEYS", "P1", "leaked key", root=tmp_path / "keys-case")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "blocked").write_text("a file where a folder is needed")
+    result = breach(
+        "contain", "rotate-keys", "--case", str(case.root), "--json",
+        "--adapter", "iam-access-key", "--target", "blocked", "--target", "ci",
+        "--secret-destination", f"file:{tmp_path}/keys/{{target}}/secret",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    got = by_name(result.json)
+    assert got["blocked"]["status"] == "failed"
+    assert "the new key was deleted" in got["blocked"]["reason"]
+    assert got["ci"]["status"] == "ok"
+
+    def keys(user: str) -> dict[str, str]:
+        listed = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        return {k["AccessKeyId"]: k["Status"] for k in listed}
+
+    assert keys("blocked") == {old["blocked"]: "Active"}  # no orphan key, the old one untouched
+    assert keys("ci")[old["ci"]] == "Inactive" and len(keys("ci")) == 2
