@@ -108,6 +108,16 @@ def detect_roles(names: list[str], given: dict[str, str | None]) -> dict[str, st
     return roles
 
 
+def export_name(name: str) -> str:
+    """An export's folder under audit/: one plain name, so sealing and scope both find it
+    (sealing skips dot-names as temporaries; scope looks one level down)."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name:
+        raise BadInput(
+            f"--name {name!r} is not a plain name", hint="one word, no '/', not starting with '.'"
+        )
+    return name
+
+
 def schema_sha256(schema: pa.Schema) -> str:
     return hashlib.sha256(schema.serialize().to_pybytes()).hexdigest()
 
@@ -173,7 +183,7 @@ class AuditExport:
 
     def artifact_name(self) -> str:
         if self.artifact:
-            return self.artifact
+            return export_name(self.artifact)
         if self.table:
             schema, name = catalog.split_name(self.table)
             return f"{schema}.{name}"

@@ -32,7 +32,7 @@ from evidence.interface import (
     staged_name,
 )
 from evidence.parquet import ParquetSink, SinkStats, by_day, commit_dir, temp_dir_for
-from evidence.postgres.audit import Window, artifact_meta, parse_networks
+from evidence.postgres.audit import Window, artifact_meta, export_name, parse_networks
 from manifests.errors import BadInput, StepFailed
 from manifests.staging import describe
 
@@ -299,7 +299,7 @@ class PgauditExport:
         if not self.log.is_file():
             raise BadInput(f"no log file at {self.log}")
         networks = [ipaddress.ip_network(n) for n in parse_networks(self.ips)]
-        final = stager.stage_path(f"audit/{self.artifact}")
+        final = stager.stage_path(f"audit/{export_name(self.artifact)}")
         if final.exists():
             raise BadInput(f"{final} is already staged", hint="pass --name to stage it separately")
         stats = ParseStats()

@@ -152,6 +152,10 @@ def test_empty_window_stages_a_valid_empty_artifact_and_warns(breach, case, audi
             ["--query", "SELEC broken", "--name", "x", "--time-column", "occurred_at"],
             "syntax error",
         ),
+        # sealing skips dot-names; scope looks one level under audit/
+        (["--table", "audit_log", "--time-column", "occurred_at", "--name", ".x"], "plain name"),
+        (["--table", "audit_log", "--time-column", "occurred_at", "--name", "a/b"], "plain name"),
+        (["--pgaudit-log", __file__, "--name", ".hidden"], "plain name"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(breach, case, audit_dsn, extra, message) -> None:
