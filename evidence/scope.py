@@ -308,7 +308,8 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
     tally = tally_sources(sources, indicators, since, until)
     users_file = find_users_snapshot(stager.staging)
     users = affected_users_table(sorted(tally.users), users_file)
-    provenance = _meta(PARQUET_MEDIA_TYPE, sources, users_file, users.num_rows, since, until)
+    contacts_from = staged_name(stager, users_file) if users_file else None
+    provenance = _meta(PARQUET_MEDIA_TYPE, sources, contacts_from, users.num_rows, since, until)
     provenance["source"]["indicators"] = {"actors": indicators.actors, "ips": indicators.ips}
     _stage_table(stager, AFFECTED_USERS, users, provenance)
     records = pa.table(
@@ -344,19 +345,19 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
         "sources": [
             {"artifact": s.name, "events": tally.per_source.get(s.name, 0)} for s in sources
         ],
-        "contacts_from": staged_name(stager, users_file) if users_file else None,
+        "contacts_from": contacts_from,
         "records_touched_artifact": RECORDS_TOUCHED,
     }
     target = stager.stage_path(SCOPE_JSON)
     write_json(target, details)
-    describe(target, _meta("application/json", sources, users_file, tally.events, since, until))
+    describe(target, _meta("application/json", sources, contacts_from, tally.events, since, until))
     return ScopeResult(scope, details, warnings)
 
 
 def _meta(
     media_type: str,
     sources: list[AuditSource],
-    users_file: Path | None,
+    contacts_from: str | None,
     rows: int,
     since: datetime,
     until: datetime,
@@ -365,7 +366,7 @@ def _meta(
         "media_type": media_type,
         "source": {
             "system": "breachkit-scope",
-            "inputs": [s.name for s in sources] + ([users_file.name] if users_file else []),
+            "inputs": [s.name for s in sources] + ([contacts_from] if contacts_from else []),
             "window": {"since": rfc3339(since), "until": rfc3339(until)},
             "row_count": rows,
         },

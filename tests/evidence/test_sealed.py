@@ -72,6 +72,10 @@ def test_sealed_statement_carries_the_evidence_metadata(breach, case, audit_dsn,
     assert f"snapshot/{snapshot_id}/snapshot.json" in artifacts
     affected = artifacts["scope/affected-users.parquet"]["source"]
     assert affected["row_count"] == 5 and affected["indicators"]["actors"] == ["mallory"]
+    assert affected["inputs"] == [
+        "audit/public.audit_log",
+        f"snapshot/{snapshot_id}/public.users.parquet",
+    ]  # staged names: each input is found in this very bundle
     assert artifacts["scope/scope.json"]["collector"]["name"] == "evidence.scope"
     assert artifacts["scope/records-touched.parquet"]["source"]["row_count"] == 5
 
