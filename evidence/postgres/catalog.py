@@ -193,7 +193,13 @@ def plan_scans_whole_table(conn: psycopg.Connection[Any], query: sql.Composable)
 
 
 def table_ddl(conn: psycopg.Connection[Any], rel: Relation) -> str:
-    """CREATE TABLE with columns, defaults, NOT NULL and constraints, then its other indexes."""
+    """CREATE TABLE with columns, defaults, NOT NULL and constraints, then its other indexes;
+    a view's or materialized view's own definition."""
+    if rel.relkind in ("v", "m"):
+        row = conn.execute("SELECT pg_get_viewdef(%s::oid, true)", (rel.oid,)).fetchone()
+        kind = "MATERIALIZED VIEW" if rel.relkind == "m" else "VIEW"
+        body = (row[0] if row else "").strip().rstrip(";")
+        return f"CREATE {kind} {rel.ident.as_string(conn)} AS\n{body};\n"
     columns = conn.execute(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
         " pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated"

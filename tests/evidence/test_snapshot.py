@@ -280,5 +280,12 @@ def test_views_partitions_and_names_with_dots(breach, case, pg_dsn) -> None:
         "public.ev.parquet": 500,
         "we.ird.tab.le.parquet": 2,
     }
+    folder = case.staging / result.json["folder"]
+    view_ddl = (folder / "public.emails.ddl.sql").read_text()
+    assert 'CREATE VIEW "public"."emails" AS' in view_ddl and "WHERE id <= 10" in view_ddl
+    assert (
+        'CREATE MATERIALIZED VIEW "public"."user_ids" AS'
+        in (folder / "public.user_ids.ddl.sql").read_text()
+    )
     dry = breach(*snapshot_args(case, pg_dsn, "--schema", "we.ird", "--dry-run", "--json"))
     assert [t["table"] for t in dry.json["tables"]] == ["we.ird.tab.le"]
