@@ -257,7 +257,9 @@ def _print_plan(out: Console, estimates: list[dict[str, Any]]) -> None:
     out.print("dry run: would read, under ACCESS SHARE locks only:")
     for item in estimates:
         size = item["total_bytes"] / 1e6
-        out.print(f"  {item['table']}: ~{item['estimated_rows']} rows, {size:.1f} MB")
+        rows = item["estimated_rows"]
+        estimate = f"~{rows} rows" if rows is not None else "rows unknown (never analyzed)"
+        out.print(f"  {item['table']}: {estimate}, {size:.1f} MB")
 
 
 def _print_snapshot(out: Console, data: dict[str, Any]) -> None:

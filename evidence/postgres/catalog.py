@@ -24,7 +24,7 @@ class Relation:
     name: str
     relkind: str
     pages: int
-    estimated_rows: int
+    estimated_rows: int | None  # None: never vacuumed or analyzed, so unknown
     total_bytes: int
 
     @property
@@ -59,7 +59,7 @@ class SnapshotInfo:
 _RELATION = """
 SELECT c.oid, n.nspname, c.relname, c.relkind,
        (pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint,
-       greatest(c.reltuples, 0)::bigint, pg_total_relation_size(c.oid)
+       CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint END, pg_total_relation_size(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'm', 'v', 'f')
 """

@@ -53,7 +53,7 @@ COLLECTOR = "evidence.postgres.snapshot"
 @dataclass(frozen=True)
 class TableEstimate:
     table: str
-    estimated_rows: int
+    estimated_rows: int | None
     total_bytes: int
     lock: str = "ACCESS SHARE"
 

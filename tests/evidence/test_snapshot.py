@@ -160,18 +160,22 @@ def test_permission_denied_on_one_table_fails_it_and_exports_the_rest(
 
 
 def test_dry_run_lists_tables_and_stages_nothing(breach, case, pg_dsn) -> None:
-    execute(pg_dsn, TABLES, "ANALYZE")
+    execute(pg_dsn, TABLES, "ANALYZE", "CREATE TABLE fresh AS SELECT 1 AS id")
     result = breach(*snapshot_args(case, pg_dsn, "--schema", "public", "--dry-run", "--json"))
     assert result.exit_code == 0, result.stderr
     tables = {t["table"]: t for t in result.json["tables"]}
-    assert set(tables) == {"public.users", "public.sessions", "public.secrets"}
+    assert set(tables) == {"public.users", "public.sessions", "public.secrets", "public.fresh"}
+    assert tables["public.fresh"]["estimated_rows"] is None  # never analyzed: unknown, not 0
     assert tables["public.users"]["estimated_rows"] == 3000
     assert tables["public.sessions"]["total_bytes"] > 0
     assert all(t["lock"] == "ACCESS SHARE" for t in tables.values())
     assert not any(case.staging.iterdir())
     assert case.timeline()[-1]["result"] == "dry-run"
-    human = breach(*snapshot_args(case, pg_dsn, "--table", "public.users", "--dry-run"))
+    human = breach(
+        *snapshot_args(case, pg_dsn, "--table", "public.users", "--table", "fresh", "--dry-run")
+    )
     assert "public.users: ~3000 rows" in human.stdout
+    assert "public.fresh: rows unknown (never analyzed)" in human.stdout
 
 
 def test_unknown_table_is_bad_input_before_anything_is_read(breach, case, pg_dsn) -> None:
@@ -282,7 +286,7 @@ def test_views_partitions_and_names_with_dots(breach, case, pg_dsn) -> None:
     }
     folder = case.staging / result.json["folder"]
     view_ddl = (folder / "public.emails.ddl.sql").read_text()
-    assert 'CREATE VIEW "public"."emails" AS' in view_ddl and "WHERE id <= 10" in view_ddl
+    assert 'CREATE VIEW "public"."emails" AS' in view_ddl and "id <= 10;" in view_ddl
     assert (
         'CREATE MATERIALIZED VIEW "public"."user_ids" AS'
         in (folder / "public.user_ids.ddl.sql").read_text()
