@@ -65,3 +65,23 @@ def security_group(*ingress: tuple[int, list[str]]) -> tuple[Any, str]:
     if permissions:
         ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions)
     return ec2, str(group)
+
+
+def network_acl(*entries: tuple[int, str, bool, str]) -> tuple[Any, str]:
+    """A new VPC network ACL (moto) holding each (rule number, allow|deny, egress, CIDR) for
+    all protocols; the EC2 client and the ACL id."""
+    import boto3
+
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    for number, action, egress, cidr in entries:
+        ec2.create_network_acl_entry(
+            NetworkAclId=acl,
+            RuleNumber=number,
+            Protocol="-1",
+            RuleAction=action,
+            Egress=egress,
+            CidrBlock=cidr,
+        )
+    return ec2, str(acl)

@@ -11,7 +11,7 @@ from containment.aws import AwsAccount
 from containment.block.wafv2 import WafIpSet
 from containment.interface import TargetResult
 from containment.run import run_action
-from tests.containment.conftest import by_name, security_group
+from tests.containment.conftest import by_name, network_acl, security_group
 
 pytestmark = pytest.mark.aws
 
@@ -104,29 +104,14 @@ def test_wafv2_retries_a_stale_lock_token_without_losing_the_other_change(aws: N
 
 
 def test_nacl_deny_entries_in_both_directions(aws: None, contain: Any) -> None:
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
-    for egress in (False, True):
-        ec2.create_network_acl_entry(
-            NetworkAclId=acl,
-            RuleNumber=100,
-            Protocol="-1",
-            RuleAction="allow",
-            Egress=egress,
-            CidrBlock="0.0.0.0/0",
-        )
     # Inbound, 192.0.2.0/24 is already denied before the allow-all. Outbound, its deny comes
     # after the allow-all, never matches, and so does not count.
-    for egress, number in ((False, 1), (True, 200)):
-        ec2.create_network_acl_entry(
-            NetworkAclId=acl,
-            RuleNumber=number,
-            Protocol="-1",
-            RuleAction="deny",
-            Egress=egress,
-            CidrBlock="192.0.2.0/24",
-        )
+    ec2, acl = network_acl(
+        (100, "allow", False, "0.0.0.0/0"),
+        (100, "allow", True, "0.0.0.0/0"),
+        (1, "deny", False, "192.0.2.0/24"),
+        (200, "deny", True, "192.0.2.0/24"),
+    )
     args = (
         "--adapter",
         "nacl",
@@ -160,17 +145,7 @@ def test_nacl_deny_entries_in_both_directions(aws: None, contain: Any) -> None:
 
 
 def test_nacl_without_room_below_the_first_allow_fails_that_target(aws: None, contain: Any) -> None:
-    ec2 = boto3.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
-    ec2.create_network_acl_entry(
-        NetworkAclId=acl,
-        RuleNumber=1,
-        Protocol="-1",
-        RuleAction="allow",
-        Egress=False,
-        CidrBlock="0.0.0.0/0",
-    )
+    _, acl = network_acl((1, "allow", False, "0.0.0.0/0"))
     result = contain("block", "--adapter", "nacl", "--nacl-id", acl, "--target", "203.0.113.7")
     assert result.exit_code == 1
     assert "no free ingress rule number" in result.json["targets"][0]["reason"]
@@ -292,8 +267,7 @@ def test_one_network_written_two_ways_is_acted_on_once(aws: None, contain: Any) 
     assert got == ["203.0.113.7/32"]
 
     ec2, group = security_group((22, ["203.0.113.7/32"]))
-    vpc = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["VpcId"]
-    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    _, acl = network_acl()
     result = contain("block", "--adapter", "nacl", "--nacl-id", acl, *same)
     assert result.exit_code == 0, result.stdout
     entries = ec2.describe_network_acls(NetworkAclIds=[acl])["NetworkAcls"][0]["Entries"]

@@ -17,7 +17,7 @@ import pytest
 
 from breach.case import Case
 from manifests.timeutil import utcnow
-from tests.containment.conftest import by_name, security_group
+from tests.containment.conftest import by_name, network_acl, security_group
 
 READ_ONLY = {
     "Version": "2012-10-17",
@@ -92,14 +92,8 @@ def _wafv2() -> list[str]:
     return ["--ip-set", "blocklist", "--target", "203.0.113.0/24"]
 
 
-def _vpc() -> tuple[Any, str]:
-    ec2 = boto3.client("ec2")
-    return ec2, ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-
-
 def _nacl() -> list[str]:
-    ec2, vpc = _vpc()
-    acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+    _, acl = network_acl()
     return ["--nacl-id", acl, "--target", "203.0.113.0/24"]
 
 
