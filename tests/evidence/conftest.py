@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +70,27 @@ def with_user(dsn: str, user: str, password: str | None = None) -> str:
     if password is not None:
         params["password"] = password
     return make_conninfo(**params)
+
+
+def terminate(dsn: str, pattern: str, *, wait: bool = False) -> int:
+    """End our backends by application name; with `wait`, until they are really gone."""
+    find = "FROM pg_stat_activity WHERE application_name LIKE %s AND pid <> pg_backend_pid()"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        killed = len(
+            conn.execute(f"SELECT pg_terminate_backend(pid) {find}", (pattern,)).fetchall()
+        )
+        for _ in range(500 if wait else 0):
+            if not conn.execute(f"SELECT 1 {find}", (pattern,)).fetchone():
+                break
+            time.sleep(0.01)
+    return killed
+
+
+# Large enough (about 13 MB) that a worker cannot have it all in socket buffers when it is ended.
+BIG = (
+    "CREATE TABLE big AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 60000) g",
+    "ANALYZE big",
+)
 
 
 @pytest.fixture

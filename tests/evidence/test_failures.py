@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pyarrow.parquet as pq
 import pytest
 
 from breach.case import Case
 from evidence.postgres.snapshot import TableSnapshot
 
-from .conftest import execute, fetch, with_user
+from .conftest import BIG, execute, fetch, terminate, with_user
 from .test_snapshot import TABLES
 
 pytestmark = pytest.mark.pg
@@ -88,27 +86,6 @@ def test_a_wrong_password_is_one_line_exit_2_and_never_recorded(
     assert json.loads(meta)["source"]["dsn"].endswith("password=***")
 
 
-def _terminate(dsn: str, pattern: str, *, wait: bool = False) -> int:
-    """End our backends by application name; with `wait`, until they are really gone."""
-    find = "FROM pg_stat_activity WHERE application_name LIKE %s AND pid <> pg_backend_pid()"
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        killed = len(
-            conn.execute(f"SELECT pg_terminate_backend(pid) {find}", (pattern,)).fetchall()
-        )
-        for _ in range(500 if wait else 0):
-            if not conn.execute(f"SELECT 1 {find}", (pattern,)).fetchone():
-                break
-            time.sleep(0.01)
-    return killed
-
-
-# Large enough (about 13 MB) that a worker cannot have it all in socket buffers when it is ended.
-BIG = (
-    "CREATE TABLE big AS SELECT g AS id, repeat('x', 200) AS pad FROM generate_series(1, 60000) g",
-    "ANALYZE big",
-)
-
-
 def _staged_files(case: Case, suffix: str) -> list[str]:
     return sorted(p.name for p in case.staging.rglob(f"*{suffix}"))
 
@@ -123,7 +100,7 @@ def test_snapshot_workers_lost_once_are_retried_on_the_same_snapshot(case, pg_ds
         with lock:
             read.append(rows)
             if not killed:
-                killed.append(_terminate(pg_dsn, "breachkit-evidence-worker", wait=True))
+                killed.append(terminate(pg_dsn, "breachkit-evidence-worker", wait=True))
                 # committed after the snapshot: the re-read must not see it either
                 execute(pg_dsn, "INSERT INTO big VALUES (60001, 'late')")
 
@@ -148,7 +125,7 @@ def test_snapshot_workers_lost_for_good_fail_their_tables_cleanly(breach, case, 
 
     def killer() -> None:
         while not stop.is_set():
-            _terminate(pg_dsn, "breachkit-evidence-worker")
+            terminate(pg_dsn, "breachkit-evidence-worker")
             stop.wait(0.002)
 
     thread = threading.Thread(target=killer, daemon=True)
@@ -181,7 +158,7 @@ def test_snapshot_whose_control_connection_dies_fails_cleanly(breach, case, pg_d
     def kill_everything(key: str, rows: int) -> None:
         with once:
             if not killed:
-                killed.append(_terminate(pg_dsn, "breachkit-evidence%", wait=True))
+                killed.append(terminate(pg_dsn, "breachkit-evidence%", wait=True))
 
     report = TableSnapshot(
         pg_dsn, ["public.big"], jobs=1, batch_bytes=65536, progress=kill_everything
