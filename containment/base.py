@@ -124,6 +124,27 @@ class PgAdapter(AdapterBase):
         except psycopg.OperationalError as exc:
             raise StepFailed(f"PostgreSQL: {_first_line(exc)}") from None
 
+    def column_types(self, table: str, columns: Sequence[str], hint: str) -> dict[str, str]:
+        """Each column's SQL type; a table or column that is not there is one line, exit 2."""
+        import psycopg
+
+        try:
+            rows = self.query(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+                " WHERE a.attrelid = to_regclass(%s) AND a.attname = ANY(%s)"
+                " AND NOT a.attisdropped",
+                (table, list(columns)),
+            )
+        except psycopg.errors.InvalidName:
+            raise BadInput(f"{table!r} is not a table name", hint=hint) from None
+        types = {str(name): str(kind) for name, kind in rows}
+        for column in columns:
+            if column not in types:
+                raise BadInput(
+                    f"table {table!r} has no column {column} (or no such table)", hint=hint
+                )
+        return types
+
     def system(self) -> str:
         info = self.conn.info
         return f"postgresql {info.user}@{info.host}:{info.port}/{info.dbname}"

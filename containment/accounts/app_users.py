@@ -45,19 +45,21 @@ class AppUsers(PgAdapter):
         }
 
     def _check_columns(self) -> None:
-        wanted = [self.id_column, self.flag_column]
-        rows = self.query(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
-            " WHERE a.attrelid = to_regclass(%s) AND a.attname = ANY(%s) AND NOT a.attisdropped",
-            (self.table, wanted),
+        import psycopg
+
+        self._types = self.column_types(
+            self.table,
+            [self.id_column, self.flag_column],
+            hint="name them with --table, --id-column and --flag-column",
         )
-        self._types = dict(rows)
-        for column in wanted:
-            if column not in self._types:
-                raise BadInput(
-                    f"table {self.table} has no column {column} (or no such table)",
-                    hint="name them with --table, --id-column and --flag-column",
-                )
+        flag_type = self._types[self.flag_column]
+        try:
+            self.query(sql.SQL("SELECT %s::{}").format(sql.SQL(flag_type)), (self.disabled_value,))
+        except psycopg.DataError:
+            raise BadInput(
+                f"--disabled-value {self.disabled_value!r} is not a {flag_type}"
+                f" (the type of {self.table}.{self.flag_column})"
+            ) from None
 
     def _parts(self) -> dict[str, sql.Composable]:
         return {
@@ -128,9 +130,14 @@ class AppUsers(PgAdapter):
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         lines = [
-            f"UPDATE {self.table} SET {self.flag_column} = '{t.before[self.flag_column]}'"
-            f" WHERE {self.id_column} = '{t.name}';"
+            f"UPDATE {self.table} SET {self.flag_column} = {_literal(t.before[self.flag_column])}"
+            f" WHERE {self.id_column} = {_literal(t.name)};"
             for t in results
             if self.flag_column in t.before
         ]
         return " ".join(lines) or "nothing to undo"
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal, quotes doubled, so the undo step can be pasted as it is."""
+    return "'" + value.replace("'", "''") + "'"

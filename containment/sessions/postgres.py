@@ -22,7 +22,6 @@ from psycopg import sql
 from containment.base import PgAdapter, fits_column
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION, NEW_SESSIONS_HINT, UNDO
-from manifests.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -78,19 +77,11 @@ class PostgresSessions(PgAdapter):
 
     def _check_columns(self) -> None:
         """The table and both columns must exist; the user column's type drives the casts."""
-        wanted = [self.layout.user_column, self.layout.key_column]
-        rows = self.query(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
-            " WHERE a.attrelid = to_regclass(%s) AND a.attname = ANY(%s) AND NOT a.attisdropped",
-            (self.layout.table, wanted),
+        types = self.column_types(
+            self.layout.table,
+            [self.layout.user_column, self.layout.key_column],
+            hint="pick --preset django|generic, or name --table/--user-column/--key-column",
         )
-        types = dict(rows)
-        for column in wanted:
-            if column not in types:
-                raise BadInput(
-                    f"table {self.layout.table} has no column {column} (or no such table)",
-                    hint="pick --preset django|generic, or name --table/--user-column/--key-column",
-                )
         self._user_type = types[self.layout.user_column]
 
     def _valid_user(self, target: TargetResult) -> bool:

@@ -143,6 +143,36 @@ def test_app_users_flag(contain: Any, pg_dsn: str) -> None:
     assert contain("disable-accounts", *args, "--target", "2").json["status"] == "noop"
 
 
+def test_app_users_text_flag_and_bad_settings(contain: Any, pg_dsn: str) -> None:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE members (handle text PRIMARY KEY, state text)")
+        conn.execute("INSERT INTO members VALUES ('o''brien', 'it''s active')")
+    args = ("--adapter", "app-users", "--dsn", pg_dsn, "--table", "members", "--id-column")
+    args += ("handle", "--flag-column", "state", "--disabled-value", "locked")
+    result = contain("disable-accounts", *args, "--target", "o'brien")
+    assert result.exit_code == 0, result.stdout
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        assert conn.execute("SELECT state FROM members").fetchone() == ("locked",)
+        conn.execute(result.json["undo"])  # the undo step runs as printed, quotes and all
+        assert conn.execute("SELECT state FROM members").fetchone() == ("it's active",)
+    for bad, message in (
+        # PostgreSQL 15 calls this an invalid name, later versions no such table: one line both.
+        (("--table", "members; drop table members"), "'members; drop table members'"),
+        (("--table", "nosuch"), "table 'nosuch' has no column"),
+    ):
+        result = contain("disable-accounts", *args, *bad, "--target", "x")
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    flag = ("--adapter", "app-users", "--dsn", pg_dsn, "--disabled-value", "maybe")
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE users (id int PRIMARY KEY, is_active boolean)")
+    result = contain("disable-accounts", *flag, "--target", "1")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: --disabled-value 'maybe' is not a boolean (the type of users.is_active)"
+    )
+
+
 def test_postgres_password_rotation_to_a_0600_file(
     contain: Any, case: Case, pg_dsn: str, role: str, tmp_path: Path
 ) -> None:

@@ -185,7 +185,7 @@ def test_unreachable_postgres_is_one_line_exit_2(contain: Any, case: Case) -> No
 def test_missing_table_is_bad_input(revoke: Any, pg_dsn: str) -> None:
     result = revoke("--target", "1")
     assert result.exit_code == 2
-    assert "table sessions has no column" in result.stderr
+    assert "table 'sessions' has no column" in result.stderr
 
 
 class AttackerLogsInAgain(PostgresSessions):
