@@ -22,6 +22,7 @@ from breach.options import aws_options, case_option, dry_run_option, json_option
 from breach.output import report
 from containment import AdapterOptions, Receipt, build, read_targets, run_action
 from containment.aws import AwsAccount
+from containment.block.nacl import MAX_RULE
 from containment.interface import Action
 from containment.registry import ADAPTERS
 from manifests.errors import BadInput, StepFailed
@@ -171,7 +172,13 @@ def rotate_keys(since_text: str | None, **kwargs: Any) -> None:
     type=click.Choice(["REGIONAL", "CLOUDFRONT"]),
 )
 @click.option("--nacl-id", help="nacl: the network ACL (acl-...).")
-@click.option("--first-rule", default=1, show_default=True, help="nacl: lowest rule number to use.")
+@click.option(
+    "--first-rule",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, MAX_RULE),
+    help="nacl: lowest rule number to use.",
+)
 @click.option("--group-id", help="security-group: the group (sg-...).")
 def block(**kwargs: Any) -> None:
     """Block CIDRs: wafv2, nacl, security-group."""

@@ -20,6 +20,9 @@ DEFAULT_RULE = 32767  # the catch-all deny every NACL ends with
 DIRECTIONS = {"ingress": False, "egress": True}
 
 
+MAX_RULE = 32766  # AWS: 1..32766; 32767 is the implicit deny
+
+
 class NetworkAcl(AwsAdapter):
     name: ClassVar[str] = "nacl"
     action: ClassVar[Action] = ACTION
@@ -31,6 +34,8 @@ class NetworkAcl(AwsAdapter):
             raise BadInput("the nacl adapter needs --nacl-id acl-...")
         super().__init__(account)
         self.nacl_id = nacl_id
+        if not 1 <= first_rule <= MAX_RULE:
+            raise BadInput(f"--first-rule {first_rule}: NACL rule numbers run from 1 to {MAX_RULE}")
         self.first_rule = first_rule
 
     def settings(self) -> dict[str, Any]:

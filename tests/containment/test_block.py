@@ -153,6 +153,9 @@ def test_nacl_without_room_below_the_first_allow_fails_that_target(aws: None, co
         "block", "--adapter", "nacl", "--nacl-id", "acl-00000000", "--target", "203.0.113.7"
     )
     assert bad.exit_code == 2 and "no network ACL acl-00000000" in bad.stderr
+    for number in ("0", "32767"):  # AWS numbers rules 1..32766
+        out = contain("block", "--adapter", "nacl", "--nacl-id", acl, "--first-rule", number)
+        assert out.exit_code == 2 and "--first-rule" in out.stderr
 
 
 def test_security_group_rules_revoked_and_broader_rules_named(aws: None, contain: Any) -> None:
