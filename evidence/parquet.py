@@ -25,6 +25,9 @@ from manifests.errors import StepFailed
 from manifests.fsio import disk_errors, fsync_dir
 
 QUEUE_BATCHES = 4
+# Open files per sink: a window of years has thousands of days, and a process may have only
+# 1024 descriptors. The least recently written file is closed; its day goes on in a new part.
+MAX_OPEN_FILES = 64
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 # Columns whose values repeat (actors, actions) compress well with a dictionary; unique ones
 # (ids, timestamps, uuids, payloads) only pay for building it.
@@ -86,7 +89,8 @@ class ParquetSink:
         self.time_column = time_column
         self.dictionary_columns = dictionary_columns
         self.stats = SinkStats()
-        self._writers: dict[str, pq.ParquetWriter] = {}
+        self._writers: dict[str, tuple[str, pq.ParquetWriter]] = {}  # route -> (file, writer)
+        self._parts: dict[str, int] = {}  # route -> files closed so far
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._error: BaseException | None = None
         self._failed = threading.Event()
@@ -111,7 +115,7 @@ class ParquetSink:
         self._thread.join()
         if self._error is not None:
             raise StepFailed(f"writing Parquet failed: {self._error}")
-        if not self._writers and empty_file:
+        if not self.stats.files and empty_file:
             self._open(empty_file)
             self.stats.files[empty_file] = 0
         self._close_writers()
@@ -146,11 +150,13 @@ class ParquetSink:
         if self.dictionary_columns is None:
             self.dictionary_columns = dictionary_candidates(batch)
         self._track_time(batch)
-        for relpath, part in self.route(batch):
+        for route, part in self.route(batch):
             if part.num_rows:
-                writer = self._writers.get(relpath) or self._open(relpath)
+                if route in self._writers:  # move it last: the most recently written
+                    self._writers[route] = self._writers.pop(route)
+                path, writer = self._writers.get(route) or self._open(route)
                 writer.write_batch(part)
-                self.stats.files[relpath] = self.stats.files.get(relpath, 0) + part.num_rows
+                self.stats.files[path] = self.stats.files.get(path, 0) + part.num_rows
         self.stats.rows += batch.num_rows
 
     def _track_time(self, batch: pa.RecordBatch) -> None:
@@ -163,7 +169,10 @@ class ParquetSink:
         if high is not None and (self.stats.newest is None or high > self.stats.newest):
             self.stats.newest = high
 
-    def _open(self, relpath: str) -> pq.ParquetWriter:
+    def _open(self, route: str) -> tuple[str, pq.ParquetWriter]:
+        while len(self._writers) >= MAX_OPEN_FILES:
+            self._close(next(iter(self._writers)))
+        relpath = nth_part(route, self._parts.get(route, 0))
         path = self.tmp_dir / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         with disk_errors(path):
@@ -174,14 +183,29 @@ class ParquetSink:
                 use_dictionary=self.dictionary_columns or False,
                 store_schema=True,
             )
-        self._writers[relpath] = writer
-        return writer
+        self._writers[route] = (relpath, writer)
+        return relpath, writer
+
+    def _close(self, route: str) -> None:
+        relpath, writer = self._writers.pop(route)
+        self._parts[route] = self._parts.get(route, 0) + 1
+        with disk_errors(self.tmp_dir / relpath):
+            writer.close()
 
     def _close_writers(self) -> None:
-        for relpath, writer in list(self._writers.items()):
-            with disk_errors(self.tmp_dir / relpath):
-                writer.close()
-            del self._writers[relpath]
+        for route in list(self._writers):
+            self._close(route)
+
+
+def nth_part(route: str, index: int) -> str:
+    """The file for the index-th part of a route: day=X/part-0000.parquet, part-0001, ..."""
+    if index == 0:
+        return route
+    stem, dot, suffix = route.rpartition(".")
+    head, dash, number = stem.rpartition("-")
+    if dash and number.isdigit():
+        return f"{head}-{int(number) + index:0{len(number)}d}{dot}{suffix}"
+    return f"{stem}-{index:04d}{dot}{suffix}"
 
 
 def dictionary_candidates(batch: pa.RecordBatch) -> list[str]:

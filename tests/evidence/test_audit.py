@@ -305,3 +305,37 @@ def test_a_query_failing_mid_stream_is_one_clean_line_exit_1(breach, case, audit
     assert result.stderr.strip() == "error: reading query failed: division by zero"
     assert not [p for p in case.staging.rglob("*") if p.is_file()]
     assert case.timeline()[-1]["result"] == "failed"
+
+
+def test_a_window_of_many_days_keeps_few_files_open(case, pg_dsn, monkeypatch) -> None:
+    """Days arriving out of order past the open-file cap go on in a new part, rows intact."""
+    import evidence.parquet
+
+    monkeypatch.setattr(evidence.parquet, "MAX_OPEN_FILES", 8)
+    execute(
+        pg_dsn,
+        "CREATE TABLE spread AS SELECT g AS id, timestamptz '2026-01-01'"
+        " + (g % 40) * interval '1 day' + g * interval '1 ms' AS at FROM generate_series(1, 2000) g",
+    )
+    window = Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+    result = AuditExport(pg_dsn, window, "at", table="public.spread", batch_bytes=4096).export(case)
+    folder = case.staging / result.name
+    per_day = {day.name: ds.dataset(day, format="parquet").count_rows() for day in folder.iterdir()}
+    expected = fetch(
+        pg_dsn, "SELECT 'day=' || (at AT TIME ZONE 'UTC')::date, count(*) FROM spread GROUP BY 1"
+    )
+    assert per_day == dict(expected) and len(per_day) == 40
+    parts = result.meta["source"]["partitions"]
+    assert sum(p["rows"] for p in parts) == result.row_count == 2000
+    assert any(p["path"].endswith("part-0001.parquet") for p in parts)  # a day was reopened
+    assert sorted(p["path"] for p in parts) == sorted(
+        f.relative_to(folder).as_posix() for f in folder.rglob("*.parquet")
+    )
+
+
+def test_nth_part_names() -> None:
+    from evidence.parquet import nth_part
+
+    assert nth_part("day=2026-11-01/part-0000.parquet", 0) == "day=2026-11-01/part-0000.parquet"
+    assert nth_part("day=2026-11-01/part-0000.parquet", 12) == "day=2026-11-01/part-0012.parquet"
+    assert nth_part("public.users.parquet", 1) == "public.users-0001.parquet"
