@@ -31,12 +31,12 @@ def scram_role(pg_dsn: str) -> Iterator[tuple[str, str]]:
     """
     name = f"bk_scram_{uuid.uuid4().hex[:8]}"
     password = f"right-{uuid.uuid4().hex[:8]}"
-    hba = Path(fetch(pg_dsn, "SHOW hba_file")[0][0])
     try:
+        hba = Path(fetch(pg_dsn, "SHOW hba_file")[0][0])
         original = hba.read_text()
         hba.write_text(original)
-    except OSError as exc:
-        pytest.skip(f"PostgreSQL hba file {hba} not writable here ({exc}): run as its owner")
+    except (OSError, psycopg.Error) as exc:
+        pytest.skip(f"PostgreSQL: the hba file is not writable here ({exc}); run as a superuser")
     execute(
         pg_dsn,
         "SET password_encryption = 'scram-sha-256'",
