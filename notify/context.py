@@ -55,6 +55,11 @@ class ContainmentAction(_Open):
     finished_at: UtcDatetime | None = None
     targets: list[Any] = Field(default_factory=list)
 
+    @property
+    def changed_something(self) -> bool:
+        """Applied and effective: not a dry-run plan, not a no-op, not a wholly failed attempt."""
+        return self.status in ("ok", "partial")
+
 
 class IncidentContext(_Open):
     case: CaseInfo

@@ -83,10 +83,11 @@ def _duration(context: IncidentContext, now: datetime) -> str:
 
 
 def _resolution(context: IncidentContext) -> list[str]:
+    """What was done: applied actions, failed ones included; dry-run plans and no-ops are not."""
     return [
         f"{c.summary} ({c.adapter or c.action}, {c.status})"
         for c in context.containment
-        if c.summary
+        if c.summary and c.status not in ("planned", "noop")
     ]
 
 

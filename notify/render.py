@@ -168,7 +168,7 @@ def variables(
         "next_update": local_iso(next_update, policy.calendar),
         "update_every": _every(level.update_every),
         "containment": [c.model_dump(mode="json") for c in context.containment],
-        "measures": [c.summary for c in context.containment if c.summary],
+        "measures": [c.summary for c in context.containment if c.summary and c.changed_something],
         "timeline": context.timeline,
         "now": rfc3339(moment),
         "now_local": local_iso(moment, policy.calendar),

@@ -268,7 +268,7 @@ def breach_case(tmp_path: Path) -> Case:
                 "kind": "containment",
                 "action": action,
                 "adapter": f"postgres.{action}",
-                "status": "applied",
+                "status": "ok",
                 "summary": summary,
                 "started_at": "2026-11-27T08:20:00Z",
                 "finished_at": "2026-11-27T08:25:00Z",

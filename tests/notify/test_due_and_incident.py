@@ -192,7 +192,7 @@ def test_postmortem_is_filled_from_the_case_and_close_insists_on_it(
     assert "**Severity**: P1" in text and "**Author**: Dana" in text
     assert "- Users affected: 3" in text
     assert "- Data impact: 1500 records touched in public.customers, public.orders" in text
-    assert "- Revoked 41 sessions of svc-reporting (postgres.revoke-sessions, applied)" in text
+    assert "- Revoked 41 sessions of svc-reporting (postgres.revoke-sessions, ok)" in text
     assert "incident.open: Customer table exfiltrated" in text
     assert "case.update (status open -> resolved): key rotated" in text
     assert "**Duration**: " in text and " - ongoing" not in text

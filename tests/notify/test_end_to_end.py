@@ -204,3 +204,35 @@ def test_a_real_case_from_open_to_close(
     assert Case.load(case.root).record.status == "closed"
     assert (case.staging / "postmortem.md").read_text() == path.read_text()
     assert (case.staging / "postmortem.md.meta.json").is_file()
+
+
+def test_dry_runs_and_no_ops_are_not_measures_taken(breach_case, breach) -> None:  # type: ignore[no-untyped-def]
+    """A dry-run plan and a second apply that changed nothing are not measures a regulator or the
+    post-mortem should read as done."""
+    for status, summary in (
+        ("planned", "would disable 1 role"),
+        ("noop", "nothing to do for 3 users"),
+    ):
+        breach_case.write_receipt(
+            f"containment-{status}.json",
+            {
+                "kind": "containment",
+                "action": "disable-accounts",
+                "adapter": "postgres-role",
+                "status": status,
+                "summary": summary,
+                "targets": [],
+            },
+        )
+    assert (
+        breach("notify", "draft", "--case", breach_case.root, "--notice", "gdpr-art33").exit_code
+        == 0
+    )
+    art33 = (breach_case.root / "notify" / "drafts" / "gdpr-art33.md").read_text()
+    assert "Revoked 41 sessions of svc-reporting" in art33
+    assert "would disable 1 role" not in art33 and "nothing to do" not in art33
+    assert breach("postmortem", "--case", breach_case.root).exit_code == 0
+    resolution = (breach_case.root / "postmortem.md").read_text().split("### Resolution")[1]
+    resolution = resolution.split("###")[0]
+    assert "Rotated the leaked API key" in resolution
+    assert "would disable" not in resolution and "nothing to do" not in resolution
