@@ -23,7 +23,7 @@ from breach.output import report
 from containment import AdapterOptions, Receipt, build, read_targets, run_action
 from containment.aws import AwsAccount
 from containment.block.nacl import MAX_RULE
-from containment.interface import Action
+from containment.interface import Action, TargetResult
 from containment.registry import ADAPTERS
 from manifests.errors import BadInput, StepFailed
 from manifests.timeutil import parse_rfc3339, utcnow
@@ -263,19 +263,35 @@ def _record(case: Case, receipt: Receipt, reason: str | None) -> Path:
     return path
 
 
+SHOWN_TARGETS = 20
+
+
+def _targets_to_show(targets: list[TargetResult]) -> tuple[list[TargetResult], int]:
+    """Every target that failed or was missing, and the first few others: a terminal stays
+    readable for 10,000 users while nothing that needs attention is hidden."""
+    trouble = {"failed", "missing"}
+    calm = [t for t in targets if t.status not in trouble]
+    keep = {id(t) for t in calm[:SHOWN_TARGETS]}
+    shown = [t for t in targets if t.status in trouble or id(t) in keep]
+    return shown, len(targets) - len(shown)
+
+
 def _human(receipt: Receipt, path: Path) -> Callable[[Console], None]:
     def render(out: Console) -> None:
         head = "[bold]dry run[/bold]: " if receipt.dry_run else ""
         out.print(
             f"{head}{escape(receipt.summary)}  [dim]({receipt.adapter}, {escape(receipt.system)})[/dim]"
         )
-        for target in receipt.targets:
+        shown, hidden = _targets_to_show(receipt.targets)
+        for target in shown:
             detail = target.change or ""
             if target.reason:
                 detail = f"{detail}  {target.reason}".strip()
             if target.hint:
                 detail += f" (hint: {target.hint})"
             out.print(f"  {MARKS[target.status]} {escape(target.name)}  {escape(detail)}")
+        if hidden:
+            out.print(f"  ... and {hidden} more like those (every target is in the receipt)")
         out.print(f"  undo: {escape(receipt.undo)}")
         out.print(f"  receipt: {path}")
 

@@ -189,3 +189,15 @@ def test_profile_picks_credentials_and_region_from_the_aws_files(
     assert result.json["system"].endswith("eu-central-1")
     nowhere = contain("revoke-sessions", *args, "--profile", "absent")
     assert nowhere.exit_code == 2 and "AWS profile 'absent' not found" in nowhere.stderr
+
+
+def test_a_long_target_list_shows_every_problem_and_only_the_first_calm_targets() -> None:
+    from breach.commands.contain import SHOWN_TARGETS, _targets_to_show
+    from containment.interface import TargetResult
+
+    targets = [TargetResult(name=f"u{n}", status="ok") for n in range(100)]
+    targets[70] = TargetResult(name="u70", status="failed", reason="permission denied")
+    targets[90] = TargetResult(name="u90", status="missing")
+    shown, hidden = _targets_to_show(targets)
+    assert [t.name for t in shown] == [f"u{n}" for n in range(SHOWN_TARGETS)] + ["u70", "u90"]
+    assert hidden == 100 - len(shown)
