@@ -152,25 +152,33 @@ def parse_recipient(text: str) -> Recipient:
     )
 
 
-def load_recipients(values: list[str]) -> list[Recipient]:
-    """Each value is a recipient or a file of recipients, one per line (like `age -R`)."""
-    recipients: list[Recipient] = []
+def recipient_lines(values: list[str]) -> list[str]:
+    """Each value is a recipient or a file of recipients, one per line (like `age -R`); returns
+    the recipients as text, files expanded."""
+    lines: list[str] = []
     for value in values:
         path = Path(value)
         if not value.startswith(("age1", "ssh-")) and path.is_file():
-            lines = [
-                ln for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")
+            found = [
+                ln.strip()
+                for ln in path.read_text().splitlines()
+                if ln.strip() and not ln.startswith("#")
             ]
-            if not lines:
+            if not found:
                 raise BadInput(f"recipients file {path} holds no recipient")
-            recipients.extend(parse_recipient(line) for line in lines)
+            lines.extend(found)
         elif not value.startswith(("age1", "ssh-")) and os.sep in value:
             raise BadInput(f"recipients file not found: {value}")
         else:
-            recipients.append(parse_recipient(value))
-    if not recipients:
+            lines.append(value.strip())
+    if not lines:
         raise BadInput("no recipient given", hint="pass --recipient age1... (legal's public key)")
-    return recipients
+    return lines
+
+
+def load_recipients(values: list[str]) -> list[Recipient]:
+    """The age recipients named by `values` (recipients or files of them)."""
+    return [parse_recipient(line) for line in recipient_lines(values)]
 
 
 def load_identities(path: Path) -> list[Identity]:

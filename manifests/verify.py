@@ -58,6 +58,8 @@ class _Context:
     payload_manifest: dict[str, str] = field(default_factory=dict)
     statement: dict[str, Any] | None = None
     envelope_bytes: bytes = b""
+    envelope: tuple[str, bytes, list[dict[str, str]]] | None = None  # type, payload, signatures
+    signer_key: PublicKey | None = None
     signer_keyid: str | None = None
 
 
@@ -81,6 +83,7 @@ def verify_bundle(bag: Path, trusted: dict[str, PublicKey]) -> Report:
     if not bag.is_dir() or not (bag / "bagit.txt").is_file():
         raise BadInput(f"{bag} is not a bundle (no bagit.txt)", hint="pass the bundle folder")
     ctx = _Context(bag, trusted)
+    _load_signed_parts(ctx)
     checks = [
         _check_bag(ctx),
         _check_payload(ctx),
@@ -185,29 +188,26 @@ def _check_tags(ctx: _Context) -> Check:
     return Check(name, True, f"{len(listed)} metadata file(s) unchanged")
 
 
-def _signer_key(ctx: _Context) -> PublicKey | None:
+def _load_signed_parts(ctx: _Context) -> None:
+    """Read the envelope and signer.pub.pem once; a missing or malformed one stays None and the
+    checks that need it say so."""
     try:
-        return load_public_key((ctx.bag / SIGNER_PEM).read_bytes(), source=SIGNER_PEM)
+        ctx.signer_key = load_public_key((ctx.bag / SIGNER_PEM).read_bytes(), source=SIGNER_PEM)
+        ctx.signer_keyid = keyid(ctx.signer_key)
     except (BadInput, FileNotFoundError):
-        return None
-
-
-def _envelope(ctx: _Context) -> tuple[str, bytes, list[dict[str, str]]] | None:
+        pass
     try:
         ctx.envelope_bytes = (ctx.bag / ENVELOPE).read_bytes()
-        return dsse.parse(ctx.envelope_bytes, source=ENVELOPE)
+        ctx.envelope = dsse.parse(ctx.envelope_bytes, source=ENVELOPE)
     except (BadInput, FileNotFoundError):
-        return None
+        pass
 
 
 def _check_signer(ctx: _Context) -> Check:
     name = "signer identity"
-    key = _signer_key(ctx)
-    parsed = _envelope(ctx)
-    if key is None:
+    if ctx.signer_keyid is None:
         return Check(name, False, f"{SIGNER_PEM} is missing or not a public key")
-    ctx.signer_keyid = keyid(key)
-    named = parsed[2][0].get("keyid") if parsed else None
+    named = ctx.envelope[2][0].get("keyid") if ctx.envelope else None
     if named and named != ctx.signer_keyid:
         return Check(
             name,
@@ -231,16 +231,14 @@ def _check_signer(ctx: _Context) -> Check:
 
 def _check_signature(ctx: _Context) -> Check:
     name = "signature over the statement"
-    parsed = _envelope(ctx)
-    if parsed is None:
+    if ctx.envelope is None:
         return Check(name, False, f"{ENVELOPE} is missing or not a DSSE envelope")
-    payload_type, payload, signatures = parsed
+    payload_type, payload, signatures = ctx.envelope
     if payload_type != dsse.IN_TOTO:
         return Check(name, False, f"payloadType is {payload_type!r}, expected {dsse.IN_TOTO}")
     # With pinned keys, only they count, so a swapped signer.pub.pem cannot help a forger.
     pinned = list(ctx.trusted.values())
-    own = _signer_key(ctx)
-    candidates = pinned or ([own] if own else [])
+    candidates = pinned or ([ctx.signer_key] if ctx.signer_key else [])
     if not candidates:
         return Check(name, False, "no key to check the signature with")
     message = dsse.pae(payload_type, payload)

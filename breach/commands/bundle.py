@@ -16,7 +16,7 @@ from breach.signers import load_local_signer, load_signer
 from manifests import chain, custody
 from manifests.decrypt import decrypt_bundle
 from manifests.errors import BadInput, StepFailed
-from manifests.keys import load_identities, load_recipients
+from manifests.keys import load_identities, load_recipients, recipient_lines
 from manifests.seal import SealedBundle
 from manifests.verify import Report, load_trusted, verify_bundle
 
@@ -27,21 +27,6 @@ signing_key_option = click.option(
     help="Ed25519 private key (PEM). [BREACH_SIGNING_KEY]",
 )
 bundle_argument = click.argument("bundle", type=click.Path(path_type=Path))
-
-
-def _recipient_names(values: list[str]) -> list[str]:
-    names: list[str] = []
-    for value in values:
-        path = Path(value)
-        if not value.startswith(("age1", "ssh-")) and path.is_file():
-            names += [
-                ln.strip()
-                for ln in path.read_text().splitlines()
-                if ln.strip() and not ln.startswith("#")
-            ]
-        else:
-            names.append(value.strip())
-    return names
 
 
 @click.command("seal")
@@ -88,8 +73,8 @@ def seal_command(
         raise BadInput("give either --case DIR or a SOURCE folder", hint="see `breach seal --help`")
     if source and not (out and incident):
         raise BadInput("sealing a folder needs --out BUNDLE and --incident ID")
-    recipient_keys = load_recipients(list(recipients))
-    names = _recipient_names(list(recipients))
+    names = recipient_lines(list(recipients))
+    recipient_keys = load_recipients(names)
     signer = load_signer(
         signing_key, kms_key, region=region, profile=profile, endpoint_url=endpoint_url
     )
