@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from breach.operator import operator
+from core.artifacts import describe
+from core.errors import BadInput, BreachError
+from core.fsio import read_json, resolve_inside, write_json
+from core.models import UtcDatetime
+from core.operator import operator
+from core.records import ScopeRecord
+from core.timeutil import rfc3339, utcnow
 from manifests import chain
-from manifests.errors import BadInput
-from manifests.fsio import read_json, resolve_inside, write_json
-from manifests.models import UtcDatetime
-from manifests.staging import describe
-from manifests.timeutil import rfc3339, utcnow
 
 Severity = Literal["P1", "P2", "P3", "P4"]
 Status = Literal["open", "contained", "resolved", "closed"]
@@ -31,9 +34,9 @@ INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class CaseRecord(BaseModel):
-    """case.json. Later steps add their own fields (scope counts, notices); extra keys are kept."""
+    """case.json: the case's current state. The journal is the record of how it got there."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     id: str
     severity: Severity
@@ -49,6 +52,11 @@ class CaseRecord(BaseModel):
     sealed: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="staged artifact -> size, mtime, sha256 and bundle"
     )
+    facts: dict[str, bool | float | int | None] = Field(
+        default_factory=dict, description="the classification facts last applied"
+    )
+    scope: ScopeRecord | None = Field(default=None, description="what the last scope found")
+    closed_at: UtcDatetime | None = None
 
 
 def cases_root() -> Path:
@@ -187,6 +195,43 @@ class Case:
         self.stage_json(f"receipts/{name}", receipt, meta)
         return target
 
+    def record_receipt(
+        self,
+        name: str,
+        receipt: BaseModel | dict[str, Any],
+        meta: dict[str, Any],
+        *,
+        what: str,
+        result: str,
+        why: str | None = None,
+        where: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Path:
+        """Keep a receipt (receipts/ and staged as evidence) and journal the step that made it."""
+        data = receipt.model_dump(mode="json") if isinstance(receipt, BaseModel) else receipt
+        path = self.write_receipt(name, data, meta)
+        self.journal(
+            what,
+            result=result,
+            why=why,
+            where=where,
+            details={**(details or {}), "receipt": f"receipts/{name}"},
+        )
+        return path
+
+    @contextmanager
+    def step(self, what: str, details: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Journal a step whatever happens: the body fills the outcome and may set 'result';
+        a BreachError is journaled as failed, with its message, and raised on."""
+        outcome: dict[str, Any] = {"result": "ok"}
+        try:
+            yield outcome
+        except BreachError as exc:
+            self.journal(what, result="failed", details={**details, "error": exc.message})
+            raise
+        result = outcome.pop("result")
+        self.journal(what, result=result, details={**details, **outcome})
+
     # -- journal ---------------------------------------------------------------------------
     def journal(
         self,
@@ -224,4 +269,6 @@ class Case:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
     return rfc3339(value) if isinstance(value, datetime) else value

@@ -11,7 +11,7 @@ from rich.markup import escape
 from breach import __version__
 from breach.commands import LazyGroup
 from breach.output import stderr
-from manifests.errors import BAD_INPUT, STEP_FAILED, BreachError
+from core.errors import BAD_INPUT, STEP_FAILED, BreachError
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -23,7 +23,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from breach.cli import main as breach_main
-from manifests.timeutil import rfc3339, utcnow
+from core.timeutil import rfc3339, utcnow
 
 OUT = Path(os.environ.get("BREACH_DEMO_DIR", "demo-out"))
 INCIDENT = "INC-DEMO-1"

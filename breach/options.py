@@ -9,6 +9,9 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# The signing key passphrase, for scripts (breach.signers reads the same variable).
+PASSPHRASE_ENV = "BREACH_KEY_PASSPHRASE"
+
 
 def json_option(func: F) -> F:
     return click.option(

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from breach import __version__
-from breach.operator import operator
+from core.errors import BadInput
+from core.operator import operator
 from manifests import custody
-from manifests.errors import BadInput
 from manifests.keys import Recipient
 from manifests.seal import PreviousBundle, SealedBundle, SealOptions, new_bundle_id, seal
 from manifests.signing import Signer

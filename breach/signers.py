@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from manifests.errors import BadInput
+from core.errors import BadInput
 from manifests.keys import load_signing_key
 from manifests.signing import Ed25519Signer, KmsSigner, Signer, kms_signer
 

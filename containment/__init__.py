@@ -8,7 +8,7 @@ Every action is planned, applied, verified by reading back, and returns a receip
     print(receipt.summary)         # revoked 12 sessions of 2 users
 """
 
-from containment.interface import ContainmentAdapter, Plan, Receipt, TargetResult
+from containment.interface import ContainmentAdapter, ContainmentReceipt, Plan, TargetResult
 from containment.registry import ADAPTERS, AdapterOptions, build
 from containment.run import execute, plan_action, read_targets, run_action
 
@@ -16,8 +16,8 @@ __all__ = [
     "ADAPTERS",
     "AdapterOptions",
     "ContainmentAdapter",
+    "ContainmentReceipt",
     "Plan",
-    "Receipt",
     "TargetResult",
     "build",
     "execute",

@@ -3,27 +3,16 @@ that fail with one line, and a round-trip counter the benchmark reads."""
 
 from __future__ import annotations
 
-import getpass
-import os
 import re
-import socket
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.interface import Action, TargetResult
-from manifests.errors import BadInput, StepFailed
-from manifests.redact import redact_dsn, redact_url
-
-
-def os_operator() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+from core.aws import AwsAccount, AwsCallFailed
+from core.errors import BadInput, StepFailed
+from core.redact import redact_dsn, redact_url
 
 
 def done_since(moment: datetime | None, since: datetime) -> bool:

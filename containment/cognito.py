@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter, missing_or_failed
 from containment.interface import TargetResult
-from manifests.errors import BadInput
+from core.aws import AwsAccount, AwsCallFailed
+from core.errors import BadInput
 
 NO_USER = "UserNotFoundException"
 

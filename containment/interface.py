@@ -6,7 +6,8 @@ An action runs in three steps, each a method of the adapter:
     apply(plan)     change exactly the targets the plan marked `planned`
     verify(results) read the state back and record it as each target's `after`
 
-`containment.run.run_action` drives the three steps and turns the outcome into a `Receipt`, the
+`containment.run.run_action` drives the three steps and turns the outcome into a
+`ContainmentReceipt`, the
 record the post-mortem and the regulator notice read. A receipt never holds a secret value.
 """
 
@@ -14,41 +15,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from manifests.models import UtcDatetime
+from core.models import UtcDatetime
+from core.records import (
+    ACTIONS,
+    Action,
+    ContainmentReceipt,
+    ReceiptStatus,
+    TargetResult,
+    TargetStatus,
+)
 
-Action = Literal["revoke-sessions", "disable-accounts", "rotate-keys", "block"]
-ACTIONS: tuple[Action, ...] = ("revoke-sessions", "disable-accounts", "rotate-keys", "block")
-
-# One target: planned (dry run), ok (changed and read back), noop (nothing to do),
-# failed (an error, or the read-back disagreed), missing (no such user/key/role).
-TargetStatus = Literal["planned", "ok", "noop", "failed", "missing"]
-ReceiptStatus = Literal["ok", "partial", "failed", "noop", "planned"]
-
-
-class TargetResult(BaseModel):
-    """One target's story: what it was, what was (or would be) done, what it is now."""
-
-    name: str
-    status: TargetStatus
-    change: str = Field(default="", description="what was (or would be) done, in words")
-    count: int = Field(default=0, description="how many things changed: sessions, keys, rules")
-    before: dict[str, Any] = Field(default_factory=dict)
-    after: dict[str, Any] = Field(default_factory=dict)
-    reason: str | None = None
-    hint: str | None = None
-    request_ids: list[str] = Field(default_factory=list)
-    # Adapter-private working data carried from plan to apply (never serialized).
-    work: Any = Field(default=None, exclude=True)
-
-    def fail(self, reason: str, hint: str | None = None) -> TargetResult:
-        self.status = "failed"
-        self.reason = reason
-        self.hint = hint
-        return self
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "ContainmentAdapter",
+    "ContainmentReceipt",
+    "Plan",
+    "ReceiptStatus",
+    "TargetResult",
+    "TargetStatus",
+]
 
 
 class Plan(BaseModel):
@@ -65,31 +55,6 @@ class Plan(BaseModel):
     @property
     def planned(self) -> list[TargetResult]:
         return [t for t in self.targets if t.status == "planned"]
-
-
-class Receipt(BaseModel):
-    """The evidence of one containment action (the JSON the post-mortem reads)."""
-
-    kind: Literal["containment"] = "containment"
-    action: Action
-    adapter: str
-    status: ReceiptStatus
-    summary: str
-    dry_run: bool
-    system: str
-    operator: str
-    started_at: UtcDatetime
-    finished_at: UtcDatetime
-    targets: list[TargetResult]
-    undo: str
-    counts: dict[str, int] = Field(default_factory=dict)
-    settings: dict[str, Any] = Field(
-        default_factory=dict, description="non-secret options the adapter ran with"
-    )
-
-    @property
-    def failed(self) -> list[TargetResult]:
-        return [t for t in self.targets if t.status in ("failed", "missing")]
 
 
 @runtime_checkable

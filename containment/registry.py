@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from containment.aws import AwsAccount
 from containment.interface import Action, ContainmentAdapter
-from manifests.errors import BadInput
+from core.aws import AwsAccount
+from core.errors import BadInput
 
 
 @dataclass

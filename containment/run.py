@@ -9,13 +9,13 @@ from pathlib import Path
 
 from containment.interface import (
     ContainmentAdapter,
+    ContainmentReceipt,
     Plan,
-    Receipt,
     ReceiptStatus,
     TargetResult,
 )
-from manifests.errors import BadInput, BreachError
-from manifests.timeutil import utcnow
+from core.errors import BadInput, BreachError
+from core.timeutil import utcnow
 
 PAST = {
     "revoke-sessions": "revoked",
@@ -70,13 +70,13 @@ def plan_action(
     )
 
 
-def execute(adapter: ContainmentAdapter, plan: Plan, *, dry_run: bool) -> Receipt:
+def execute(adapter: ContainmentAdapter, plan: Plan, *, dry_run: bool) -> ContainmentReceipt:
     """Apply the plan's `planned` targets (unless `dry_run`), read them back, make the receipt."""
     results = plan.targets
     attempted = plan.planned  # what was (or would be) touched, whatever the outcome
     if not dry_run:
         _apply_and_verify(adapter, attempted)
-    return Receipt(
+    return ContainmentReceipt(
         action=plan.action,
         adapter=plan.adapter,
         status=overall_status(results, dry_run),
@@ -99,7 +99,7 @@ def run_action(
     *,
     dry_run: bool,
     since: datetime | None = None,
-) -> Receipt:
+) -> ContainmentReceipt:
     """Plan, then (unless `dry_run`) apply exactly that plan and read the result back."""
     return execute(adapter, plan_action(adapter, targets, since=since), dry_run=dry_run)
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from evidence import __version__
+from core.fsio import resolve_inside
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 
@@ -36,16 +36,9 @@ class DirStager:
         return self.root
 
     def stage_path(self, name: str) -> Path:
-        from manifests.fsio import resolve_inside
-
         target = resolve_inside(self.root, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
-
-
-def collector(name: str) -> dict[str, str]:
-    """The `collector` block of an artifact's sidecar."""
-    return {"name": name, "version": __version__}
 
 
 @dataclass

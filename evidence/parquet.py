@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from manifests.errors import StepFailed
-from manifests.fsio import disk_errors, fsync_dir
+from core.errors import StepFailed
+from core.fsio import disk_errors, fsync_dir
 
 QUEUE_BATCHES = 4
 # Open files per sink: a window of years has thousands of days, and a process may have only

@@ -25,12 +25,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from evidence.interface import PARQUET_MEDIA_TYPE, DirStager, Stager, collector, staged_name
+from core.artifacts import META_SUFFIX, collector, describe
+from core.errors import BadInput
+from core.fsio import read_json, write_json
+from core.timeutil import parse_rfc3339, rfc3339
+from evidence.interface import PARQUET_MEDIA_TYPE, DirStager, Stager, staged_name
 from evidence.parquet import commit_file
-from manifests.errors import BadInput
-from manifests.fsio import read_json, write_json
-from manifests.staging import META_SUFFIX, describe
-from manifests.timeutil import parse_rfc3339, rfc3339
 
 COLLECTOR = "evidence.scope"
 AFFECTED_USERS = "scope/affected-users.parquet"

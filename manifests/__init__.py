@@ -5,6 +5,6 @@ It imports no other breachkit package and needs no network (but for the optional
 so legal's verifier stays small.
 """
 
-from manifests.errors import BadInput, BreachError, StepFailed
+from core.errors import BadInput, BreachError, StepFailed
 
 __all__ = ["BadInput", "BreachError", "StepFailed"]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from manifests.errors import BadInput
-from manifests.fsio import disk_errors, fsync_dir
+from core.errors import BadInput
+from core.fsio import disk_errors, fsync_dir
 
 GENESIS = "0" * 64
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.errors import BadInput
+from core.timeutil import rfc3339, utcnow
 from manifests import chain
-from manifests.errors import BadInput
 from manifests.keys import PublicKey, keyid, load_public_key
 from manifests.signing import Signer, signer_pem, verify
-from manifests.timeutil import rfc3339, utcnow
 
 CUSTODY_FILE = "custody.jsonl"
 EVENTS = (

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import BadInput, StepFailed
+from core.fsio import atomic_open, resolve_inside
 from manifests import dsse
-from manifests.errors import BadInput, StepFailed
-from manifests.fsio import atomic_open, resolve_inside
 from manifests.keys import Identity
 from manifests.seal import ENVELOPE
 from manifests.stream import decrypt

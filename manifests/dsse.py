@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from manifests.errors import BadInput
+from core.errors import BadInput
 
 IN_TOTO = "application/vnd.in-toto+json"
 

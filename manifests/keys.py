@@ -13,9 +13,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from manifests.errors import BadInput
-from manifests.fsio import write_bytes, write_text
-from manifests.timeutil import rfc3339, utcnow
+from core.errors import BadInput
+from core.fsio import write_bytes, write_text
+from core.timeutil import rfc3339, utcnow
 
 PublicKey = ed25519.Ed25519PublicKey | ec.EllipticCurvePublicKey
 Recipient = Any  # pyrage.x25519.Recipient | pyrage.ssh.Recipient (pyrage ships no type stubs)

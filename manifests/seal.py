@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import BadInput
+from core.fsio import disk_errors, fsync_dir, safe_relpath
+from core.timeutil import rfc3339, utcnow
 from manifests import bagit, custody, dsse, statement, stream, verify_doc
-from manifests.errors import BadInput
-from manifests.fsio import disk_errors, fsync_dir, safe_relpath
 from manifests.keys import Recipient, keyid
 from manifests.signing import Signer, signature_entry, signer_pem
 from manifests.staging import StagedArtifact
-from manifests.timeutil import rfc3339, utcnow
 
 ENVELOPE = "statement.dsse.json"
 SIGNER_PEM = "signer.pub.pem"

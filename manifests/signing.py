@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from manifests.errors import BadInput, StepFailed
+from core.errors import BadInput, StepFailed
 from manifests.keys import PublicKey, keyid, public_pem
 
 KMS_RAW_LIMIT = 4096  # KMS signs messages up to 4 KiB itself; larger ones go as a digest

@@ -1,15 +1,4 @@
-"""Staged artifacts and what is known about them before sealing.
-
-A collector writes an artifact under a case's `staging/` folder and describes it in a sidecar
-`<artifact>.meta.json` (or `<folder>.meta.json` for every file under a folder, such as a
-day-partitioned Parquet export). Sealing reads the sidecar into the signed statement's predicate:
-
-    {"media_type": "application/vnd.apache.parquet",
-     "source": {"system": "postgresql", "table": "public.audit_log", "query": "...",
-                "window": {"since": "...", "until": "..."}, "row_count": 123,
-                "oldest_event": "...", "newest_event": "...", "schema_sha256": "..."},
-     "collector": {"name": "evidence.postgres.audit", "version": "0.1.0"}}
-"""
+"""Staged artifacts, read back with their sidecars (core.artifacts) for sealing."""
 
 from __future__ import annotations
 
@@ -18,9 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from manifests.fsio import read_json, write_json
-
-META_SUFFIX = ".meta.json"
+from core.artifacts import META_SUFFIX
+from core.fsio import read_json
 
 MEDIA_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
@@ -51,13 +39,6 @@ class StagedArtifact:
             or mimetypes.guess_type(self.path.name)[0]
             or ("application/octet-stream")
         )
-
-
-def describe(artifact: Path, meta: dict[str, Any]) -> Path:
-    """Write the sidecar for a staged file or folder (atomically)."""
-    sidecar = artifact.with_name(artifact.name + META_SUFFIX)
-    write_json(sidecar, meta)
-    return sidecar
 
 
 def _is_artifact(path: Path) -> bool:

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import pyrage
 
-from manifests.errors import BadInput
+from core.errors import BadInput
 from manifests.keys import Identity, Recipient
 
 CHUNK = 1 << 20

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import BadInput
 from manifests import bagit, chain, custody, dsse, statement
-from manifests.errors import BadInput
 from manifests.keys import PublicKey, keyid, load_public_key
 from manifests.seal import ENVELOPE, SIGNER_PEM, TAG_FILES
 from manifests.signing import verify as verify_signature

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from manifests.errors import BadInput
-from manifests.fsio import disk_errors, read_json, write_json
-from manifests.timeutil import rfc3339, utcnow
+from core.errors import BadInput
+from core.fsio import disk_errors, read_json, write_json
+from core.timeutil import rfc3339, utcnow
 from notify.channels.interface import (
     Accepted,
     Message,

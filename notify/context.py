@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from manifests.models import UtcDatetime
-from manifests.timeutil import parse_rfc3339
+from core.models import UtcDatetime
+from core.timeutil import parse_rfc3339
 from notify.policy import Severity
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from manifests.timeutil import parse_rfc3339, rfc3339
+from core.timeutil import parse_rfc3339, rfc3339
 from notify.context import IncidentContext
 from notify.deadlines import Calendar, Duration, deadline, humanize, local_iso
 from notify.policy import Policy

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from manifests.errors import BadInput
+from core.errors import BadInput
 from notify.deadlines import Calendar, DurationField
 
 Severity = Literal["P1", "P2", "P3", "P4"]

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from manifests.timeutil import parse_rfc3339, utcnow
+from core.timeutil import parse_rfc3339, utcnow
 from notify.context import IncidentContext
 from notify.deadlines import humanize
 from notify.policy import Policy

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from manifests.errors import BadInput
+from core.errors import BadInput
 
 
 class RecipientList:

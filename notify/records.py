@@ -11,8 +11,8 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from manifests.errors import BadInput
-from manifests.timeutil import rfc3339, utcnow
+from core.errors import BadInput
+from core.timeutil import rfc3339, utcnow
 from notify.bulk import BulkResult
 from notify.channels.interface import Delivery
 from notify.policy import Policy

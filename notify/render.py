@@ -18,8 +18,8 @@ from typing import Any
 
 import jinja2
 
-from manifests.errors import BadInput
-from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
+from core.errors import BadInput
+from core.timeutil import parse_rfc3339, rfc3339, utcnow
 from notify.channels.interface import Composed
 from notify.context import IncidentContext
 from notify.deadlines import Duration, deadline, local_iso

@@ -1,27 +1,32 @@
-"""The `breach` subcommands, imported only when one runs.
+"""The `breach` subcommands: each parses options, builds a step's settings, calls it, renders.
 
-Loading a command's module on demand keeps `breach verify` from importing pyarrow, psycopg and
-boto3 it does not need: start-up time and memory stay small for legal's verifier.
+A command module imports only click and breach.commands / breach.options / breach.output at
+module level; the procedure step it calls (and with it pyarrow, psycopg, boto3, pydantic) is
+imported inside the command body. `breach --help` reads the one-line help below, so listing the
+commands imports none of them, and `breach evidence --help` imports only its own module.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-COMMANDS: dict[str, str] = {
-    "incident": "breach.commands.incident:incident",
-    "keys": "breach.commands.keys:keys_group",
-    "seal": "breach.commands.bundle:seal_command",
-    "verify": "breach.commands.bundle:verify_command",
-    "decrypt": "breach.commands.bundle:decrypt_command",
-    "custody": "breach.commands.bundle:custody_group",
-    "evidence": "breach.commands.evidence:evidence",
-    "scope": "breach.commands.evidence:scope",
-    "contain": "breach.commands.contain:contain",
-    "notify": "breach.commands.notify:notify",
-    "postmortem": "breach.commands.notify:postmortem",
+# name -> (module:attribute, the one line `breach --help` shows)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "incident": ("breach.commands.incident:incident", "Open, classify and close incident cases."),
+    "keys": ("breach.commands.keys:keys_group", "Create signing keys and age identities."),
+    "seal": ("breach.commands.bundle:seal_command", "Seal staged evidence into a signed bundle."),
+    "verify": ("breach.commands.bundle:verify_command", "Verify a sealed evidence bundle."),
+    "decrypt": ("breach.commands.bundle:decrypt_command", "Verify, then decrypt a bundle."),
+    "custody": ("breach.commands.bundle:custody_group", "Read and extend a chain of custody."),
+    "evidence": ("breach.commands.evidence:evidence", "Preserve audit logs and table snapshots."),
+    "scope": ("breach.commands.evidence:scope", "Who and what the attacker touched."),
+    "contain": ("breach.commands.contain:contain", "Revoke, disable, rotate and block."),
+    "notify": ("breach.commands.notify:notify", "Clocks, notices and who was told when."),
+    "postmortem": ("breach.commands.notify:postmortem", "Write the post-mortem from the case."),
 }
 
 
@@ -35,7 +40,49 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None
-        module, attribute = target.split(":")
+        module, attribute = target[0].split(":")
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from COMMANDS: no command module is imported to show it."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+
+
+R = TypeVar("R")
+
+
+def invoke(step: Callable[[Any], R], settings_type: type[Any], **values: Any) -> R:
+    """Build the step's settings from the command's values and call the step.
+
+    A value the settings refuse, or a domain error naming a settings field, becomes one line
+    that names the command's own flag for that field (only flags this command has).
+    """
+    from pydantic import ValidationError
+
+    from core.errors import BadInput, BreachError
+
+    try:
+        settings = settings_type.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        raise BadInput(f"{flag_for(field)}: {first['msg']}") from None
+    try:
+        return step(settings)
+    except BreachError as exc:
+        if exc.field and not exc.hint and flag_for(exc.field) != exc.field:
+            exc.hint = f"check {flag_for(exc.field)}"
+        raise
+
+
+def flag_for(field: str) -> str:
+    """The current command's flag for a settings field (its click parameter of the same name)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        for param in ctx.command.params:
+            if param.name == field and param.opts:
+                return max(param.opts, key=len)
+    return field

@@ -13,9 +13,9 @@ from breach.options import aws_options, json_option
 from breach.output import byte_progress, mark, report
 from breach.sealing import record_custody, seal_case, seal_folder
 from breach.signers import load_local_signer, load_signer
+from core.errors import BadInput, StepFailed
 from manifests import chain, custody
 from manifests.decrypt import decrypt_bundle
-from manifests.errors import BadInput, StepFailed
 from manifests.keys import load_identities, load_recipients, recipient_lines
 from manifests.seal import SealedBundle
 from manifests.verify import Report, load_trusted, verify_bundle

@@ -20,13 +20,13 @@ from breach import __version__
 from breach.case import Case
 from breach.options import aws_options, case_option, dry_run_option, json_option
 from breach.output import report
-from containment import AdapterOptions, Receipt, build, read_targets, run_action
-from containment.aws import AwsAccount
+from containment import AdapterOptions, ContainmentReceipt, build, read_targets, run_action
 from containment.block.nacl import MAX_RULE
 from containment.interface import Action, TargetResult
 from containment.registry import ADAPTERS
-from manifests.errors import BadInput, StepFailed
-from manifests.timeutil import parse_rfc3339, utcnow
+from core.aws import AwsAccount
+from core.errors import BadInput, StepFailed
+from core.timeutil import parse_rfc3339, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -235,7 +235,7 @@ def _libpq_env_dsn() -> str | None:
     return "" if any(k in os.environ for k in ("PGHOST", "PGDATABASE", "PGSERVICE")) else None
 
 
-def _record(case: Case, receipt: Receipt, reason: str | None) -> Path:
+def _record(case: Case, receipt: ContainmentReceipt, reason: str | None) -> Path:
     """Keep the receipt (staged as evidence too) and journal the step."""
     stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
     suffix = "-dry-run" if receipt.dry_run else ""
@@ -276,7 +276,7 @@ def _targets_to_show(targets: list[TargetResult]) -> tuple[list[TargetResult], i
     return shown, len(targets) - len(shown)
 
 
-def _human(receipt: Receipt, path: Path) -> Callable[[Console], None]:
+def _human(receipt: ContainmentReceipt, path: Path) -> Callable[[Console], None]:
     def render(out: Console) -> None:
         head = "[bold]dry run[/bold]: " if receipt.dry_run else ""
         out.print(

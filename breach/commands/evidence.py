@@ -22,14 +22,14 @@ from rich.progress import (
 from breach.case import Case
 from breach.options import case_option, dry_run_option, json_option
 from breach.output import report, stderr
+from core.errors import BadInput, BreachError, StepFailed
+from core.redact import redact_dsn
+from core.timeutil import parse_rfc3339
 from evidence.interface import ArtifactResult
 from evidence.postgres.audit import AuditExport, Window
 from evidence.postgres.pgaudit import PgauditExport, parse_zone_option
 from evidence.postgres.snapshot import TableSnapshot
 from evidence.scope import Indicators, compute_scope
-from manifests.errors import BadInput, BreachError, StepFailed
-from manifests.redact import redact_dsn
-from manifests.timeutil import parse_rfc3339
 
 
 def _dsn_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -16,10 +16,10 @@ from breach.case import Case
 from breach.commands.notify import POSTMORTEM, postmortem_path
 from breach.options import case_option, json_option
 from breach.output import report
-from manifests.errors import BadInput
-from manifests.fsio import write_text
-from manifests.staging import describe
-from manifests.timeutil import parse_rfc3339, rfc3339, to_utc, utcnow
+from core.artifacts import describe
+from core.errors import BadInput
+from core.fsio import write_text
+from core.timeutil import parse_rfc3339, rfc3339, to_utc, utcnow
 from notify.classify import Facts, classify
 from notify.policy import load_policy
 from notify.postmortem import REQUIRED_FOR, unfinished_sections
@@ -103,11 +103,12 @@ def show(case_dir: str, as_json: bool) -> None:
 # -- classify, clocks, severity, status, close ------------------------------------------------
 def _facts_from_case(case: Case, given: dict[str, Any]) -> Facts:
     """Facts given on the command line, over those already recorded and the scope's counts."""
-    recorded = dict(getattr(case.record, "facts", None) or {})
-    scope = getattr(case.record, "scope", None) or {}
+    recorded: dict[str, Any] = dict(case.record.facts)
+    scope = case.record.scope
     for key in ("affected_users", "records_touched"):
-        if isinstance(scope, dict) and isinstance(scope.get(key), int):
-            recorded.setdefault(key, scope[key])
+        count = getattr(scope, key, None)
+        if isinstance(count, int):
+            recorded.setdefault(key, count)
     try:
         return Facts.model_validate(recorded | {k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:

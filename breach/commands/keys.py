@@ -8,10 +8,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from breach.options import json_option
+from breach.commands import invoke
+from breach.options import PASSPHRASE_ENV, json_option
 from breach.output import report
-from breach.signers import PASSPHRASE_ENV
-from manifests import keys
 
 
 @click.group("keys")
@@ -33,26 +32,20 @@ def keys_group() -> None:
 @json_option
 def generate(out: Path, ask_passphrase: bool, name: str, as_json: bool) -> None:
     """Ed25519 signing key (PEM, 0600) + public key, and an age X25519 identity + recipient."""
+    from breach.procedure.keys import GenerateKeysSettings, generate_keys
+
     passphrase = os.environ.get(PASSPHRASE_ENV)
     if ask_passphrase and not passphrase:
         passphrase = click.prompt(
             "passphrase for the signing key", hide_input=True, confirmation_prompt=True
         )
-    made = keys.generate(out, passphrase=passphrase or None, name=name)
-    data = {
-        "signing_key": str(made.signing_key),
-        "signing_pub": str(made.signing_pub),
-        "signing_keyid": made.signing_keyid,
-        "encrypted": bool(passphrase),
-        "age_identity": str(made.age_identity),
-        "age_recipient": made.recipient,
-    }
+    made = invoke(generate_keys, GenerateKeysSettings, out=out, passphrase=passphrase, name=name)
 
     def human(out_: Console) -> None:
-        lock = " (passphrase-protected)" if passphrase else ""
+        lock = " (passphrase-protected)" if made.encrypted else ""
         out_.print(f"signing key   {made.signing_key}{lock}")
         out_.print(f"public key    {made.signing_pub}   keyid {made.signing_keyid}")
         out_.print(f"age identity  {made.age_identity}  (give only to whoever decrypts)")
-        out_.print(f"age recipient {made.recipient}")
+        out_.print(f"age recipient {made.age_recipient}")
 
-    report(as_json, data, human)
+    report(as_json, made.model_dump(mode="json"), human)

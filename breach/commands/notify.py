@@ -19,13 +19,13 @@ from rich.markup import escape
 
 from breach import __version__
 from breach.case import Case
-from breach.operator import operator
 from breach.options import aws_options, case_option, dry_run_option, json_option
 from breach.output import report
-from manifests.errors import BadInput, StepFailed
-from manifests.fsio import read_json, resolve_inside, write_text
-from manifests.staging import describe as describe_artifact
-from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
+from core.artifacts import describe as describe_artifact
+from core.errors import BadInput, StepFailed
+from core.fsio import read_json, resolve_inside, write_text
+from core.operator import operator
+from core.timeutil import parse_rfc3339, rfc3339, utcnow
 from notify.bulk import Pacer, send_bulk
 from notify.channels.file import FileChannel
 from notify.channels.interface import Channel, Message, RetryPolicy, deliver, describe
@@ -340,8 +340,8 @@ def _bulk_source(case: Case, opts: dict[str, Any]) -> RecipientList | None:
         return RecipientList(opts["recipients_file"])
     if not opts["affected_users"]:
         return None
-    scope = getattr(case.record, "scope", None) or {}
-    artifact = scope.get("affected_users_artifact") if isinstance(scope, dict) else None
+    scope = case.record.scope
+    artifact = scope.affected_users_artifact if scope else None
     if not artifact:
         raise BadInput(
             "the case scope names no affected_users_artifact",
@@ -375,7 +375,7 @@ def _retry(opts: dict[str, Any]) -> RetryPolicy:
 
 
 def _record(case: Case, receipt: dict[str, Any], name: str, message: Message, stem: str) -> None:
-    """Receipt to receipts/ (staged too), the exact text staged beside it, one journal entry."""
+    """ContainmentReceipt to receipts/ (staged too), the exact text staged beside it, one journal entry."""
     case.write_receipt(stem + ".json", receipt, {"media_type": "application/json"})
     body = case.stage_path(f"notices/{stem}.txt")
     write_text(body, message.text)

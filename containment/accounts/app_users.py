@@ -12,7 +12,7 @@ from psycopg import sql
 from containment.accounts.interface import ACTION
 from containment.base import PgAdapter, fits_column
 from containment.interface import Action, TargetResult
-from manifests.errors import BadInput
+from core.errors import BadInput
 
 BATCH = 1000
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import ClassVar
 
 from containment.accounts.interface import ACTION
-from containment.aws import AwsCallFailed
 from containment.cognito import CognitoPoolAdapter
 from containment.interface import Action, TargetResult
+from core.aws import AwsCallFailed
 
 
 class CognitoUsers(CognitoPoolAdapter):

@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from containment.accounts.interface import ACTION
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter, missing_or_failed
 from containment.interface import Action, TargetResult
+from core.aws import AwsAccount, AwsCallFailed
 
 QUARANTINE_POLICY = "BreachkitQuarantine"
 DENY_ALL = {

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter
 from containment.block.interface import ACTION, mark_repeats, parse_cidr
 from containment.interface import Action, TargetResult
-from manifests.errors import BadInput
+from core.aws import AwsAccount, AwsCallFailed
+from core.errors import BadInput
 
 DEFAULT_RULE = 32767  # the catch-all deny every NACL ends with
 DIRECTIONS = {"ingress": False, "egress": True}

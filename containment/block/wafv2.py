@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter
 from containment.block.interface import ACTION, Network, mark_repeats, parse_cidr
 from containment.interface import Action, TargetResult
-from manifests.errors import BadInput
+from core.aws import AwsAccount, AwsCallFailed
+from core.errors import BadInput
 
 MAX_ADDRESSES = 10_000
 LOCK_RETRIES = 5

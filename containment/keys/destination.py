@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from containment.aws import AwsAccount, AwsCallFailed
-from manifests.errors import BadInput, StepFailed
-from manifests.fsio import write_text
+from core.aws import AwsAccount, AwsCallFailed
+from core.errors import BadInput, StepFailed
+from core.fsio import write_text
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from containment.accounts.iam_user import deactivate_access_key
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter, done_since, missing_or_failed
 from containment.interface import Action, TargetResult
 from containment.keys.destination import Destination
 from containment.keys.interface import ACTION
-from manifests.errors import BreachError
-from manifests.timeutil import rfc3339
+from core.aws import AwsAccount, AwsCallFailed
+from core.errors import BreachError
+from core.timeutil import rfc3339
 
 KEY_LIMIT = 2  # IAM allows two access keys per user
 

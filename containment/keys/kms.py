@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter, done_since, missing_or_failed
 from containment.interface import Action, TargetResult
 from containment.keys.interface import ACTION
-from manifests.errors import BadInput
-from manifests.timeutil import rfc3339
+from core.aws import AwsAccount, AwsCallFailed
+from core.errors import BadInput
+from core.timeutil import rfc3339
 
 NO_KEY = ("NotFoundException",)
 MARK = "created by breachkit containment"  # in a replacement key's description

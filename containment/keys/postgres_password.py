@@ -24,7 +24,7 @@ from containment.base import PgAdapter, done_since
 from containment.interface import Action, TargetResult
 from containment.keys.destination import Destination
 from containment.keys.interface import ACTION
-from manifests.errors import BreachError
+from core.errors import BreachError
 
 
 def scram_matches(password: str, verifier: str | None) -> bool:

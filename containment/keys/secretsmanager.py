@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter, missing_or_failed
 from containment.interface import Action, TargetResult
 from containment.keys.interface import ACTION
-from manifests.errors import BadInput
-from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
+from core.aws import AwsAccount, AwsCallFailed
+from core.errors import BadInput
+from core.timeutil import parse_rfc3339, rfc3339, utcnow
 
 NO_SECRET = ("ResourceNotFoundException",)
 TAG_VERSION = "breachkit:rotated-version"

@@ -18,12 +18,13 @@ from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives import serialization
 
-from containment.base import AdapterBase, os_operator
+from containment.base import AdapterBase
 from containment.interface import Action, TargetResult
 from containment.keys.interface import ACTION
-from manifests.fsio import write_json
+from core.fsio import write_json
+from core.operator import os_user
+from core.timeutil import parse_rfc3339, rfc3339, utcnow
 from manifests.keys import keyid, write_signing_key
-from manifests.timeutil import parse_rfc3339, rfc3339, utcnow
 
 PASSPHRASE_ENV = "BREACH_KEY_PASSPHRASE"
 
@@ -64,7 +65,7 @@ class SigningKeys(AdapterBase):
         return "local Ed25519 signing keys"
 
     def operator(self) -> str:
-        return f"{os_operator()} (OS user)"
+        return f"{os_user()} (OS user)"
 
     def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
         return [self._plan_one(Path(name), name, since) for name in targets]

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar
 
-from containment.aws import AwsCallFailed
 from containment.cognito import CognitoPoolAdapter
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION, UNDO
+from core.aws import AwsCallFailed
 
 
 class CognitoSessions(CognitoPoolAdapter):

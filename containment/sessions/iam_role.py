@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from containment.aws import AwsAccount, AwsCallFailed
 from containment.base import AwsAdapter, missing_or_failed
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION
-from manifests.timeutil import parse_rfc3339, rfc3339
+from core.aws import AwsAccount, AwsCallFailed
+from core.timeutil import parse_rfc3339, rfc3339
 
 POLICY_NAME = "AWSRevokeOlderSessions"
 

@@ -21,8 +21,8 @@ from typing import Any, ClassVar, Literal
 from containment.base import AdapterBase, redis_connect
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION, NEW_SESSIONS_HINT, UNDO
-from manifests.errors import BadInput, StepFailed
-from manifests.redact import redact_url
+from core.errors import BadInput, StepFailed
+from core.redact import redact_url
 
 USER = "{user}"
 PIPELINE_DEPTH = 10  # UNLINK commands sent per round trip

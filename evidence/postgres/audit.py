@@ -19,12 +19,15 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from core.artifacts import collector, describe
+from core.errors import BadInput, BreachError, StepFailed
+from core.redact import redact_dsn
+from core.timeutil import rfc3339
 from evidence.interface import (
     PARQUET_MEDIA_TYPE,
     ArtifactResult,
     FailedItem,
     Stager,
-    collector,
     staged_name,
 )
 from evidence.parquet import ParquetSink, SinkStats, by_day, commit_dir, temp_dir_for
@@ -37,10 +40,6 @@ from evidence.postgres.stream import (
     require_adbc,
     run_tasks,
 )
-from manifests.errors import BadInput, BreachError, StepFailed
-from manifests.redact import redact_dsn
-from manifests.staging import describe
-from manifests.timeutil import rfc3339
 
 COLLECTOR = "evidence.postgres.audit"
 TIME_TYPES = ("timestamptz", "timestamp", "date")

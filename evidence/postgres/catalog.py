@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from core.errors import BadInput, StepFailed
 from evidence.postgres.connect import PermissionDenied, classify
-from manifests.errors import BadInput, StepFailed
 
 LOCK_TIMEOUT = "10s"
 # Tables smaller than this are read by one worker; splitting them costs more than it saves.

@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from manifests.errors import BadInput, BreachError, StepFailed
-from manifests.redact import redact_dsn
+from core.errors import BadInput, BreachError, StepFailed
+from core.redact import redact_dsn
 
 CONTROL_APP = "breachkit-evidence"
 WORKER_APP = "breachkit-evidence-worker"

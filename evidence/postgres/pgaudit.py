@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
+from core.artifacts import describe
+from core.errors import BadInput, StepFailed
 from evidence.interface import (
     ArtifactResult,
     FailedItem,
@@ -33,8 +35,6 @@ from evidence.interface import (
 )
 from evidence.parquet import ParquetSink, SinkStats, by_day, commit_dir, temp_dir_for
 from evidence.postgres.audit import Window, artifact_meta, export_name, parse_networks
-from manifests.errors import BadInput, StepFailed
-from manifests.staging import describe
 
 COLLECTOR = "evidence.postgres.pgaudit"
 BATCH_ROWS = 50_000

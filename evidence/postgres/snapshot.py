@@ -22,12 +22,16 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from core.artifacts import collector, describe
+from core.errors import BadInput, BreachError, StepFailed
+from core.fsio import write_json, write_text
+from core.redact import redact_dsn
+from core.timeutil import rfc3339, utcnow
 from evidence.interface import (
     PARQUET_MEDIA_TYPE,
     ArtifactResult,
     FailedItem,
     Stager,
-    collector,
     staged_name,
 )
 from evidence.parquet import ParquetSink, commit_file, single_file
@@ -41,11 +45,6 @@ from evidence.postgres.stream import (
     require_adbc,
     run_tasks,
 )
-from manifests.errors import BadInput, BreachError, StepFailed
-from manifests.fsio import write_json, write_text
-from manifests.redact import redact_dsn
-from manifests.staging import describe
-from manifests.timeutil import rfc3339, utcnow
 
 COLLECTOR = "evidence.postgres.snapshot"
 

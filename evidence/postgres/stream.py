@@ -17,10 +17,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from core.errors import BreachError, StepFailed
 from evidence.parquet import ParquetSink
 from evidence.postgres.connect import WORKER_APP, classify, conninfo
 from evidence.postgres.types import convert_batch
-from manifests.errors import BreachError, StepFailed
 
 DEFAULT_BATCH_BYTES = 8 << 20
 Progress = Callable[[str, int], None]

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from manifests.errors import BreachError
-from manifests.fsio import write_text
+from core.errors import BreachError
+from core.fsio import write_text
 from notify.channels.interface import Accepted, Message, PermanentError
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from manifests.timeutil import utcnow
+from core.timeutil import utcnow
 
 
 class Composed:

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Literal
 
-from manifests.timeutil import utcnow
+from core.timeutil import utcnow
 from notify.channels.interface import Accepted, Message, PermanentError, TransientError
 
 Security = Literal["starttls", "tls", "none"]

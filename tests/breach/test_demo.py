@@ -22,7 +22,7 @@ def test_the_demo_drill_runs_end_to_end(
     demo.run()
     case = Case.load(tmp_path / "demo" / "cases" / demo.INCIDENT)
     assert case.verify_journal() == []
-    assert case.record.model_extra and case.record.model_extra["scope"]["affected_users"] == 120
+    assert case.record.scope and case.record.scope.affected_users == 120
     whats = [e["what"] for e in case.timeline()]
     for step in (
         "evidence.export-audit",

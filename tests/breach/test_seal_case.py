@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from breach.case import Case
+from core.artifacts import describe
 from manifests.keys import generate
-from manifests.staging import describe
 
 
 def statement_of(bundle: Path) -> dict:  # type: ignore[type-arg]

@@ -7,10 +7,10 @@ from typing import Any
 import boto3
 import pytest
 
-from containment.aws import AwsAccount
 from containment.block.wafv2 import WafIpSet
 from containment.interface import TargetResult
 from containment.run import run_action
+from core.aws import AwsAccount
 from tests.containment.conftest import by_name, network_acl, security_group
 
 pytestmark = pytest.mark.aws

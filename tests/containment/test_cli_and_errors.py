@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from breach.case import Case
-from containment.aws import translate
+from core.aws import translate
 
 
 def test_human_output_and_journal(breach: Any, case: Case, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from breach.case import Case
-from manifests.timeutil import utcnow
+from core.timeutil import utcnow
 from tests.containment.conftest import by_name, network_acl, security_group
 
 READ_ONLY = {

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from breach.case import Case
-from manifests.timeutil import rfc3339, utcnow
+from core.timeutil import rfc3339, utcnow
 from tests.containment.conftest import assert_nowhere_in_case, by_name
 
 

@@ -19,7 +19,7 @@ from containment.interface import Action, TargetResult
 from containment.run import execute, plan_action, read_targets, run_action
 from containment.sessions.postgres import PostgresSessions
 from containment.sessions.redis import RedisSessions
-from manifests.errors import BadInput
+from core.errors import BadInput
 from tests.containment.conftest import by_name, receipts
 
 

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from breach.case import Case
+from core.errors import BadInput
 from evidence.postgres.audit import AuditExport, Window
-from manifests.errors import BadInput
 from manifests.staging import staged_artifacts
 
 from .conftest import BIG, execute, fetch, terminate

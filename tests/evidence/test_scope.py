@@ -128,7 +128,7 @@ def test_scope_bad_input(breach, case, tmp_path) -> None:
     assert no_indicator.exit_code == 2 and "--actor or --ip" in no_indicator.stderr
     bad_ip = breach("scope", "--case", str(case.root), "--ip", "300.1.1.1")
     assert bad_ip.exit_code == 2 and bad_ip.stderr.strip().count("\n") == 0
-    assert "scope" not in json.loads((case.root / "case.json").read_text())
+    assert json.loads((case.root / "case.json").read_text())["scope"] is None
 
 
 @pytest.mark.pg

@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from core.errors import BadInput
 from manifests.decrypt import decrypt_bundle
-from manifests.errors import BadInput
 from manifests.keys import GeneratedKeys, load_identities, load_recipients, load_signing_key
 from manifests.seal import SealOptions, seal
 from manifests.signing import Ed25519Signer

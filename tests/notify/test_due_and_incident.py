@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from breach.case import Case
-from manifests.timeutil import rfc3339
+from core.timeutil import rfc3339
 from notify.classify import Facts, classify
 from notify.policy import load_policy
 from tests.notify.conftest import receipts_of

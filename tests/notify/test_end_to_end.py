@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from breach.case import Case
-from manifests.timeutil import rfc3339, utcnow
+from core.timeutil import rfc3339, utcnow
 from tests.notify.conftest import SmtpServer, receipts_of
 
 pytestmark = [pytest.mark.pg, pytest.mark.aws]

@@ -116,11 +116,14 @@ def test_bulk_mail_to_affected_users_stops_on_trouble_and_resumes(
 ) -> None:
     emails = [f"person{i}@example.org" for i in range(1, 8)]
     emails.insert(3, "PERSON2@example.org")  # a duplicate is mailed once
-    breach_case.update(
-        "wider scope",
-        scope={**breach_case.record.scope, "affected_users": 7,  # type: ignore[attr-defined]
-               "affected_users_artifact": write_affected_users(breach_case, emails)},
-    )  # fmt: skip
+    assert breach_case.record.scope is not None
+    wider = breach_case.record.scope.model_copy(
+        update={
+            "affected_users": 7,
+            "affected_users_artifact": write_affected_users(breach_case, emails),
+        }
+    )
+    breach_case.update("wider scope", scope=wider)
     values = ("--set", "plain_nature=x", "--set", "consequences=y", "--set", "advice=z")
     args = (
         "notify", "send", "--case", breach_case.root, "--notice", "gdpr-art34",

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from manifests.errors import BadInput, StepFailed
+from core.errors import BadInput, StepFailed
 
 
 def fsync_dir(path: Path) -> None:

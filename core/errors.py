@@ -11,10 +11,12 @@ class BreachError(Exception):
 
     exit_code = BAD_INPUT
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # The settings field at fault, when there is one: the CLI names its flag in the hint.
+        self.field = field
 
     def diagnostics(self) -> str:
         """The single line the CLI prints."""

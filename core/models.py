@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, PlainSerializer
 
-from manifests.timeutil import rfc3339, to_utc
+from core.timeutil import rfc3339, to_utc
 
 # Aware datetimes, stored in UTC, written as RFC 3339 with Z.
 UtcDatetime = Annotated[

@@ -8,9 +8,12 @@ import socket
 
 
 def operator() -> str:
-    named = os.environ.get("BREACH_OPERATOR")
-    if named:
-        return named
+    """The person the journal and custody log name: BREACH_OPERATOR, else the OS user."""
+    return os.environ.get("BREACH_OPERATOR") or os_user()
+
+
+def os_user() -> str:
+    """user@host of this process, whatever BREACH_OPERATOR says."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

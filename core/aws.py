@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from manifests.errors import BadInput, StepFailed
+from core.errors import BadInput, StepFailed
 
 # The IAM action each API call needs, for the hint on AccessDenied.
 IAM_ACTIONS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from manifests.errors import BadInput
+from core.errors import BadInput
 
 
 def utcnow() -> datetime:

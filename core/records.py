@@ -1,0 +1,171 @@
+"""The records that pass between packages, as one set of pydantic models.
+
+Producers build them and consumers read them with the same class, so a field renamed on one side
+breaks a type check, not a regulator notice. Every record is written to disk with
+`model_dump(mode="json")` (times as RFC 3339 with Z) and read back with `model_validate`.
+
+    JournalEntry          one step of a case's timeline (breach.case)
+    ArtifactMeta          an artifact's sidecar (evidence collectors, notify, breach)
+    ScopeRecord           what the indicators touched (evidence.scope -> case.json -> notify)
+    TargetResult,
+    ContainmentReceipt    one containment action (containment -> receipts/ -> notify)
+    NotificationReceipt   one notice sent (notify -> receipts/)
+    NotificationDecision  a decision not to notify, with its reason (notify -> receipts/)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.models import UtcDatetime
+
+Action = Literal["revoke-sessions", "disable-accounts", "rotate-keys", "block"]
+ACTIONS: tuple[Action, ...] = ("revoke-sessions", "disable-accounts", "rotate-keys", "block")
+
+# One target: planned (dry run), ok (changed and read back), noop (nothing to do),
+# failed (an error, or the read-back disagreed), missing (no such user/key/role).
+TargetStatus = Literal["planned", "ok", "noop", "failed", "missing"]
+ReceiptStatus = Literal["ok", "partial", "failed", "noop", "planned"]
+
+CONTAINMENT = "containment"
+NOTIFICATION = "notification"
+DECISION = "notification-decision"
+
+
+class JournalEntry(BaseModel):
+    """One step of the timeline: what, who, when (UTC), where, why, result."""
+
+    model_config = ConfigDict(extra="allow")  # the chain's own fields: seq, prev
+
+    at: UtcDatetime
+    who: str
+    what: str
+    result: str = "ok"
+    where: str | None = None
+    why: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Collector(BaseModel):
+    name: str
+    version: str
+
+
+class ArtifactMeta(BaseModel):
+    """A staged artifact's sidecar: its media type, where its bytes came from, who collected it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    media_type: str
+    source: dict[str, Any] = Field(default_factory=dict)
+    collector: Collector | None = None
+
+
+class ScopeRecord(BaseModel):
+    """What the indicators touched: the counts case.json keeps and notices and containment read."""
+
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
+    principals: list[str] = Field(default_factory=list)
+    source_ips: list[str] = Field(default_factory=list)
+    actions: dict[str, int] = Field(default_factory=dict)
+    tables: dict[str, int] = Field(default_factory=dict)
+    records_touched: int | None = None
+    affected_users: int | None = None
+    affected_users_artifact: str | None = None
+
+
+class TargetResult(BaseModel):
+    """One target's story: what it was, what was (or would be) done, what it is now."""
+
+    name: str
+    status: TargetStatus
+    change: str = Field(default="", description="what was (or would be) done, in words")
+    count: int = Field(default=0, description="how many things changed: sessions, keys, rules")
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+    hint: str | None = None
+    request_ids: list[str] = Field(default_factory=list)
+    # Adapter-private working data carried from plan to apply (never serialized).
+    work: Any = Field(default=None, exclude=True)
+
+    def fail(self, reason: str, hint: str | None = None) -> TargetResult:
+        self.status = "failed"
+        self.reason = reason
+        self.hint = hint
+        return self
+
+
+class ContainmentReceipt(BaseModel):
+    """The evidence of one containment action (the JSON the post-mortem reads)."""
+
+    kind: Literal["containment"] = "containment"
+    action: Action
+    adapter: str
+    status: ReceiptStatus
+    summary: str
+    dry_run: bool
+    system: str
+    operator: str
+    started_at: UtcDatetime
+    finished_at: UtcDatetime
+    targets: list[TargetResult]
+    undo: str
+    counts: dict[str, int] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="non-secret options the adapter ran with"
+    )
+
+    @property
+    def failed(self) -> list[TargetResult]:
+        return [t for t in self.targets if t.status in ("failed", "missing")]
+
+    @property
+    def changed_something(self) -> bool:
+        """Applied and effective: not a dry-run plan, not a no-op, not a wholly failed attempt."""
+        return self.status in ("ok", "partial") and not self.dry_run
+
+
+class NotificationReceipt(BaseModel):
+    """Who was told what, when, through which channel: counts, hashes and ids, never addresses."""
+
+    kind: Literal["notification"] = "notification"
+    case: str
+    notice: str
+    channel: str
+    destination: str
+    status: str
+    recipients: int = 0
+    message_sha256: str
+    provider_message_id: str | None = None
+    sent_at: UtcDatetime | None = None
+    attempts: int = 0
+    errors: list[str] = Field(default_factory=list)
+    obligation: str | None = None
+    obligations: list[str] = Field(default_factory=list)
+    recorded_at: UtcDatetime
+    # a single message
+    recipients_intended: int | None = None
+    provider_response: Any = None
+    # one mail each to a list of recipients
+    mode: Literal["single", "bulk"] = "single"
+    recipients_total: int | None = None
+    recipients_failed: int | None = None
+    sent_this_run: int | None = None
+    resumed_from: int | None = None
+    deliveries: str | None = None
+
+
+class NotificationDecision(BaseModel):
+    """A decision not to notify an obligation, with its reason (GDPR Art. 33(5))."""
+
+    kind: Literal["notification-decision"] = "notification-decision"
+    obligation: str
+    obligations: list[str]
+    decision: Literal["not-notified"] = "not-notified"
+    reason: str
+    decided_by: str
+    decided_at: UtcDatetime
