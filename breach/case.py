@@ -99,6 +99,11 @@ class Case:
         return self.root / "receipts"
 
     @property
+    def postmortem_path(self) -> Path:
+        """The post-mortem being written (staged as evidence when the case closes)."""
+        return self.root / "postmortem.md"
+
+    @property
     def id(self) -> str:
         return self.record.id
 
