@@ -1,28 +1,49 @@
-"""Secrets never reach logs, journals, receipts or manifests."""
+"""Secrets never reach logs, journals, receipts or manifests.
+
+A DSN is read by libpq's own parser (psycopg.conninfo), never by pattern: a password holding
+`#`, `?`, `@`, quotes or backslashes, a key/value DSN, a multi-host URL all come apart the way
+the server connection sees them, and the secret fields are replaced whole. What the parser cannot
+read is not echoed at all.
+"""
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit, urlunsplit
 
-_KV_SECRET = re.compile(r"(?i)\b(password|passwd|pwd|secret|token|sslpassword)\s*=\s*('[^']*'|\S+)")
+HIDDEN = "***"
+# libpq keywords whose values are secrets (or name them).
+SECRET_KEYS = ("password", "sslpassword", "sslkey", "passfile")
+UNREADABLE_DSN = "<a DSN libpq cannot parse; not shown>"
 
 
 def redact_dsn(dsn: str) -> str:
-    """A libpq DSN or URL with any password replaced by ***."""
-    if "://" in dsn:
-        parts = urlsplit(dsn)
-        if parts.password is not None:
-            host = parts.hostname or ""
-            if parts.port:
-                host = f"{host}:{parts.port}"
-            netloc = f"{parts.username or ''}:***@{host}"
-            parts = parts._replace(netloc=netloc)
-        query = _KV_SECRET.sub(lambda m: f"{m.group(1)}=***", parts.query)
-        return urlunsplit(parts._replace(query=query))
-    return _KV_SECRET.sub(lambda m: f"{m.group(1)}=***", dsn)
+    """A libpq DSN or URL as key/value pairs, each secret field shown as ***."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except ProgrammingError:
+        return UNREADABLE_DSN
+    hidden = {key: HIDDEN for key in SECRET_KEYS if params.pop(key, None) is not None}
+    return make_conninfo(**{k: v for k, v in params.items() if v is not None}, **hidden)
 
 
 def redact_url(url: str) -> str:
-    """Same rule for any URL (redis://, webhooks): drop the password part."""
-    return redact_dsn(url)
+    """A URL (redis://, a webhook) with its user info reduced to the user, and no query string:
+    tokens travel in both."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<a URL that cannot be parsed; not shown>"
+    if port:
+        host = f"{host}:{port}"
+    user = parts.username or ""
+    if parts.password is not None:
+        host = f"{user}:{HIDDEN}@{host}"
+    elif user:
+        host = f"{user}@{host}"
+    query = HIDDEN if parts.query else ""
+    return urlunsplit(parts._replace(netloc=host, query=query))
