@@ -1,0 +1,402 @@
+"""The case lifecycle: open, show, classify, set aware-at, set severity or status, close.
+
+    opened = open_case(OpenSettings(incident_id="INC-2026-0042", severity="P2", title="..."))
+    classify_case(ClassifySettings(case="INC-2026-0042", data_breach=True, apply=True))
+    close_case(CloseSettings(case="INC-2026-0042"))   # a P1/P2 needs a finished post-mortem
+
+The rules of the lifecycle live here, once: awareness is never in the future, a reason is given
+in words, a closed case is not changed, and a P1 or P2 case closes only with a finished
+post-mortem (staged as evidence). Every change is journaled by `Case.update` with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    field_serializer,
+)
+from pydantic_core import PydanticCustomError
+
+from breach.case import Case, CaseRecord, Severity, Status
+from core.artifacts import artifact_meta, describe
+from core.errors import BadInput
+from core.fsio import write_text
+from core.models import UtcDatetime
+from core.records import JournalEntry
+from core.timeutil import parse_rfc3339, rfc3339, to_utc, utcnow
+
+if TYPE_CHECKING:
+    from notify.classify import Facts
+
+# Clocks disagree a little: awareness up to this far ahead of our clock still counts as now.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+# -- the rules -------------------------------------------------------------------------------
+def parse_moment(value: Any) -> Any:
+    """RFC 3339 text becomes an aware datetime; anything else is left to the datetime type."""
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339(value, field="time")
+        except BadInput as exc:
+            raise ValueError(exc.diagnostics().removeprefix("time: ")) from None
+    return value
+
+
+def require_zone(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(
+            f"{moment.isoformat()!r} has no time zone (hint: add Z or an offset like +01:00)"
+        )
+    return moment
+
+
+def not_in_future(moment: datetime) -> datetime:
+    """Awareness is a past or present moment (within the clock skew)."""
+    if moment > utcnow() + CLOCK_SKEW:
+        raise ValueError(
+            f"{rfc3339(moment)} is in the future (hint: awareness is a past or present time)"
+        )
+    return moment
+
+
+def parse_error_rate(value: str | float | None) -> float | None:
+    """An observed error rate as a fraction (0.07) or a percentage ('7%'), within 0..1."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number (hint: e.g. 0.07 or 7%)")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            rate = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a number (hint: e.g. 0.07 or 7%)") from None
+    else:
+        rate = float(value)
+    if not 0 <= rate <= 1:
+        raise ValueError(f"{value!r} is outside 0..1 (or 0%..100%)")
+    return rate
+
+
+def in_words(reason: str) -> str:
+    """A change is journaled with why it was made: a few letters are not a reason."""
+    if len(reason.strip()) < 3:
+        raise ValueError("must say why, in words")
+    return reason
+
+
+def ensure_open(case: Case) -> Case:
+    """A closed case stays as closed (a P3 raised to P1 afterwards would skip the post-mortem)."""
+    if case.record.status == "closed":
+        raise BadInput(f"{case.id} is closed", hint="a closed case is not changed or reopened")
+    return case
+
+
+def _field(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A check's ValueError as the field's own message (no "Value error, " prefix)."""
+
+    def run(value: Any) -> Any:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise PydanticCustomError("invalid", str(exc)) from None
+
+    return run
+
+
+Moment = Annotated[
+    datetime, BeforeValidator(_field(parse_moment)), AfterValidator(_field(require_zone))
+]
+AwareAt = Annotated[Moment, AfterValidator(_field(not_in_future))]
+ErrorRate = Annotated[float | None, BeforeValidator(_field(parse_error_rate))]
+Reason = Annotated[str, AfterValidator(_field(in_words))]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- open ------------------------------------------------------------------------------------
+class OpenSettings(_Settings):
+    incident_id: str
+    severity: Severity
+    title: str
+    detected_at: Moment | None = None
+    aware_at: AwareAt | None = None
+    case_dir: Path | None = None  # default: $BREACH_CASES_DIR/<incident_id>
+
+
+class OpenedCase(CaseRecord):
+    """The new case's record, and where its folder is."""
+
+    case: Path
+
+
+def open_case(settings: OpenSettings) -> OpenedCase:
+    """Create the case folder (case.json, journal, staging, bundles, receipts), journaled."""
+    case = Case.open(
+        settings.incident_id,
+        settings.severity,
+        settings.title,
+        root=settings.case_dir,
+        # Detection comes no later than awareness: without a detection time, the same moment.
+        detected_at=settings.detected_at or settings.aware_at,
+        aware_at=settings.aware_at,
+    )
+    return OpenedCase(case=case.root, **case.record.model_dump())
+
+
+# -- show ------------------------------------------------------------------------------------
+class ShowSettings(_Settings):
+    case: str
+
+
+class CaseView(CaseRecord):
+    """The case's record, its folder, and its timeline with whether the hash chain holds."""
+
+    case: Path
+    journal_entries: int
+    journal_intact: bool
+    # Entries as the journal holds them; one that is not a valid entry (edited by hand) stays raw.
+    timeline: list[JournalEntry | dict[str, Any]]
+
+    @field_serializer("timeline")
+    def _as_written(self, timeline: list[JournalEntry | dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            e.model_dump(mode="json", exclude_unset=True) if isinstance(e, JournalEntry) else e
+            for e in timeline
+        ]
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(at, what, result, who) of each entry, in order."""
+        return [
+            (
+                str(e.get("at", "?")),
+                str(e.get("what", "?")),
+                str(e.get("result", "?")),
+                str(e.get("who", "?")),
+            )
+            for e in self._as_written(self.timeline)
+        ]
+
+
+def _entry(raw: dict[str, Any]) -> JournalEntry | dict[str, Any]:
+    try:
+        return JournalEntry.model_validate(raw)
+    except ValidationError:
+        return raw
+
+
+def show_case(settings: ShowSettings) -> CaseView:
+    """The case and its timeline; `journal_intact` is False when any line breaks the chain."""
+    case = Case.load(settings.case)
+    timeline = [_entry(raw) for raw in case.timeline()]
+    return CaseView(
+        case=case.root,
+        journal_entries=len(timeline),
+        journal_intact=not case.verify_journal(),
+        timeline=timeline,
+        **case.record.model_dump(),
+    )
+
+
+# -- classify --------------------------------------------------------------------------------
+class ClassifySettings(_Settings):
+    """Facts given now (None: not given, the case's recorded facts stand) and whether to apply."""
+
+    case: str
+    data_breach: bool | None = None
+    security_compromise: bool | None = None
+    service_down: bool | None = None
+    major_feature_degraded: bool | None = None
+    minor_feature_degraded: bool | None = None
+    error_rate: ErrorRate = None
+    workaround: bool | None = None
+    cosmetic: bool | None = None
+    apply: bool = False
+    policy_file: Path | None = None  # merged over the shipped policy
+
+    def given_facts(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"case", "apply", "policy_file"}, exclude_none=True)
+
+
+class Classified(BaseModel):
+    case: str  # the incident id
+    current: Severity  # the severity before (unchanged when only proposed)
+    applied: bool
+    severity: Severity
+    reasons: list[str]
+    definition: str
+    response_time: str
+    facts: dict[str, Any]
+
+
+def case_facts(case: Case, given: dict[str, Any] | None = None) -> Facts:
+    """Facts given now, over those the case recorded and the counts its scope found."""
+    from notify.classify import Facts
+
+    recorded: dict[str, Any] = dict(case.record.facts)
+    scope = case.record.scope
+    for key in ("affected_users", "records_touched"):
+        count = getattr(scope, key, None)
+        if isinstance(count, int):
+            recorded.setdefault(key, count)
+    now = {k: v for k, v in (given or {}).items() if v is not None}
+    try:
+        return Facts.model_validate(recorded | now)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BadInput(f"fact {first['loc'][0]}: {first['msg']}") from None
+
+
+def classify_case(settings: ClassifySettings) -> Classified:
+    """Propose a severity from the facts and say why; `apply` sets it and records the facts."""
+    from notify.classify import classify
+    from notify.policy import load_policy
+
+    case = Case.load(settings.case)
+    facts = case_facts(case, settings.given_facts())
+    result = classify(facts, load_policy(settings.policy_file))
+    current = case.record.severity
+    if settings.apply:
+        ensure_open(case)
+        changes: dict[str, Any] = {"facts": facts.model_dump(exclude_defaults=True)}
+        if result.severity != current:
+            changes["severity"] = result.severity
+        case.update("; ".join(result.reasons[:-1]), **changes)
+    else:
+        case.journal("incident.classify", why="; ".join(result.reasons), details=result.as_dict())
+    return Classified(case=case.id, current=current, applied=settings.apply, **result.as_dict())
+
+
+# -- aware-at, severity, status --------------------------------------------------------------
+class SetAwareAtSettings(_Settings):
+    case: str
+    at: AwareAt  # when the organisation became aware
+    reason: Reason
+
+
+class AwareAtChanged(BaseModel):
+    case: str
+    before: UtcDatetime
+    aware_at: UtcDatetime
+    reason: str
+
+
+def set_aware_at(settings: SetAwareAtSettings) -> AwareAtChanged:
+    """Move the moment of awareness that starts the regulatory clocks (journaled, with why)."""
+    case = Case.load(settings.case)
+    before = case.record.aware_at
+    case.update(settings.reason, aware_at=to_utc(settings.at))
+    return AwareAtChanged(
+        case=case.id, before=before, aware_at=case.record.aware_at, reason=settings.reason
+    )
+
+
+class SetSeveritySettings(_Settings):
+    case: str
+    to: Severity
+    reason: Reason
+
+
+class SeverityChanged(BaseModel):
+    case: str
+    before: Severity
+    severity: Severity
+    reason: str
+
+
+def set_severity(settings: SetSeveritySettings) -> SeverityChanged:
+    """Change an open case's severity (journaled, with why)."""
+    case = ensure_open(Case.load(settings.case))
+    before = case.record.severity
+    case.update(settings.reason, severity=settings.to)
+    return SeverityChanged(
+        case=case.id, before=before, severity=settings.to, reason=settings.reason
+    )
+
+
+class SetStatusSettings(_Settings):
+    case: str
+    to: Literal["open", "contained", "resolved"]  # closing is close_case
+    reason: Reason
+
+
+class StatusChanged(BaseModel):
+    case: str
+    before: Status
+    status: Status
+    reason: str
+
+
+def set_status(settings: SetStatusSettings) -> StatusChanged:
+    """Move an open case to open, contained or resolved (journaled, with why)."""
+    case = ensure_open(Case.load(settings.case))
+    before = case.record.status
+    case.update(settings.reason, status=settings.to)
+    return StatusChanged(case=case.id, before=before, status=settings.to, reason=settings.reason)
+
+
+# -- close -----------------------------------------------------------------------------------
+class CloseSettings(_Settings):
+    case: str
+    reason: str = "incident closed"
+
+
+class CaseClosed(BaseModel):
+    case: str
+    status: Literal["closed"] = "closed"
+    closed_at: UtcDatetime
+    postmortem: Path | None  # the staged copy, for a P1 or P2 case
+
+
+def finished_postmortem(case: Case) -> str:
+    """The post-mortem's text, refused while it is missing or has sections left to write."""
+    from notify.postmortem import unfinished_sections
+
+    path = case.postmortem_path
+    if not path.exists():
+        raise BadInput(
+            f"{case.id} is {case.record.severity}: a post-mortem is required before closing",
+            hint=f"run `breach postmortem --case {case.root}`, finish it, then close",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+    todo = unfinished_sections(text)
+    if todo:
+        raise BadInput(
+            f"{path} still has {len(todo)} section(s) to write: {'; '.join(todo[:3])}",
+            hint="replace every [[FILL IN: ...]] marker, then close",
+        )
+    return text
+
+
+def close_case(settings: CloseSettings) -> CaseClosed:
+    """Close the case; a P1 or P2 case first stages its finished post-mortem as evidence."""
+    from notify.postmortem import REQUIRED_FOR
+
+    case = Case.load(settings.case)
+    if case.record.status == "closed":
+        raise BadInput(f"{case.id} is already closed")
+    staged = None
+    if case.record.severity in REQUIRED_FOR:
+        text = finished_postmortem(case)
+        staged = case.stage_path(case.postmortem_path.name)
+        write_text(staged, text)
+        source = {"system": "breach.postmortem", "case": case.id}
+        describe(staged, artifact_meta("text/markdown", source, "incident.close"))
+    closed_at = utcnow()
+    case.update(settings.reason, status="closed", closed_at=closed_at)
+    return CaseClosed(case=case.id, closed_at=closed_at, postmortem=staged)
