@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from breach.case import Case
 from breach.procedure.incident import (
@@ -31,14 +31,26 @@ from breach.procedure.incident import (
 from core.errors import BadInput
 from core.timeutil import rfc3339, utcnow
 
+T = TypeVar("T", bound=BaseModel)
+
 AWARE = "2026-11-27T08:00:00Z"
 
 
 def _open(incident_id: str = "INC-1", severity: str = "P3", **extra: Any) -> Case:
-    settings = OpenSettings(
-        incident_id=incident_id, severity=severity, title="slow reports", aware_at=AWARE, **extra
+    settings = _from(
+        OpenSettings,
+        incident_id=incident_id,
+        severity=severity,
+        title="slow reports",
+        aware_at=AWARE,
+        **extra,
     )
     return Case.load(open_case(settings).case)
+
+
+def _from(settings_type: type[T], **values: Any) -> T:
+    """Settings from plain values (text times, '7%'), as the CLI and a playbook's YAML give them."""
+    return settings_type.model_validate(values)
 
 
 def _refused(settings_type: type[Any], **values: Any) -> tuple[str, str]:
@@ -56,8 +68,12 @@ def _finish(case: Case, text: str) -> None:
 # -- open ------------------------------------------------------------------------------------
 def test_open_lays_out_the_case_detection_defaults_to_awareness_and_it_is_journaled() -> None:
     opened = open_case(
-        OpenSettings(
-            incident_id="INC-1", severity="P2", title="exfil", aware_at="2026-11-27T09:00:00+01:00"
+        _from(
+            OpenSettings,
+            incident_id="INC-1",
+            severity="P2",
+            title="exfil",
+            aware_at="2026-11-27T09:00:00+01:00",
         )
     )
     assert opened.case.name == "INC-1" and opened.severity == "P2" and opened.status == "open"
@@ -78,7 +94,8 @@ def test_open_lays_out_the_case_detection_defaults_to_awareness_and_it_is_journa
 
 def test_open_keeps_a_detection_time_given_apart_from_awareness(tmp_path: Path) -> None:
     opened = open_case(
-        OpenSettings(
+        _from(
+            OpenSettings,
             incident_id="INC-2",
             severity="P4",
             title="t",
@@ -175,7 +192,7 @@ def test_show_of_no_case_is_bad_input() -> None:
 # -- classify --------------------------------------------------------------------------------
 def test_classify_proposes_without_changing_the_case_and_journals_the_proposal() -> None:
     case = _open(severity="P3")
-    proposed = classify_case(ClassifySettings(case="INC-1", error_rate="7%"))
+    proposed = classify_case(_from(ClassifySettings, case="INC-1", error_rate="7%"))
     assert (proposed.severity, proposed.current, proposed.applied) == ("P2", "P3", False)
     assert "P2: error rate 7.0% is above 5%" in proposed.reasons
     assert proposed.facts == {"error_rate": 0.07}
@@ -259,7 +276,9 @@ def test_error_rate_out_of_range_or_not_a_number_is_refused(given: Any, says: st
 def test_set_aware_at_reports_the_old_and_the_new_moment() -> None:
     case = _open()
     moved = set_aware_at(
-        SetAwareAtSettings(case="INC-1", at="2026-11-27T08:00:00+02:00", reason="earlier alert")
+        _from(
+            SetAwareAtSettings, case="INC-1", at="2026-11-27T08:00:00+02:00", reason="earlier alert"
+        )
     )
     assert rfc3339(moved.before) == AWARE
     assert rfc3339(moved.aware_at) == "2026-11-27T06:00:00Z"
@@ -278,7 +297,7 @@ def test_set_aware_at_reports_the_old_and_the_new_moment() -> None:
     }
     # the next move starts from the moment just set
     again = set_aware_at(
-        SetAwareAtSettings(case="INC-1", at=AWARE, reason="it was 08:00 after all")
+        _from(SetAwareAtSettings, case="INC-1", at=AWARE, reason="it was 08:00 after all")
     )
     assert rfc3339(again.before) == "2026-11-27T06:00:00Z" and rfc3339(again.aware_at) == AWARE
 
