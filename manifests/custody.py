@@ -66,6 +66,19 @@ def record(
     return chain.append(bundle / CUSTODY_FILE, fields, sign=_chain_signer(signer))
 
 
+def log_of(bundle: Path) -> Path:
+    """The bundle's custody log; a folder without one is not a bundle."""
+    log = bundle / CUSTODY_FILE
+    if not log.is_file():
+        raise BadInput(f"{bundle} is not a bundle (no {CUSTODY_FILE})")
+    return log
+
+
+def entries(bundle: Path) -> list[dict[str, Any]]:
+    """The custody entries as found in the log (`verify` checks their chain and signatures)."""
+    return chain.entries(log_of(bundle))
+
+
 def signature_checker(trusted: set[str] | None) -> Callable[[dict[str, Any]], str | None]:
     """Check an entry's signature with its embedded key, and that the key is trusted.
 

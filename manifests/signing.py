@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -12,7 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from core.errors import BadInput, StepFailed
-from manifests.keys import PublicKey, keyid, public_pem
+from manifests.keys import PublicKey, keyid, load_signing_key, public_pem
+
+if TYPE_CHECKING:
+    from core.aws import AwsAccount
 
 KMS_RAW_LIMIT = 4096  # KMS signs messages up to 4 KiB itself; larger ones go as a digest
 
@@ -82,28 +86,32 @@ class KmsSigner:
         return bytes(response["Signature"])
 
 
-def kms_signer(
-    key_id: str,
-    *,
-    region: str | None = None,
-    profile: str | None = None,
-    endpoint_url: str | None = None,
-) -> KmsSigner:
-    import boto3  # only the KMS signer needs AWS
+def local_signer(path: Path, passphrase: str | None = None) -> Ed25519Signer:
+    """An Ed25519 signer from a PEM private key (encrypted keys need their passphrase)."""
+    return Ed25519Signer(load_signing_key(path, passphrase))
 
-    session = boto3.Session(profile_name=profile, region_name=region)
-    return KmsSigner(key_id, session.client("kms", endpoint_url=endpoint_url))
+
+def kms_signer(key_id: str, account: AwsAccount) -> KmsSigner:
+    """A KMS signer in `account`: its profile, region, endpoint and the role it assumes.
+
+    The account's session is made here, so a role that cannot be assumed fails before anything
+    is sealed.
+    """
+    return KmsSigner(key_id, account.client("kms"))
 
 
 def _kms_call(method: Any, action: str, **kwargs: Any) -> Any:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from core.aws import DENIED_CODES, translate
+
     try:
         return method(**kwargs)
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        hint = f"the signer needs {action}" if "AccessDenied" in error.get("Code", "") else None
-        raise StepFailed(f"KMS: {error.get('Code')}: {error.get('Message')}", hint=hint) from None
+        failed = translate(exc)  # the API's own code and message, also from an XML error body
+        detail = failed.message.split(": ", 2)[-1]
+        hint = f"the signer needs {action}" if failed.code in DENIED_CODES else None
+        raise StepFailed(f"KMS: {failed.code}: {detail}", hint=hint) from None
     except BotoCoreError as exc:
         raise StepFailed(
             f"KMS: {exc}", hint="check --region, credentials and --endpoint-url"
