@@ -145,7 +145,8 @@ def test_wrong_identity_cannot_decrypt(
 def test_decrypt_needs_a_custody_signer(
     breach, bundle: Path, keys: GeneratedKeys, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    assert "needs --signing-key" in one_line_exit_2(
+    # The library speaks of the key, the CLI names its flag.
+    assert "needs a signing key (hint: check --signing-key)" in one_line_exit_2(
         breach("decrypt", bundle, "-i", keys.age_identity, "--out", tmp_path / "o")
     )
 

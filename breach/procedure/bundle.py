@@ -1,0 +1,410 @@
+"""Seal, verify and decrypt evidence bundles, and keep their chain of custody.
+
+    sealed = seal(SealSettings(case="INC-1", recipients=["age1..."], signing_key=Path("k.pem")))
+    checked = verify(VerifySettings(bundle=sealed.bundle, pubkeys=[Path("k.pub.pem")]))
+    opened = decrypt(DecryptSettings(bundle=..., identity=..., out=..., signing_key=...))
+
+A case's seal takes its staged artifacts that are new or changed since its last seal and chains
+the bundle to the previous one; a plain folder is sealed to `out` under an incident id. Every
+custody event of a bundle that lives in a case (<case>/bundles/<id>) is mirrored in the case's
+journal. A signing key's passphrase is a setting, else BREACH_KEY_PASSPHRASE; asking a person
+for it is the caller's business (`passphrase_needed` tells when).
+
+breach.case is imported only where a case is used, so that verifying a bundle starts fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from breach import __version__
+from core.aws import AwsAccount
+from core.errors import BadInput, StepFailed
+from core.operator import operator
+from manifests import custody as custody_log
+from manifests import seal as sealing
+from manifests.decrypt import decrypt_bundle
+from manifests.keys import load_identities, load_recipients, recipient_lines
+from manifests.signing import Signer, kms_signer, local_signer
+from manifests.staging import StagedArtifact, staged_artifacts
+from manifests.verify import Report, load_trusted, verify_bundle
+
+if TYPE_CHECKING:
+    from breach.case import Case
+
+PASSPHRASE_ENV = "BREACH_KEY_PASSPHRASE"
+Severity = Literal["P1", "P2", "P3", "P4"]
+# Every custody event but "sealed", which only sealing writes.
+RecordableEvent = Literal[
+    "stored",
+    "locked",
+    "legal-hold-on",
+    "legal-hold-off",
+    "accessed",
+    "verified",
+    "decrypted",
+    "transferred",
+]
+RECORDABLE_EVENTS: tuple[str, ...] = get_args(RecordableEvent)
+Progress = Callable[[int], None]
+
+
+# -- settings ---------------------------------------------------------------------------------
+class SigningSettings(BaseModel):
+    """A local Ed25519 signing key (PEM); its passphrase, else BREACH_KEY_PASSPHRASE."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signing_key: Path | None = None
+    passphrase: SecretStr | None = None
+
+
+class SealSettings(SigningSettings):
+    """Either `case` (its staged artifacts) or `source` with `out` and `incident`."""
+
+    case: str | None = Field(default=None, description="case folder or incident id")
+    source: Path | None = Field(default=None, description="a plain folder to seal")
+    out: Path | None = Field(default=None, description="the bundle folder (with source)")
+    incident: str | None = Field(default=None, description="incident id (with source)")
+    severity: Severity | None = Field(default=None, description="with source")
+    recipients: list[str] = Field(
+        default_factory=list, description="age/SSH recipients, or files of them"
+    )
+    kms_key: str | None = Field(default=None, description="sign with this AWS KMS key instead")
+    profile: str | None = None
+    region: str | None = None
+    role_arn: str | None = Field(default=None, description="role to assume for KMS signing")
+    endpoint_url: str | None = None
+
+
+class VerifySettings(SigningSettings):
+    bundle: Path
+    pubkeys: list[Path] = Field(default_factory=list, description="trusted signer keys (PEM)")
+    trust: list[Path] = Field(default_factory=list, description="folders of trusted keys")
+    record: bool = Field(default=False, description="record the outcome in the custody log")
+
+
+class DecryptSettings(SigningSettings):
+    bundle: Path
+    identity: Path = Field(description="age identity or SSH private key of a recipient")
+    out: Path = Field(description="folder for the plaintext")
+    reason: str | None = Field(default=None, description="why the evidence is accessed")
+    pubkeys: list[Path] = Field(default_factory=list)
+    trust: list[Path] = Field(default_factory=list)
+
+
+class CustodyRecordSettings(SigningSettings):
+    bundle: Path
+    event: RecordableEvent
+    why: str | None = None
+    to: str | None = Field(default=None, description="for transferred: who received it")
+
+
+class CustodyShowSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bundle: Path
+
+
+# -- results ----------------------------------------------------------------------------------
+class CustodyEntry(BaseModel):
+    """One signed, hash-chained custody entry as written."""
+
+    at: str
+    event: str
+    who: str
+    why: str | None = None
+    details: dict[str, Any] | None = None
+    seq: int
+    prev: str
+    signature: dict[str, str]
+
+
+class SealResult(BaseModel):
+    bundle: Path
+    id: str
+    envelope_sha256: str
+    artifacts: list[dict[str, Any]] = Field(description="the signed artifact records")
+
+    @property
+    def plaintext_bytes(self) -> int:
+        return sum(int(a["plaintext"]["size"]) for a in self.artifacts)
+
+
+class CheckResult(BaseModel):
+    name: str
+    ok: bool | None = Field(description="None: skipped, with the reason in detail")
+    detail: str
+    problems: list[str] = Field(default_factory=list)
+
+
+class VerifyResult(BaseModel):
+    bundle: Path
+    bundle_id: str | None
+    ok: bool
+    checks: list[CheckResult]
+    custody: CustodyEntry | None = Field(default=None, description="the entry --record wrote")
+
+    @classmethod
+    def of(cls, report: Report, entry: CustodyEntry | None = None) -> VerifyResult:
+        checks = [CheckResult(**vars(c)) for c in report.checks]
+        return cls(
+            bundle=Path(report.bundle),
+            bundle_id=report.bundle_id,
+            ok=report.ok,
+            checks=checks,
+            custody=entry,
+        )
+
+    @property
+    def failed(self) -> list[str]:
+        return [c.name for c in self.checks if c.ok is False]
+
+    def raise_if_failed(self) -> None:
+        if not self.ok:
+            raise StepFailed(f"bundle {self.bundle} FAILED verification: {', '.join(self.failed)}")
+
+
+class DecryptedFile(BaseModel):
+    name: str
+    path: Path
+    sha256: str
+    size: int
+
+
+class DecryptResult(BaseModel):
+    bundle: Path
+    out: Path
+    artifacts: list[DecryptedFile]
+    custody: CustodyEntry
+
+
+class CustodyShowResult(BaseModel):
+    bundle: Path
+    entries: list[dict[str, Any]] = Field(description="as found; verify checks them")
+
+
+# -- steps ------------------------------------------------------------------------------------
+def seal(settings: SealSettings, *, progress: Progress | None = None) -> SealResult:
+    """Encrypt, hash and sign a case's unsealed staged artifacts (chained to its previous bundle),
+    or a plain folder, into a BagIt evidence bundle."""
+    if bool(settings.case) == bool(settings.source):
+        raise BadInput("seal either a case or a source folder (exactly one)", field="case")
+    if settings.source and not settings.out:
+        raise BadInput("sealing a folder needs the bundle folder to write", field="out")
+    if settings.source and not settings.incident:
+        raise BadInput("sealing a folder needs the incident id", field="incident")
+    names = recipient_lines(settings.recipients)
+    recipients = load_recipients(names)
+    options = sealing.SealOptions(
+        incident_id=settings.incident or "",
+        severity=settings.severity,
+        recipients=recipients,
+        recipient_names=names,
+        signer=_signer(settings),
+        operator=operator(),
+        tool_version=__version__,
+        progress=progress,
+    )
+    if settings.case:
+        from breach.case import Case
+
+        return _seal_case(Case.load(settings.case), options)
+    assert settings.source and settings.out
+    return _seal_folder(settings.source, settings.out, options)
+
+
+def verify(settings: VerifySettings) -> VerifyResult:
+    """Run every check on the bundle; with `record`, sign its outcome into the custody log.
+
+    A failed verification is a result (ok False, the failing checks named), not an error.
+    """
+    signer = None
+    if settings.record:
+        signer = _local_signer(settings, "recording the verification")
+    report = verify_bundle(settings.bundle, load_trusted(settings.pubkeys, settings.trust))
+    entry = None
+    if signer is not None:
+        outcome = "passed" if report.ok else "failed"
+        entry = _record(settings.bundle, "verified", signer, f"verification {outcome}")
+    return VerifyResult.of(report, entry)
+
+
+def decrypt(settings: DecryptSettings) -> DecryptResult:
+    """Verify the bundle, refuse it when a check fails, decrypt every artifact into `out`
+    (each checked against its signed sha256), then record who decrypted it, when and why."""
+    signer = _local_signer(settings, "decrypting is a custody event and")
+    identities = load_identities(settings.identity)
+    checked = verify_bundle(settings.bundle, load_trusted(settings.pubkeys, settings.trust))
+    if not checked.ok:
+        failed = ", ".join(c.name for c in checked.checks if c.ok is False)
+        raise StepFailed(
+            f"refusing to decrypt: bundle {settings.bundle} failed verification ({failed})",
+            hint="run `breach verify` for details",
+        )
+    done = decrypt_bundle(settings.bundle, identities, settings.out)
+    details = {"artifacts": len(done), "out": str(settings.out)}
+    entry = _record(settings.bundle, "decrypted", signer, settings.reason, details)
+    files = [DecryptedFile(name=d.name, path=d.path, sha256=d.sha256, size=d.size) for d in done]
+    return DecryptResult(bundle=settings.bundle, out=settings.out, artifacts=files, custody=entry)
+
+
+def custody_record(settings: CustodyRecordSettings) -> CustodyEntry:
+    """Append a signed custody event (stored, locked, legal hold, transferred, ...)."""
+    custody_log.log_of(settings.bundle)
+    signer = _local_signer(settings, "a custody entry must be signed: it")
+    details = {"to": settings.to} if settings.to else None
+    return _record(settings.bundle, settings.event, signer, settings.why, details)
+
+
+def custody_show(settings: CustodyShowSettings) -> CustodyShowResult:
+    """The bundle's custody entries as found (`verify` checks them)."""
+    return CustodyShowResult(bundle=settings.bundle, entries=custody_log.entries(settings.bundle))
+
+
+def passphrase_needed(signing_key: Path | None) -> bool:
+    """True when the key is an encrypted PEM and BREACH_KEY_PASSPHRASE does not unlock it: a
+    CLI may then ask a person for the passphrase."""
+    if signing_key is None or os.environ.get(PASSPHRASE_ENV) or not signing_key.is_file():
+        return False
+    with open(signing_key, "rb") as handle:
+        return b"ENCRYPTED PRIVATE KEY" in handle.read(64 * 1024)
+
+
+# -- sealing ----------------------------------------------------------------------------------
+def _fingerprint(artifact: StagedArtifact) -> dict[str, int]:
+    stat = artifact.path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def unsealed_artifacts(case: Case) -> list[StagedArtifact]:
+    """Staged artifacts not sealed yet, or changed since they were sealed."""
+    sealed = case.record.sealed
+    fresh = []
+    for artifact in staged_artifacts(case.staging):
+        seen = sealed.get(str(artifact.name))
+        if seen is None or {k: seen.get(k) for k in ("size", "mtime_ns")} != _fingerprint(artifact):
+            fresh.append(artifact)
+    return fresh
+
+
+def _seal_case(case: Case, options: sealing.SealOptions) -> SealResult:
+    artifacts = unsealed_artifacts(case)
+    if not artifacts:
+        raise BadInput(
+            f"nothing new to seal in {case.staging}", hint="every staged artifact is sealed already"
+        )
+    last = case.record.last_bundle
+    bundle_id = sealing.new_bundle_id(case.id)
+    previous = sealing.PreviousBundle(last["id"], last["envelope_sha256"]) if last else None
+    options = dataclasses.replace(
+        options,
+        incident_id=case.id,
+        severity=case.record.severity,
+        previous=previous,
+        bundle_id=bundle_id,
+    )
+    bundle = sealing.seal(artifacts, case.bundles / bundle_id, options)
+    sealed = dict(case.record.sealed)
+    for artifact, record in zip(artifacts, bundle.artifacts, strict=True):
+        sealed[str(artifact.name)] = {
+            **_fingerprint(artifact),
+            "sha256": record["plaintext"]["sha256"],
+            "bundle": bundle.id,
+        }
+    # Bookkeeping for the next seal; the journal entry below is the record of what happened.
+    case.record.last_bundle = {"id": bundle.id, "envelope_sha256": bundle.envelope_sha256}
+    case.record.sealed = sealed
+    case.save()
+    case.journal(
+        "evidence.seal",
+        where=str(bundle.path),
+        details={
+            "bundle": bundle.id,
+            "envelope_sha256": bundle.envelope_sha256,
+            "artifacts": len(bundle.artifacts),
+            "previous": last["id"] if last else None,
+        },
+    )
+    return _sealed(bundle)
+
+
+def _seal_folder(source: Path, out: Path, options: sealing.SealOptions) -> SealResult:
+    if not source.is_dir():
+        raise BadInput(f"source folder not found: {source}", field="source")
+    artifacts = staged_artifacts(source)
+    if not artifacts:
+        raise BadInput(f"nothing to seal: {source} holds no file", field="source")
+    return _sealed(sealing.seal(artifacts, out, options))
+
+
+def _sealed(bundle: sealing.SealedBundle) -> SealResult:
+    return SealResult(
+        bundle=bundle.path,
+        id=bundle.id,
+        envelope_sha256=bundle.envelope_sha256,
+        artifacts=bundle.artifacts,
+    )
+
+
+# -- signers and custody ----------------------------------------------------------------------
+def _passphrase(settings: SigningSettings) -> str | None:
+    if settings.passphrase is not None:
+        return settings.passphrase.get_secret_value() or None
+    return os.environ.get(PASSPHRASE_ENV)
+
+
+def _local_signer(settings: SigningSettings, needs: str) -> Signer:
+    """The local signing key a custody entry is signed with (`needs` says what wants it)."""
+    if settings.signing_key is None:
+        raise BadInput(f"{needs} needs a signing key", field="signing_key")
+    return local_signer(settings.signing_key, _passphrase(settings))
+
+
+def _signer(settings: SealSettings) -> Signer:
+    """The local key, or the KMS key in the one AWS account (profile, region, role, endpoint)."""
+    if settings.signing_key and settings.kms_key:
+        raise BadInput("sign with a local key or a KMS key, not both", field="kms_key")
+    if settings.signing_key:
+        return local_signer(settings.signing_key, _passphrase(settings))
+    if settings.kms_key:
+        account = AwsAccount(
+            profile=settings.profile,
+            region=settings.region,
+            role_arn=settings.role_arn,
+            endpoint_url=settings.endpoint_url,
+        )
+        return kms_signer(settings.kms_key, account)
+    raise BadInput("no signer given: a local signing key or a KMS key", field="signing_key")
+
+
+def case_of_bundle(bundle: Path) -> Case | None:
+    """The case a bundle lives in (<case>/bundles/<id>), if any."""
+    parent = bundle.resolve().parent
+    if parent.name == "bundles" and (parent.parent / "case.json").is_file():
+        from breach.case import Case
+
+        return Case.load(parent.parent)
+    return None
+
+
+def _record(
+    bundle: Path, event: str, signer: Signer, why: str | None, details: dict[str, Any] | None = None
+) -> CustodyEntry:
+    """Append a custody event to the bundle's log, and to its case's journal when it has one."""
+    entry = custody_log.record(bundle, event, signer, who=operator(), why=why, details=details)
+    case = case_of_bundle(bundle)
+    if case is not None:
+        case.journal(
+            f"custody.{event}",
+            why=why,
+            where=str(bundle),
+            details={"bundle": bundle.name, "custody_seq": entry["seq"], **(details or {})},
+        )
+    return CustodyEntry.model_validate(entry)
