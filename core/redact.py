@@ -25,8 +25,9 @@ def redact_dsn(dsn: str) -> str:
         params = conninfo_to_dict(dsn)
     except ProgrammingError:
         return UNREADABLE_DSN
-    hidden = {key: HIDDEN for key in SECRET_KEYS if params.pop(key, None) is not None}
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None}, **hidden)
+    kept = {key: str(value) for key, value in params.items() if value is not None}
+    hidden = {key: HIDDEN for key in SECRET_KEYS if kept.pop(key, None) is not None}
+    return make_conninfo("", **kept, **hidden)
 
 
 def redact_url(url: str) -> str:

@@ -69,7 +69,8 @@ def invoke(step: Callable[[Any], R], settings_type: type[Any], **values: Any) ->
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        raise BadInput(f"{flag_for(field)}: {first['msg']}") from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise BadInput(f"{flag_for(field)}: {message}") from None
     try:
         return step(settings)
     except BreachError as exc:
