@@ -295,7 +295,7 @@ class AwareAtChanged(BaseModel):
 
 def set_aware_at(settings: SetAwareAtSettings) -> AwareAtChanged:
     """Move the moment of awareness that starts the regulatory clocks (journaled, with why)."""
-    case = Case.load(settings.case)
+    case = ensure_open(Case.load(settings.case))
     before = case.record.aware_at
     case.update(settings.reason, aware_at=to_utc(settings.at))
     return AwareAtChanged(
@@ -350,7 +350,7 @@ def set_status(settings: SetStatusSettings) -> StatusChanged:
 # -- close -----------------------------------------------------------------------------------
 class CloseSettings(_Settings):
     case: str
-    reason: str = "incident closed"
+    reason: Reason = "incident closed"
 
 
 class CaseClosed(BaseModel):

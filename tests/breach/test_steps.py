@@ -372,6 +372,10 @@ def test_a_p3_closes_without_a_postmortem_and_then_refuses_every_change() -> Non
         lambda: set_severity(SetSeveritySettings(case="INC-1", to="P1", reason="a breach found")),
         lambda: set_status(SetStatusSettings(case="INC-1", to="open", reason="more to do")),
         lambda: classify_case(ClassifySettings(case="INC-1", data_breach=True, apply=True)),
+        # moving awareness after closing would rewrite the regulator clocks the case was run on
+        lambda: set_aware_at(
+            SetAwareAtSettings(case="INC-1", at="2026-01-01T00:00:00Z", reason="found earlier")
+        ),
     ]
     for change in changes:
         with pytest.raises(BadInput, match="INC-1 is closed") as caught:
@@ -379,4 +383,5 @@ def test_a_p3_closes_without_a_postmortem_and_then_refuses_every_change() -> Non
         assert caught.value.hint == "a closed case is not changed or reopened"
     record = Case.load(case.root).record
     assert (record.severity, record.status, record.facts) == ("P3", "closed", {})
+    assert record.aware_at == case.record.aware_at
     assert len(Case.load(case.root).timeline()) == entries
