@@ -13,6 +13,7 @@ import pytest
 
 from manifests.dsse import pae
 from manifests.keys import GeneratedKeys
+from tests.manifests.conftest import SignerRole
 
 pytestmark = pytest.mark.aws
 
@@ -177,3 +178,32 @@ def test_kms_signer_signs_small_payloads_raw_and_large_ones_as_a_digest(size: in
     message = b"x" * size
     assert verify(signer.public_key, signer.sign(message), message)
     assert client.calls == (["RAW"] if size <= 4096 else ["DIGEST"])
+
+
+def test_seal_signs_with_kms_as_the_role_given_by_role_arn(
+    signer_role: SignerRole, breach, evidence: Path, keys: GeneratedKeys, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The responder may not use the key, the role may: sealing works only through --role-arn
+    (it was accepted and ignored before), and a role that cannot be assumed is one line."""
+
+    def seal(out: str, *more: str):  # type: ignore[no-untyped-def]
+        kms = ["--kms-key", signer_role.key_arn, "--region", "us-east-1"]
+        return breach("seal", evidence, "--out", tmp_path / out, "--incident", "INC-R",
+                      "-r", keys.recipient, *kms, *more)  # fmt: skip
+
+    signer_role.act_as("responder")
+    direct = seal("direct")
+    assert direct.exit_code == 1 and "KMS: AccessDenied" in direct.stderr, direct.stderr
+    assert "kms:GetPublicKey" in direct.stderr and not (tmp_path / "direct").exists()
+
+    assumed = seal("assumed", "--role-arn", signer_role.role_arn)
+    assert assumed.exit_code == 0, assumed.stderr
+    assert (tmp_path / "assumed" / "signer.pub.pem").read_bytes() == signer_role.public_pem
+    pinned = breach("verify", tmp_path / "assumed", "--pubkey", tmp_path / "assumed/signer.pub.pem")
+    assert pinned.exit_code == 0, pinned.stdout
+
+    signer_role.act_as("outsider")
+    refused = seal("refused", "--role-arn", signer_role.role_arn)
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "AssumeRole: AccessDenied" in refused.stderr and "sts:AssumeRole" in refused.stderr
+    assert "Traceback" not in refused.stderr and not (tmp_path / "refused").exists()
