@@ -10,7 +10,7 @@ files (1-64 KiB). For each, in rounds so machine noise falls on every side alike
   peak RSS of breach seal on the 1 GiB file (goal <= 100 MB)
 
 Context rows: `breach --version` (the CLI's fixed start-up time and memory inside every breach
-number) and the same seal through manifests.seal alone, without the CLI.
+number) and the same seal through manifests' public API alone, without the CLI.
 
 Every command runs as a child process (its peak RSS comes from the kernel via wait4). Before each
 command its own previous output is deleted and dirty pages are flushed, with the sources and the
@@ -63,21 +63,18 @@ find . -type f -printf '%P\\0' | sort -z | while IFS= read -r -d '' f; do
 done
 """
 CHECK = 'cd "$1" && sha256sum -c --quiet manifest-sha256.txt'
-# The same sealing through the library alone, without the CLI's imports (every command's
-# dependencies): shows what sealing itself costs in time and memory.
+# The same sealing through manifests' public API alone, without the CLI, the procedure step and
+# their imports (pydantic, the case): shows what sealing itself costs in time and memory.
 LIBRARY_SEAL = """
 import sys
 from pathlib import Path
-from manifests.keys import load_signing_key, parse_recipient
-from manifests.seal import SealOptions, seal
-from manifests.signing import Ed25519Signer
-from manifests.staging import staged_artifacts
+from manifests import SealOptions, load_recipients, local_signer, seal_bundle, staged_artifacts
 src, out, recipient, key, incident = sys.argv[1:]
 options = SealOptions(
-    incident_id=incident, recipients=[parse_recipient(recipient)], recipient_names=[recipient],
-    signer=Ed25519Signer(load_signing_key(Path(key))), operator="bench", tool_version="bench",
+    incident_id=incident, recipients=load_recipients([recipient]), recipient_names=[recipient],
+    signer=local_signer(Path(key)), operator="bench", tool_version="bench",
 )
-seal(staged_artifacts(Path(src)), Path(out), options)
+seal_bundle(staged_artifacts(Path(src)), Path(out), options)
 """
 
 
@@ -237,7 +234,7 @@ def _print_memory(runner: Runner) -> None:
     idle, library = max(s["breach --version"].peak_rss), max(s["seal (library)"].peak_rss)
     print(
         f"      of which the CLI alone (`breach --version`) holds {idle / MB:.1f} MB; "
-        f"the same seal through manifests.seal alone peaks at {library / MB:.1f} MB"
+        f"the same seal through manifests alone peaks at {library / MB:.1f} MB"
     )
 
 

@@ -53,13 +53,16 @@ RecordableEvent = Literal[
 ]
 RECORDABLE_EVENTS: tuple[str, ...] = get_args(RecordableEvent)
 Progress = Callable[[int], None]
+# Each model's schema is built on first use, not at import: `breach verify` builds only its own.
+SETTINGS = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+RESULT = ConfigDict(defer_build=True)
 
 
 # -- settings ---------------------------------------------------------------------------------
 class SigningSettings(BaseModel):
     """A local Ed25519 signing key (PEM); its passphrase, else BREACH_KEY_PASSPHRASE."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     signing_key: Path | None = None
     passphrase: SecretStr | None = None
@@ -107,7 +110,7 @@ class CustodyRecordSettings(SigningSettings):
 
 
 class CustodyShowSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = SETTINGS
 
     bundle: Path
 
@@ -115,6 +118,8 @@ class CustodyShowSettings(BaseModel):
 # -- results ----------------------------------------------------------------------------------
 class CustodyEntry(BaseModel):
     """One signed, hash-chained custody entry as written."""
+
+    model_config = RESULT
 
     at: str
     event: str
@@ -127,6 +132,8 @@ class CustodyEntry(BaseModel):
 
 
 class SealResult(BaseModel):
+    model_config = RESULT
+
     bundle: Path
     id: str
     envelope_sha256: str
@@ -138,6 +145,8 @@ class SealResult(BaseModel):
 
 
 class CheckResult(BaseModel):
+    model_config = RESULT
+
     name: str
     ok: bool | None = Field(description="None: skipped, with the reason in detail")
     detail: str
@@ -145,6 +154,8 @@ class CheckResult(BaseModel):
 
 
 class VerifyResult(BaseModel):
+    model_config = RESULT
+
     bundle: Path
     bundle_id: str | None
     ok: bool
@@ -172,6 +183,8 @@ class VerifyResult(BaseModel):
 
 
 class DecryptedFile(BaseModel):
+    model_config = RESULT
+
     name: str
     path: Path
     sha256: str
@@ -179,6 +192,8 @@ class DecryptedFile(BaseModel):
 
 
 class DecryptResult(BaseModel):
+    model_config = RESULT
+
     bundle: Path
     out: Path
     artifacts: list[DecryptedFile]
@@ -186,6 +201,8 @@ class DecryptResult(BaseModel):
 
 
 class CustodyShowResult(BaseModel):
+    model_config = RESULT
+
     bundle: Path
     entries: list[dict[str, Any]] = Field(description="as found; verify checks them")
 
