@@ -244,7 +244,7 @@ def verify(settings: VerifySettings) -> VerifyResult:
     """
     signer = None
     if settings.record:
-        signer = _local_signer(settings, "recording the verification")
+        signer = _local_signer(settings, "recording the verification needs a signing key")
     report = verify_bundle(settings.bundle, load_trusted(settings.pubkeys, settings.trust))
     entry = None
     if signer is not None:
@@ -256,13 +256,14 @@ def verify(settings: VerifySettings) -> VerifyResult:
 def decrypt(settings: DecryptSettings) -> DecryptResult:
     """Verify the bundle, refuse it when a check fails, decrypt every artifact into `out`
     (each checked against its signed sha256), then record who decrypted it, when and why."""
-    signer = _local_signer(settings, "decrypting is a custody event and")
+    signer = _local_signer(settings, "decrypting is a custody event and needs a signing key")
     identities = load_identities(settings.identity)
-    checked = verify_bundle(settings.bundle, load_trusted(settings.pubkeys, settings.trust))
+    trusted = load_trusted(settings.pubkeys, settings.trust)
+    checked = VerifyResult.of(verify_bundle(settings.bundle, trusted))
     if not checked.ok:
-        failed = ", ".join(c.name for c in checked.checks if c.ok is False)
         raise StepFailed(
-            f"refusing to decrypt: bundle {settings.bundle} failed verification ({failed})",
+            f"refusing to decrypt: bundle {settings.bundle} failed verification "
+            f"({', '.join(checked.failed)})",
             hint="run `breach verify` for details",
         )
     done = decrypt_bundle(settings.bundle, identities, settings.out)
@@ -275,7 +276,7 @@ def decrypt(settings: DecryptSettings) -> DecryptResult:
 def custody_record(settings: CustodyRecordSettings) -> CustodyEntry:
     """Append a signed custody event (stored, locked, legal hold, transferred, ...)."""
     custody_log.log_of(settings.bundle)
-    signer = _local_signer(settings, "a custody entry must be signed: it")
+    signer = _local_signer(settings, "a custody entry must be signed: it needs a signing key")
     details = {"to": settings.to} if settings.to else None
     return _record(settings.bundle, settings.event, signer, settings.why, details)
 
@@ -286,8 +287,8 @@ def custody_show(settings: CustodyShowSettings) -> CustodyShowResult:
 
 
 def passphrase_needed(signing_key: Path | None) -> bool:
-    """True when the key is an encrypted PEM and BREACH_KEY_PASSPHRASE does not unlock it: a
-    CLI may then ask a person for the passphrase."""
+    """True when the key is an encrypted PEM and BREACH_KEY_PASSPHRASE is not set: a CLI may
+    then ask a person for the passphrase and pass it as the `passphrase` setting."""
     if signing_key is None or os.environ.get(PASSPHRASE_ENV) or not signing_key.is_file():
         return False
     with open(signing_key, "rb") as handle:
@@ -377,10 +378,10 @@ def _passphrase(settings: SigningSettings) -> str | None:
     return os.environ.get(PASSPHRASE_ENV)
 
 
-def _local_signer(settings: SigningSettings, needs: str) -> Signer:
-    """The local signing key a custody entry is signed with (`needs` says what wants it)."""
+def _local_signer(settings: SigningSettings, missing: str) -> Signer:
+    """The local key a custody entry is signed with; `missing` is the error without one."""
     if settings.signing_key is None:
-        raise BadInput(f"{needs} needs a signing key", field="signing_key")
+        raise BadInput(missing, field="signing_key")
     return local_signer(settings.signing_key, _passphrase(settings))
 
 
