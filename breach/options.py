@@ -9,7 +9,7 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The signing key passphrase, for scripts (breach.signers reads the same variable).
+# The signing key passphrase, for scripts (breach.procedure.bundle reads the same variable).
 PASSPHRASE_ENV = "BREACH_KEY_PASSPHRASE"
 
 

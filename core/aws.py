@@ -71,10 +71,13 @@ DENIED_CODES = {
 class AwsCallFailed(StepFailed):
     """One API call failed; `code` is the AWS error code (NoSuchEntity, AccessDenied, ...)."""
 
-    def __init__(self, message: str, hint: str | None, code: str, request_id: str | None) -> None:
+    def __init__(
+        self, message: str, hint: str | None, code: str, request_id: str | None, detail: str = ""
+    ) -> None:
         super().__init__(message, hint)
         self.code = code
         self.request_id = request_id
+        self.detail = detail  # the API's own message, without operation and code
 
 
 def request_id(response: dict[str, Any]) -> str:
@@ -94,7 +97,11 @@ def translate(exc: Exception) -> AwsCallFailed:
         action = IAM_ACTIONS.get(operation, f"the permission for {operation}")
         hint = f"the incident-response role needs {action}"
     return AwsCallFailed(
-        f"{operation or 'AWS'}: {code}: {message}", hint, code, request_id(response) or None
+        f"{operation or 'AWS'}: {code}: {message}",
+        hint,
+        code,
+        request_id(response) or None,
+        message,
     )
 
 

@@ -109,7 +109,7 @@ def _kms_call(method: Any, action: str, **kwargs: Any) -> Any:
         return method(**kwargs)
     except ClientError as exc:
         failed = translate(exc)  # the API's own code and message, also from an XML error body
-        detail = failed.message.split(": ", 2)[-1]
+        detail = failed.detail or failed.message
         hint = f"the signer needs {action}" if failed.code in DENIED_CODES else None
         raise StepFailed(f"KMS: {failed.code}: {detail}", hint=hint) from None
     except BotoCoreError as exc:
