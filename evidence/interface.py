@@ -2,17 +2,30 @@
 
 A collector never imports the CLI. It is handed a `Stager` (the case satisfies it) and returns
 results as data: an exported artifact, or a failure with its reason, never a crash halfway.
+Each collector has typed settings (a `CollectorSettings`), and evidence.registry builds it by
+name from them. This module stays light (no pyarrow, no driver): the registry and the procedure
+layer import it before they know which collector they need.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, runtime_checkable
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
+
+from core.errors import BadInput
 from core.fsio import resolve_inside
+from core.timeutil import parse_rfc3339, rfc3339
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+# Rows read so far: progress(key, rows) with the table (or source) they belong to, called from
+# worker threads.
+Progress = Callable[[str, int], None]
 
 
 @runtime_checkable
@@ -39,6 +52,55 @@ class DirStager:
         target = resolve_inside(self.root, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
+
+
+def _moment(value: Any) -> Any:
+    """RFC 3339 text (a bare date is midnight UTC), a date, or an aware datetime."""
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339(value)
+        except BadInput as exc:  # a validation error names the setting (the CLI: its flag)
+            reason = exc.message.removeprefix("time: ")
+            context = {"reason": reason, "hint": exc.hint or ""}
+            raise PydanticCustomError("rfc3339", "{reason} (hint: {hint})", context) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise PydanticCustomError("naive", "a time needs a time zone (e.g. Z or +01:00)")
+        return value
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value
+
+
+# A moment in time as settings take it (from a flag, a playbook's YAML or Python).
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+
+
+class CollectorSettings(BaseModel):
+    """The typed settings of one collector: built from a playbook's YAML or by a procedure step."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class Window:
+    """A time window: since inclusive, until exclusive, both aware."""
+
+    since: datetime
+    until: datetime
+
+    def __post_init__(self) -> None:
+        if self.since.tzinfo is None or self.until.tzinfo is None:
+            raise BadInput("the window needs time zones", hint="e.g. 2026-11-01T00:00:00Z")
+        if self.since >= self.until:
+            raise BadInput(
+                f"the window's start {rfc3339(self.since)} is not before its end"
+                f" {rfc3339(self.until)}",
+                field="since",
+            )
+
+    def to_json(self) -> dict[str, str]:
+        return {"since": rfc3339(self.since), "until": rfc3339(self.until)}
 
 
 @dataclass

@@ -15,7 +15,9 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +34,8 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 # Columns whose values repeat (actors, actions) compress well with a dictionary; unique ones
 # (ids, timestamps, uuids, payloads) only pay for building it.
 DICTIONARY_MAX_RATIO = 0.5
+
+EPOCH = datetime(1970, 1, 1)
 
 Router = Callable[[pa.RecordBatch], Iterator[tuple[str, pa.RecordBatch]]]
 
@@ -54,7 +58,10 @@ def by_day(column: str, file_name: str = "part-0000.parquet") -> Router:
             return
         for day in distinct:
             mask = pc.is_null(days) if not day.is_valid else pc.equal(days, day)
-            yield _day_folder(day) + file_name, batch.filter(pc.fill_null(mask, False))
+            # filter() drops rows whose mask is null (a null day compared): they go to the
+            # null partition through is_null. (fill_null(mask, False) would build a Python
+            # scalar, and pyarrow imports pandas to check that it is not one of its types.)
+            yield _day_folder(day) + file_name, batch.filter(mask)
 
     return route
 
@@ -94,6 +101,8 @@ class ParquetSink:
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(QUEUE_BATCHES)
         self._error: BaseException | None = None
         self._failed = threading.Event()
+        self._oldest: Any = None  # raw values of the time column, see raw_value()
+        self._newest: Any = None
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self._thread = threading.Thread(target=self._run, name="parquet-sink", daemon=True)
         self._thread.start()
@@ -160,14 +169,18 @@ class ParquetSink:
         self.stats.rows += batch.num_rows
 
     def _track_time(self, batch: pa.RecordBatch) -> None:
+        """Oldest and newest event, compared as the column's raw values (see time_value)."""
         if not self.time_column:
             return
-        bounds = pc.min_max(batch.column(self.time_column))
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        if low is not None and (self.stats.oldest is None or low < self.stats.oldest):
-            self.stats.oldest = low
-        if high is not None and (self.stats.newest is None or high > self.stats.newest):
-            self.stats.newest = high
+        column = batch.column(self.time_column)
+        bounds = pc.min_max(column)
+        low, high = raw_value(bounds["min"]), raw_value(bounds["max"])
+        if low is not None and (self._oldest is None or low < self._oldest):
+            self._oldest = low
+            self.stats.oldest = time_value(low, column.type)
+        if high is not None and (self._newest is None or high > self._newest):
+            self._newest = high
+            self.stats.newest = time_value(high, column.type)
 
     def _open(self, route: str) -> tuple[str, pq.ParquetWriter]:
         while len(self._writers) >= MAX_OPEN_FILES:
@@ -195,6 +208,28 @@ class ParquetSink:
     def _close_writers(self) -> None:
         for route in list(self._writers):
             self._close(route)
+
+
+def raw_value(scalar: pa.Scalar) -> Any:
+    """A time bound as a plain number (ticks since the epoch, or days for a date): comparable,
+    and cheap. A time-zoned timestamp's as_py() would import pandas (pyarrow checks for it)."""
+    if pa.types.is_timestamp(scalar.type) or pa.types.is_date32(scalar.type):
+        return scalar.value
+    return scalar.as_py()
+
+
+def time_value(raw: Any, kind: pa.DataType) -> Any:
+    """raw_value() back to Python: a datetime (aware, in UTC, when the column has a zone) or a
+    date; microseconds are the finest unit kept."""
+    if raw is None:
+        return None
+    if pa.types.is_timestamp(kind):
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
+        moment = EPOCH + timedelta(microseconds=raw * 1_000_000 // per_second)
+        return moment.replace(tzinfo=UTC) if kind.tz else moment
+    if pa.types.is_date32(kind):
+        return EPOCH.date() + timedelta(days=raw)
+    return raw
 
 
 def nth_part(route: str, index: int) -> str:

@@ -27,7 +27,9 @@ from evidence.interface import (
     PARQUET_MEDIA_TYPE,
     ArtifactResult,
     FailedItem,
+    Progress,
     Stager,
+    Window,
     staged_name,
 )
 from evidence.parquet import ParquetSink, SinkStats, by_day, commit_dir, temp_dir_for
@@ -35,7 +37,6 @@ from evidence.postgres import catalog, types
 from evidence.postgres.connect import ConnectionLost, classify, connect_control, server_version
 from evidence.postgres.stream import (
     DEFAULT_BATCH_BYTES,
-    Progress,
     ReadTask,
     require_adbc,
     run_tasks,
@@ -61,23 +62,6 @@ ROLE_CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 
 
-@dataclass
-class Window:
-    since: datetime
-    until: datetime
-
-    def __post_init__(self) -> None:
-        if self.since.tzinfo is None or self.until.tzinfo is None:
-            raise BadInput("the window needs time zones", hint="e.g. 2026-11-01T00:00:00Z")
-        if self.since >= self.until:
-            raise BadInput(
-                f"--since {rfc3339(self.since)} is not before --until {rfc3339(self.until)}"
-            )
-
-    def to_json(self) -> dict[str, str]:
-        return {"since": rfc3339(self.since), "until": rfc3339(self.until)}
-
-
 def parse_networks(values: list[str]) -> list[str]:
     """Validate --ip values (addresses or CIDR blocks) into canonical CIDR text."""
     networks = []
@@ -85,7 +69,7 @@ def parse_networks(values: list[str]) -> list[str]:
         try:
             networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
         except ValueError:
-            raise BadInput(f"--ip {value!r} is not an IP address or CIDR block") from None
+            raise BadInput(f"{value!r} is not an IP address or CIDR block", field="ips") from None
     return networks
 
 
@@ -97,7 +81,7 @@ def detect_roles(names: list[str], given: dict[str, str | None]) -> dict[str, st
         chosen = given.get(role)
         if chosen:
             if chosen not in names:
-                raise BadInput(f"unknown column {chosen!r} (--{role}-column)")
+                raise BadInput(f"unknown {role} column {chosen!r}", field=f"{role}_column")
             roles[role] = chosen
             continue
         for candidate in candidates:
@@ -112,7 +96,9 @@ def export_name(name: str) -> str:
     (sealing skips dot-names as temporaries; scope looks one level down)."""
     if not name or name.startswith(".") or "/" in name or "\\" in name:
         raise BadInput(
-            f"--name {name!r} is not a plain name", hint="one word, no '/', not starting with '.'"
+            f"export name {name!r} is not a plain name",
+            hint="one word, no '/', not starting with '.'",
+            field="name",
         )
     return name
 
@@ -186,18 +172,20 @@ class AuditExport:
         if self.table:
             schema, name = catalog.split_name(self.table)
             return f"{schema}.{name}"
-        raise BadInput("--query needs --name to say where the export is staged")
+        raise BadInput("a query's export needs a name to be staged under", field="name")
 
     def export(self, stager: Stager) -> ArtifactResult:
         """Export the window; raise BadInput / StepFailed, leaving nothing partial staged."""
         if bool(self.table) == bool(self.query):
-            raise BadInput("give either --table or --query (not both)")
+            raise BadInput("an audit export reads a table or a query, not both", field="query")
         require_adbc()
         networks = parse_networks(self.ips)
         final = stager.stage_path(f"audit/{self.artifact_name()}")
         if final.exists():
             raise BadInput(
-                f"{final} is already staged", hint="pass --name to stage this export separately"
+                f"{final} is already staged",
+                hint="give this export another name to stage it separately",
+                field="name",
             )
         control = connect_control(self.dsn)
         try:
@@ -288,10 +276,12 @@ class AuditExport:
             raise BadInput(
                 f"unknown column {self.time_column!r} in {self.source_label}",
                 hint=f"columns: {', '.join(by_name)}",
+                field="time_column",
             )
         if column.typname not in TIME_TYPES or column.is_array:
             raise BadInput(
-                f"--time-column {self.time_column} is {column.formatted}, not a timestamp"
+                f"time column {self.time_column} is {column.formatted}, not a timestamp",
+                field="time_column",
             )
         return columns
 
@@ -307,7 +297,7 @@ class AuditExport:
         matches: list[sql.Composable] = []
         if self.actors:
             if "actor" not in roles:
-                raise BadInput("--actor given but no actor column found", hint="--actor-column")
+                raise BadInput("actors given but no actor column found", field="actor_column")
             matches.append(
                 sql.SQL("{}::text = ANY({})").format(
                     sql.Identifier(roles["actor"]), sql.Literal(self.actors)
@@ -315,7 +305,7 @@ class AuditExport:
             )
         if networks:
             if "ip" not in roles:
-                raise BadInput("--ip given but no IP column found", hint="--ip-column")
+                raise BadInput("IP addresses given but no IP column found", field="ip_column")
             matches.append(
                 sql.SQL("{}::inet <<= ANY({}::inet[])").format(
                     sql.Identifier(roles["ip"]), sql.Literal(networks)

@@ -114,7 +114,7 @@ def find_relation(conn: psycopg.Connection[Any], schema: str, name: str) -> Rela
     if row is None:
         raise BadInput(
             f"no table {schema}.{name} in this database",
-            hint="check the name with \\dt, or use --schema to take every table",
+            hint="check the name with \\dt, or take every table of a schema",
         )
     return Relation(*row)
 

@@ -104,8 +104,9 @@ def zone_for(token: str | None, default: tzinfo | None) -> tzinfo:
         return ZoneInfo(token)
     except (ZoneInfoNotFoundError, ValueError):
         raise BadInput(
-            f"log time zone {token!r} is ambiguous",
-            hint="pass --log-timezone (e.g. Europe/Paris), or set log_timezone = 'UTC'",
+            f"log time zone {token!r} is ambiguous: name the log's zone (e.g. Europe/Paris),"
+            " or set log_timezone = 'UTC' on the server",
+            field="log_timezone",
         ) from None
 
 
@@ -115,7 +116,7 @@ def parse_zone_option(value: str | None) -> tzinfo | None:
     try:
         return zone_for(value, None)
     except BadInput:
-        raise BadInput(f"--log-timezone {value!r} is not a time zone") from None
+        raise BadInput(f"{value!r} is not a time zone", field="log_timezone") from None
 
 
 def _prefix_fields(prefix: str) -> dict[str, Any]:
@@ -297,11 +298,15 @@ class PgauditExport:
 
     def export(self, stager: Stager) -> ArtifactResult:
         if not self.log.is_file():
-            raise BadInput(f"no log file at {self.log}")
+            raise BadInput(f"no log file at {self.log}", field="pgaudit_log")
         networks = [ipaddress.ip_network(n) for n in parse_networks(self.ips)]
         final = stager.stage_path(f"audit/{export_name(self.artifact)}")
         if final.exists():
-            raise BadInput(f"{final} is already staged", hint="pass --name to stage it separately")
+            raise BadInput(
+                f"{final} is already staged",
+                hint="give this export another name to stage it separately",
+                field="name",
+            )
         stats = ParseStats()
         records = (
             r

@@ -31,6 +31,7 @@ from evidence.interface import (
     PARQUET_MEDIA_TYPE,
     ArtifactResult,
     FailedItem,
+    Progress,
     Stager,
     staged_name,
 )
@@ -40,7 +41,6 @@ from evidence.postgres.audit import schema_sha256
 from evidence.postgres.connect import ConnectionLost, classify, connect_control, server_version
 from evidence.postgres.stream import (
     DEFAULT_BATCH_BYTES,
-    Progress,
     ReadTask,
     require_adbc,
     run_tasks,
@@ -133,7 +133,7 @@ class TableSnapshot:
 
     def _relations(self, control: psycopg.Connection[Any]) -> list[catalog.Relation]:
         if not self.tables and not self.schema:
-            raise BadInput("name at least one --table, or a --schema")
+            raise BadInput("name at least one table, or a schema", field="tables")
         # every name is checked before anything is read
         found = [catalog.resolve_relation(control, name) for name in self.tables]
         if self.schema:

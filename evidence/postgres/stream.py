@@ -11,19 +11,19 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
 from core.errors import BreachError, StepFailed
+from evidence.interface import Progress
 from evidence.parquet import ParquetSink
 from evidence.postgres.connect import WORKER_APP, classify, conninfo
 from evidence.postgres.types import convert_batch
 
 DEFAULT_BATCH_BYTES = 8 << 20
-Progress = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -38,41 +38,79 @@ class RunResult:
     failed: dict[str, BreachError] = field(default_factory=dict)
 
 
-def _connect(dsn: str) -> Any:
-    import adbc_driver_postgresql.dbapi as adbc
+class Worker:
+    """One ADBC connection (a database handle of its own) on the server under investigation.
 
-    return adbc.connect(conninfo(dsn, WORKER_APP), autocommit=True)
+    It uses the driver manager's low-level API: the DB-API module (adbc_driver_manager.dbapi)
+    imports pyarrow.dataset, and with it pandas, which would cost every export 0.1-0.3 s of
+    start-up for bulk ingestion that is never used here.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        import adbc_driver_manager
+        import adbc_driver_postgresql
+
+        self._manager = adbc_driver_manager
+        self.database = adbc_driver_postgresql.connect(conninfo(dsn, WORKER_APP))
+        try:
+            self.connection = adbc_driver_manager.AdbcConnection(self.database)
+        except BaseException:
+            close_quietly(self.database)
+            raise
+
+    def execute(self, text: str) -> None:
+        """Run a statement that returns no rows (BEGIN, SET ...)."""
+        statement = self._manager.AdbcStatement(self.connection)
+        try:
+            statement.set_sql_query(text)
+            statement.execute_update()
+        finally:
+            close_quietly(statement)
+
+    @contextlib.contextmanager
+    def query(self, text: str, batch_bytes: int) -> Iterator[pa.RecordBatchReader]:
+        """The query's rows as Arrow record batches (COPY BINARY decoded in C++)."""
+        statement = self._manager.AdbcStatement(self.connection)
+        try:
+            statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)})
+            statement.set_sql_query(text)
+            handle, _rows = statement.execute_query()
+            reader = pa.RecordBatchReader._import_from_c(handle.address)
+            try:
+                yield reader
+            finally:
+                close_quietly(reader)
+        finally:
+            close_quietly(statement)
+
+    def close(self) -> None:
+        close_quietly(self.connection)
+        close_quietly(self.database)
 
 
-def open_worker(dsn: str, snapshot_id: str | None) -> Any:
+def open_worker(dsn: str, snapshot_id: str | None) -> Worker:
     """An ADBC connection inside a read-only transaction on the shared snapshot."""
-    conn = _connect(dsn)
+    worker = Worker(dsn)
     try:
-        with conn.cursor() as cur:
-            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            if snapshot_id:
-                cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
-            cur.execute("SET TIME ZONE 'UTC'")
+        worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if snapshot_id:
+            worker.execute(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
+        worker.execute("SET TIME ZONE 'UTC'")
     except BaseException:
-        close_quietly(conn)
+        worker.close()
         raise
-    return conn
+    return worker
 
 
-def close_quietly(conn: Any) -> None:
+def close_quietly(handle: Any) -> None:
     with contextlib.suppress(Exception):
-        conn.close()
+        handle.close()
 
 
 def stream_task(
-    conn: Any, task: ReadTask, schema: pa.Schema, batch_bytes: int
+    worker: Worker, task: ReadTask, schema: pa.Schema, batch_bytes: int
 ) -> Iterator[pa.RecordBatch]:
-    with conn.cursor() as cur:
-        cur.adbc_statement.set_options(
-            **{"adbc.postgresql.batch_size_hint_bytes": str(batch_bytes)}
-        )
-        cur.execute(task.query)
-        reader = cur.fetch_record_batch()
+    with worker.query(task.query, batch_bytes) as reader:
         for batch in reader:
             yield convert_batch(batch, schema)
 
@@ -98,15 +136,15 @@ def run_tasks(
         with lock:
             result.failed.setdefault(key, error)
 
-    def read(conn: Any, task: ReadTask) -> None:
+    def read(worker: Worker, task: ReadTask) -> None:
         sink = sinks[task.key]
-        for batch in stream_task(conn, task, sink.schema, batch_bytes):
+        for batch in stream_task(worker, task, sink.schema, batch_bytes):
             sink.put(batch)
             if progress:
                 progress(task.key, batch.num_rows)
 
     def work() -> None:
-        conn = None
+        worker = None
         try:
             while True:
                 try:
@@ -116,17 +154,17 @@ def run_tasks(
                 if task.key in result.failed:
                     continue
                 try:
-                    conn = conn or open_worker(dsn, snapshot_id)
-                    read(conn, task)
+                    worker = worker or open_worker(dsn, snapshot_id)
+                    read(worker, task)
                 except Exception as exc:  # recorded against its table; the others go on
                     error = exc if isinstance(exc, BreachError) else classify(exc, task.what)
                     fail(task.key, error)
-                    if conn is not None:  # a failed statement poisons the transaction
-                        close_quietly(conn)
-                        conn = None
+                    if worker is not None:  # a failed statement poisons the transaction
+                        worker.close()
+                        worker = None
         finally:
-            if conn is not None:
-                close_quietly(conn)
+            if worker is not None:
+                worker.close()
 
     threads = [
         threading.Thread(target=work, name=f"pg-worker-{n}", daemon=True)
@@ -141,7 +179,7 @@ def run_tasks(
 
 def require_adbc() -> None:
     try:
-        import adbc_driver_postgresql.dbapi  # noqa: F401
+        import adbc_driver_postgresql  # noqa: F401
     except ImportError:
         raise StepFailed(
             "the ADBC PostgreSQL driver is not installed",
