@@ -1,5 +1,6 @@
-"""Shared plumbing for adapters: AWS calls that keep request ids, PostgreSQL and Redis connections
-that fail with one line, and a round-trip counter the benchmark reads."""
+"""Shared plumbing for adapters: the per-target loops (plan, apply, read back) written once, AWS
+calls that keep request ids, PostgreSQL and Redis connections that fail with one line, and a
+round-trip counter the benchmark reads."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 
 from containment.interface import Action, TargetResult
 from core.aws import AwsAccount, AwsCallFailed
-from core.errors import BadInput, StepFailed
+from core.errors import BadInput, BreachError, StepFailed
 from core.redact import redact_dsn, redact_url
 
 
@@ -21,12 +22,27 @@ def done_since(moment: datetime | None, since: datetime) -> bool:
 
 
 class AdapterBase:
-    """Defaults every adapter shares; subclasses set the class variables and the four steps."""
+    """Defaults every adapter shares, the three steps included.
+
+    `plan`, `apply` and `verify` run the per-target loop once for all adapters: each target is
+    handed to a small hook (`plan_one`, `apply_one`, `verify_one`), and an error of a kind in
+    `target_errors` fails (or, for `missing_codes`, marks missing) that target alone while the
+    others go on. Any other error stops the step; the driver (`containment.run`) then marks what
+    was left undone. An adapter that reads something all targets share (an IP set, a NACL) does
+    it once in `prepare_plan` / `prepare_verify`. Adapters that batch (one statement or pipeline
+    for many targets) override the steps themselves.
+    """
 
     name: ClassVar[str]
     action: ClassVar[Action]
     noun: ClassVar[str] = "target"
     unit: ClassVar[str] = ""
+    # Errors that concern one target only (an AWS call refused, a statement not permitted).
+    target_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    # AWS error codes meaning "no such user/key/role": the target is `missing`, not `failed`.
+    missing_codes: ClassVar[tuple[str, ...]] = ()
+    # How a failed read-back begins: "could not read the user back: <error>".
+    unreadable: ClassVar[str] = "could not read the target back"
 
     def settings(self) -> dict[str, Any]:
         return {}
@@ -37,9 +53,94 @@ class AdapterBase:
     def undo(self, results: Sequence[TargetResult]) -> str:
         return "nothing to undo" if not results else "see each target's `before`"
 
+    # -- the per-target loops --------------------------------------------------------------
+    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
+        """Read-only: each target `planned` unless `plan_one` finds it done, missing or failed."""
+        results = [TargetResult(name=name, status="planned") for name in targets]
+        try:
+            self.prepare_plan(results, since)
+        except self.target_errors as exc:  # the shared read failed: so does every target
+            for target in results:
+                self.target_error(target, exc)
+            return results
+        for target in results:
+            try:
+                self.plan_one(target, since)
+            except self.target_errors as exc:
+                self.target_error(target, exc)
+        return self.finish_plan(results)
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        """`apply_one` per target; one it neither failed nor marked otherwise is `ok`."""
+        for target in planned:
+            try:
+                self.apply_one(target)
+            except self.target_errors as exc:
+                self.target_error(target, exc)
+                continue
+            if target.status == "planned":
+                target.status = "ok"
+
+    def verify(self, done: list[TargetResult]) -> None:
+        """`verify_one` per target (it reads back into `after`, and fails what disagrees)."""
+        try:
+            self.prepare_verify(done)
+        except self.target_errors as exc:
+            for target in done:
+                self.unread(target, exc)
+            return
+        for target in done:
+            try:
+                self.verify_one(target)
+            except self.target_errors as exc:
+                self.unread(target, exc)
+
+    # -- the hooks an adapter fills in -------------------------------------------------------
+    def prepare_plan(self, results: list[TargetResult], since: datetime) -> None:
+        """Read what every target's plan needs, once (default: nothing)."""
+
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        """Read one target into `before`; leave it `planned` with a `change`, or mark it."""
+        raise NotImplementedError(f"{type(self).__name__} plans no single target")
+
+    def finish_plan(self, results: list[TargetResult]) -> list[TargetResult]:
+        return results
+
+    def apply_one(self, target: TargetResult) -> None:
+        raise NotImplementedError(f"{type(self).__name__} applies no single target")
+
+    def prepare_verify(self, done: list[TargetResult]) -> None:
+        """Read back what every target's check needs, once (default: nothing)."""
+
+    def verify_one(self, target: TargetResult) -> None:
+        raise NotImplementedError(f"{type(self).__name__} reads back no single target")
+
+    def target_error(self, target: TargetResult, exc: Exception) -> None:
+        """A per-target error while planning or applying: missing for `missing_codes`, else
+        failed with the error's own line and hint."""
+        if isinstance(exc, AwsCallFailed) and exc.code in self.missing_codes:
+            target.status = "missing"
+            target.change = ""  # nothing was or will be done to it
+            target.reason = exc.message
+        else:
+            target.fail(*_message(exc))
+
+    def unread(self, target: TargetResult, exc: Exception) -> None:
+        """A per-target error while reading back."""
+        message, hint = _message(exc)
+        target.fail(f"{self.unreadable}: {message}", hint)
+
+
+def _message(exc: Exception) -> tuple[str, str | None]:
+    if isinstance(exc, BreachError):
+        return exc.message, exc.hint
+    return str(exc), None
+
 
 class AwsAdapter(AdapterBase):
-    """An adapter acting through one AWS account."""
+    """An adapter acting through one AWS account: a refused call concerns one target."""
+
+    target_errors: ClassVar[tuple[type[Exception], ...]] = (AwsCallFailed,)
 
     def __init__(self, account: AwsAccount) -> None:
         self.account = account
@@ -77,19 +178,12 @@ class AwsAdapter(AdapterBase):
             raise
 
 
-def missing_or_failed(target: TargetResult, exc: AwsCallFailed, *missing_codes: str) -> None:
-    """A 'no such entity' error marks the target missing; any other error fails it."""
-    if exc.code in missing_codes:
-        target.status = "missing"
-        target.change = ""  # nothing was or will be done to it
-        target.reason = exc.message
-    else:
-        target.fail(exc.message, exc.hint)
-
-
 # -- PostgreSQL ----------------------------------------------------------------------------
 class PgAdapter(AdapterBase):
     """An adapter acting on one PostgreSQL database through psycopg (autocommit)."""
+
+    # The hint for a statement refused for want of privilege (it fails that target only).
+    privilege_hint: ClassVar[str | None] = None
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -133,6 +227,18 @@ class PgAdapter(AdapterBase):
                     f"table {table!r} has no column {column} (or no such table)", hint=hint
                 )
         return types
+
+    def target_error(self, target: TargetResult, exc: Exception) -> None:
+        """A role that is not there is missing; a refused statement fails the one target."""
+        import psycopg
+
+        if isinstance(exc, psycopg.errors.UndefinedObject):
+            target.status, target.reason = "missing", _first_line(exc)
+        elif isinstance(exc, psycopg.Error):
+            refused = isinstance(exc, psycopg.errors.InsufficientPrivilege)
+            target.fail(f"PostgreSQL: {_first_line(exc)}", self.privilege_hint if refused else None)
+        else:
+            super().target_error(target, exc)
 
     def system(self) -> str:
         info = self.conn.info

@@ -3,21 +3,27 @@ admin call per user (AdminUserGlobalSignOut to revoke sessions, AdminDisableUser
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
-from containment.base import AwsAdapter, missing_or_failed
+from containment.base import AwsAdapter
 from containment.interface import TargetResult
-from core.aws import AwsAccount, AwsCallFailed
+from core.aws import AwsAccount
 from core.errors import BadInput
 
 NO_USER = "UserNotFoundException"
 
 
 class CognitoPoolAdapter(AwsAdapter):
-    """An adapter acting on the users of one Cognito user pool."""
+    """An adapter acting on the users of one Cognito user pool: each user read into `before`
+    and planned for `change`, then one admin `operation` per user, which makes it `done`."""
 
     noun: ClassVar[str] = "user"
+    missing_codes: ClassVar[tuple[str, ...]] = (NO_USER,)
+    unreadable: ClassVar[str] = "could not read the user back"
+    change: ClassVar[str]
+    operation: ClassVar[str]
+    done: ClassVar[str]
 
     def __init__(self, account: AwsAccount, user_pool_id: str | None) -> None:
         if not user_pool_id:
@@ -35,25 +41,10 @@ class CognitoPoolAdapter(AwsAdapter):
         )
         return {"enabled": bool(got.get("Enabled")), "user_status": got.get("UserStatus")}
 
-    def plan_users(self, targets: Sequence[str], change: str) -> list[TargetResult]:
-        """Each user read into `before` and planned for `change`; a missing user is `missing`."""
-        results = []
-        for name in targets:
-            target = TargetResult(name=name, status="planned", change=change)
-            try:
-                target.before = self.read_user(target)
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, NO_USER)
-            results.append(target)
-        return results
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        target.change = self.change
+        target.before = self.read_user(target)
 
-    def admin_each(self, planned: list[TargetResult], operation: str, done: str) -> None:
-        """One admin call per planned user: `ok` with `done` as the change, or missing/failed."""
-        for target in planned:
-            try:
-                self.call(
-                    "cognito-idp", operation, target, UserPoolId=self.pool, Username=target.name
-                )
-                target.status, target.change = "ok", done
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, NO_USER)
+    def apply_one(self, target: TargetResult) -> None:
+        self.call("cognito-idp", self.operation, target, UserPoolId=self.pool, Username=target.name)
+        target.change = self.done

@@ -9,32 +9,24 @@ from typing import ClassVar
 from containment.accounts.interface import ACTION
 from containment.cognito import CognitoPoolAdapter
 from containment.interface import Action, TargetResult
-from core.aws import AwsCallFailed
 
 
 class CognitoUsers(CognitoPoolAdapter):
     name: ClassVar[str] = "cognito"
     action: ClassVar[Action] = ACTION
+    change: ClassVar[str] = "disable"
+    operation: ClassVar[str] = "admin_disable_user"
+    done: ClassVar[str] = "disabled"
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = self.plan_users(targets, "disable")
-        for target in results:
-            if target.status == "planned" and not target.before["enabled"]:
-                target.status, target.change = "noop", "already disabled"
-        return results
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        super().plan_one(target, since)
+        if not target.before["enabled"]:
+            target.status, target.change = "noop", "already disabled"
 
-    def apply(self, planned: list[TargetResult]) -> None:
-        self.admin_each(planned, "admin_disable_user", "disabled")
-
-    def verify(self, done: list[TargetResult]) -> None:
-        for target in done:
-            try:
-                target.after = self.read_user(target)
-            except AwsCallFailed as exc:
-                target.fail(f"could not read the user back: {exc.message}", exc.hint)
-                continue
-            if target.after["enabled"]:
-                target.fail("the user is still enabled after AdminDisableUser")
+    def verify_one(self, target: TargetResult) -> None:
+        target.after = self.read_user(target)
+        if target.after["enabled"]:
+            target.fail("the user is still enabled after AdminDisableUser")
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         if not results:

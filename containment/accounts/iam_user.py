@@ -10,9 +10,8 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from containment.accounts.interface import ACTION
-from containment.base import AwsAdapter, missing_or_failed
+from containment.base import AwsAdapter
 from containment.interface import Action, TargetResult
-from core.aws import AwsAccount, AwsCallFailed
 
 QUARANTINE_POLICY = "BreachkitQuarantine"
 DENY_ALL = {
@@ -37,30 +36,19 @@ class IamUsers(AwsAdapter):
     name: ClassVar[str] = "iam-user"
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "user"
-
-    def __init__(self, account: AwsAccount) -> None:
-        super().__init__(account)
+    missing_codes: ClassVar[tuple[str, ...]] = ("NoSuchEntity",)
+    unreadable: ClassVar[str] = "could not read the user back"
 
     def settings(self) -> dict[str, Any]:
         return {"quarantine_policy": QUARANTINE_POLICY}
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = []
-        for name in targets:
-            target = TargetResult(name=name, status="planned")
-            try:
-                self.call("iam", "get_user", target, UserName=name)
-                target.before = self._state(target)
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, "NoSuchEntity")
-                results.append(target)
-                continue
-            steps = _steps(target.before)
-            target.change = ", ".join(steps) if steps else "already disabled"
-            target.status = "planned" if steps else "noop"
-            target.count = len(steps)
-            results.append(target)
-        return results
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        self.call("iam", "get_user", target, UserName=target.name)
+        target.before = self._state(target)
+        steps = _steps(target.before)
+        target.change = ", ".join(steps) if steps else "already disabled"
+        target.status = "planned" if steps else "noop"
+        target.count = len(steps)
 
     def _state(self, target: TargetResult) -> dict[str, Any]:
         """Access key ids and statuses (ids are not secrets), console login, quarantine policy."""
@@ -90,15 +78,7 @@ class IamUsers(AwsAdapter):
             document = json.loads(unquote(document))
         return bool(document == DENY_ALL)
 
-    def apply(self, planned: list[TargetResult]) -> None:
-        for target in planned:
-            try:
-                self._disable(target)
-                target.status = "ok"
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, "NoSuchEntity")
-
-    def _disable(self, target: TargetResult) -> None:
+    def apply_one(self, target: TargetResult) -> None:
         before = target.before
         for key_id, status in before["access_keys"].items():
             if status == "Active":
@@ -115,16 +95,11 @@ class IamUsers(AwsAdapter):
                 PolicyDocument=json.dumps(DENY_ALL),
             )
 
-    def verify(self, done: list[TargetResult]) -> None:
-        for target in done:
-            try:
-                target.after = self._state(target)
-            except AwsCallFailed as exc:
-                target.fail(f"could not read the user back: {exc.message}", exc.hint)
-                continue
-            left = _steps(target.after)
-            if left:
-                target.fail(f"still to do after apply: {', '.join(left)}")
+    def verify_one(self, target: TargetResult) -> None:
+        target.after = self._state(target)
+        left = _steps(target.after)
+        if left:
+            target.fail(f"still to do after apply: {', '.join(left)}")
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         lines = []

@@ -28,6 +28,7 @@ class NetworkAcl(AwsAdapter):
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "CIDR"
     unit: ClassVar[str] = "deny entries"
+    unreadable: ClassVar[str] = "could not read the NACL back"
 
     def __init__(self, account: AwsAccount, nacl_id: str | None, first_rule: int = 1) -> None:
         if not nacl_id:
@@ -37,6 +38,8 @@ class NetworkAcl(AwsAdapter):
         if not 1 <= first_rule <= MAX_RULE:
             raise BadInput(f"--first-rule {first_rule}: NACL rule numbers run from 1 to {MAX_RULE}")
         self.first_rule = first_rule
+        self._entries_now: list[dict[str, Any]] = []
+        self._used: set[tuple[bool, int]] = set()
 
     def settings(self) -> dict[str, Any]:
         return {"nacl_id": self.nacl_id, "first_rule": self.first_rule}
@@ -48,22 +51,18 @@ class NetworkAcl(AwsAdapter):
             raise BadInput(f"no network ACL {self.nacl_id}")
         return list(acls[0].get("Entries", []))
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = [TargetResult(name=t, status="planned") for t in targets]
+    def prepare_plan(self, results: list[TargetResult], since: datetime) -> None:
+        """The ACL's entries, read once; the rule numbers taken so far."""
         try:
-            entries = self._entries(results[0] if results else None)
+            self._entries_now = self._entries(results[0] if results else None)
         except AwsCallFailed as exc:
             if exc.code.endswith(".NotFound"):  # InvalidNetworkAclID.NotFound
                 raise BadInput(f"no network ACL {self.nacl_id}: {exc.message}") from None
-            return [t.fail(exc.message, exc.hint) for t in results]
-        used = {(e["Egress"], e["RuleNumber"]) for e in entries}
-        for target in results:
-            self._plan_one(target, entries, used)
-        return mark_repeats(results)
+            raise
+        self._used = {(e["Egress"], e["RuleNumber"]) for e in self._entries_now}
 
-    def _plan_one(
-        self, target: TargetResult, entries: list[dict[str, Any]], used: set[tuple[bool, int]]
-    ) -> None:
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        entries, used = self._entries_now, self._used
         network = parse_cidr(target.name)
         if network is None:
             target.fail("not an IP address or CIDR")
@@ -94,6 +93,9 @@ class NetworkAcl(AwsAdapter):
         else:
             target.status, target.change = "noop", "already denied both ways"
 
+    def finish_plan(self, results: list[TargetResult]) -> list[TargetResult]:
+        return mark_repeats(results)
+
     def _free_number(
         self, entries: list[dict[str, Any]], used: set[tuple[bool, int]], egress: bool
     ) -> int | None:
@@ -102,39 +104,30 @@ class NetworkAcl(AwsAdapter):
                 return number
         return None
 
-    def apply(self, planned: list[TargetResult]) -> None:
-        for target in planned:
-            try:
-                for entry in target.work:
-                    self.call(
-                        "ec2",
-                        "create_network_acl_entry",
-                        target,
-                        NetworkAclId=self.nacl_id,
-                        Protocol="-1",
-                        RuleAction="deny",
-                        **entry,
-                    )
-                target.status = "ok"
-            except AwsCallFailed as exc:
-                target.fail(exc.message, exc.hint)
+    def apply_one(self, target: TargetResult) -> None:
+        for entry in target.work:
+            self.call(
+                "ec2",
+                "create_network_acl_entry",
+                target,
+                NetworkAclId=self.nacl_id,
+                Protocol="-1",
+                RuleAction="deny",
+                **entry,
+            )
 
-    def verify(self, done: list[TargetResult]) -> None:
-        try:
-            entries = self._entries(done[0])
-        except AwsCallFailed as exc:
-            for target in done:
-                target.fail(f"could not read the NACL back: {exc.message}", exc.hint)
-            return
-        for target in done:
-            network = parse_cidr(target.name)
-            key = "CidrBlock" if network is not None and network.version == 4 else "Ipv6CidrBlock"
-            target.after = {
-                direction: _effective_deny(entries, egress, key, str(network))
-                for direction, egress in DIRECTIONS.items()
-            }
-            if None in target.after.values():
-                target.fail(f"{network} is not denied both ways after apply: {target.after}")
+    def prepare_verify(self, done: list[TargetResult]) -> None:
+        self._entries_now = self._entries(done[0])
+
+    def verify_one(self, target: TargetResult) -> None:
+        network = parse_cidr(target.name)
+        key = "CidrBlock" if network is not None and network.version == 4 else "Ipv6CidrBlock"
+        target.after = {
+            direction: _effective_deny(self._entries_now, egress, key, str(network))
+            for direction, egress in DIRECTIONS.items()
+        }
+        if None in target.after.values():
+            target.fail(f"{network} is not denied both ways after apply: {target.after}")
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         lines = [

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from containment.base import AwsAdapter
 from containment.block.interface import ACTION, Network, mark_repeats, parse_cidr
 from containment.interface import Action, TargetResult
-from core.aws import AwsAccount, AwsCallFailed
+from core.aws import AwsAccount
 from core.errors import BadInput
 
 
@@ -35,12 +35,14 @@ class SecurityGroupRules(AwsAdapter):
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "CIDR"
     unit: ClassVar[str] = "rules"
+    unreadable: ClassVar[str] = "could not read the group back"
 
     def __init__(self, account: AwsAccount, group_id: str | None) -> None:
         if not group_id:
             raise BadInput("the security-group adapter needs --group-id sg-...")
         super().__init__(account)
         self.group_id = group_id
+        self._rules_now: list[dict[str, Any]] = []
 
     def settings(self) -> dict[str, Any]:
         return {"group_id": self.group_id, "direction": "ingress"}
@@ -54,17 +56,10 @@ class SecurityGroupRules(AwsAdapter):
         )
         return [r for r in got.get("SecurityGroupRules", []) if not r.get("IsEgress")]
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = [TargetResult(name=t, status="planned") for t in targets]
-        try:
-            rules = self._rules(results[0] if results else None)
-            if not rules and not self._group_exists():
-                raise BadInput(f"no security group {self.group_id}")
-        except AwsCallFailed as exc:
-            return [t.fail(exc.message, exc.hint) for t in results]
-        for target in results:
-            self._plan_one(target, rules)
-        return mark_repeats(results)
+    def prepare_plan(self, results: list[TargetResult], since: datetime) -> None:
+        self._rules_now = self._rules(results[0] if results else None)
+        if not self._rules_now and not self._group_exists():
+            raise BadInput(f"no security group {self.group_id}")
 
     def _group_exists(self) -> bool:
         """Only NotFound means no group: an AccessDenied here must not read as a typo."""
@@ -77,8 +72,8 @@ class SecurityGroupRules(AwsAdapter):
         )
         return got is not None
 
-    def _plan_one(self, target: TargetResult, rules: list[dict[str, Any]]) -> None:
-        matching, broader = _matching(target.name, rules)
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        matching, broader = _matching(target.name, self._rules_now)
         if matching is None:
             target.fail("not a CIDR, an address or a rule id (sgr-...)")
             return
@@ -94,38 +89,31 @@ class SecurityGroupRules(AwsAdapter):
         else:
             target.status, target.change = "noop", "no ingress rule lets it in"
 
-    def apply(self, planned: list[TargetResult]) -> None:
-        for target in planned:
-            ids = [r["SecurityGroupRuleId"] for r in target.work]
-            try:
-                self.call(
-                    "ec2",
-                    "revoke_security_group_ingress",
-                    target,
-                    GroupId=self.group_id,
-                    SecurityGroupRuleIds=ids,
-                )
-                target.status = "ok"
-            except AwsCallFailed as exc:
-                target.fail(exc.message, exc.hint)
+    def finish_plan(self, results: list[TargetResult]) -> list[TargetResult]:
+        return mark_repeats(results)
 
-    def verify(self, done: list[TargetResult]) -> None:
-        try:
-            rules = self._rules(done[0])
-        except AwsCallFailed as exc:
-            for target in done:
-                target.fail(f"could not read the group back: {exc.message}", exc.hint)
-            return
-        for target in done:
-            left, broader = _matching(target.name, rules)
-            target.after = {"rules": [rule_text(r) for r in left or []]}
-            if left:
-                target.fail(f"still allowed after revoke: {', '.join(target.after['rules'])}")
-            elif broader:
-                target.fail(
-                    f"revoked, but {rule_text(broader[0])} still lets it in",
-                    "security groups cannot deny: use --adapter nacl or wafv2",
-                )
+    def apply_one(self, target: TargetResult) -> None:
+        self.call(
+            "ec2",
+            "revoke_security_group_ingress",
+            target,
+            GroupId=self.group_id,
+            SecurityGroupRuleIds=[r["SecurityGroupRuleId"] for r in target.work],
+        )
+
+    def prepare_verify(self, done: list[TargetResult]) -> None:
+        self._rules_now = self._rules(done[0])
+
+    def verify_one(self, target: TargetResult) -> None:
+        left, broader = _matching(target.name, self._rules_now)
+        target.after = {"rules": [rule_text(r) for r in left or []]}
+        if left:
+            target.fail(f"still allowed after revoke: {', '.join(target.after['rules'])}")
+        elif broader:
+            target.fail(
+                f"revoked, but {rule_text(broader[0])} still lets it in",
+                "security groups cannot deny: use --adapter nacl or wafv2",
+            )
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         lines = []

@@ -22,6 +22,7 @@ class WafIpSet(AwsAdapter):
     name: ClassVar[str] = "wafv2"
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "CIDR"
+    unreadable: ClassVar[str] = "could not read the IP set back"
 
     def __init__(self, account: AwsAccount, ip_set: str | None, scope: str = "REGIONAL") -> None:
         if not ip_set:
@@ -32,6 +33,9 @@ class WafIpSet(AwsAdapter):
         self.ip_set_name, _, self.ip_set_id = ip_set.partition("/")
         self.scope = scope
         self.version: str | None = None
+        self._present: list[Network] = []
+        self._addresses: set[str] = set()
+        self._size = 0
 
     def settings(self) -> dict[str, Any]:
         return {"ip_set": self.ip_set_name, "ip_set_id": self.ip_set_id, "scope": self.scope}
@@ -64,18 +68,11 @@ class WafIpSet(AwsAdapter):
         self.version = got["IPSet"]["IPAddressVersion"]
         return list(got["IPSet"]["Addresses"]), str(got["LockToken"])
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = [TargetResult(name=t, status="planned") for t in targets]
-        try:
-            addresses, _ = self._read(results[0] if results else None)
-        except AwsCallFailed as exc:
-            return [t.fail(exc.message, exc.hint) for t in results]
-        present = [n for n in (parse_cidr(a) for a in addresses) if n is not None]
-        for target in results:
-            self._plan_one(target, present)
-        return mark_repeats(results)
+    def prepare_plan(self, results: list[TargetResult], since: datetime) -> None:
+        addresses, _ = self._read(results[0] if results else None)
+        self._present = [n for n in (parse_cidr(a) for a in addresses) if n is not None]
 
-    def _plan_one(self, target: TargetResult, present: list[Network]) -> None:
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
         network = parse_cidr(target.name)
         wanted = "IPV4" if network is None or network.version == 4 else "IPV6"
         if network is None:
@@ -88,14 +85,22 @@ class WafIpSet(AwsAdapter):
             return
         target.work = network
         target.before = {"in_ip_set": False}
-        covering = [p for p in present if p.version == network.version and network.subnet_of(p)]  # type: ignore[arg-type]
+        covering = [
+            p
+            for p in self._present
+            if p.version == network.version and network.subnet_of(p)  # type: ignore[arg-type]
+        ]
         if covering:
             target.status, target.change = "noop", f"already blocked by {covering[0]}"
             target.before = {"in_ip_set": True, "covered_by": str(covering[0])}
         else:
             target.change = f"add {network} to {self.ip_set_name}"
 
+    def finish_plan(self, results: list[TargetResult]) -> list[TargetResult]:
+        return mark_repeats(results)
+
     def apply(self, planned: list[TargetResult]) -> None:
+        """One UpdateIPSet for every planned CIDR (batched, so the per-target loop is not used)."""
         adding = [str(t.work) for t in planned]
         for attempt in range(LOCK_RETRIES):
             try:
@@ -131,18 +136,16 @@ class WafIpSet(AwsAdapter):
                     target.request_ids.append(str(rid))
             return
 
-    def verify(self, done: list[TargetResult]) -> None:
-        try:
-            addresses, _ = self._read(done[0])
-        except AwsCallFailed as exc:
-            for target in done:
-                target.fail(f"could not read the IP set back: {exc.message}", exc.hint)
-            return
-        present = {str(parse_cidr(a)) for a in addresses}
-        for target in done:
-            target.after = {"in_ip_set": str(target.work) in present, "ip_set_size": len(addresses)}
-            if not target.after["in_ip_set"]:
-                target.fail(f"{target.work} is not in {self.ip_set_name} after the update")
+    def prepare_verify(self, done: list[TargetResult]) -> None:
+        addresses, _ = self._read(done[0])
+        self._addresses = {str(parse_cidr(a)) for a in addresses}
+        self._size = len(addresses)
+
+    def verify_one(self, target: TargetResult) -> None:
+        in_set = str(target.work) in self._addresses
+        target.after = {"in_ip_set": in_set, "ip_set_size": self._size}
+        if not in_set:
+            target.fail(f"{target.work} is not in {self.ip_set_name} after the update")
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         if not results:

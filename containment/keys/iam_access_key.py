@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from containment.accounts.iam_user import deactivate_access_key
-from containment.base import AwsAdapter, done_since, missing_or_failed
+from containment.base import AwsAdapter, done_since
 from containment.interface import Action, TargetResult
 from containment.keys.destination import Destination
 from containment.keys.interface import ACTION
-from core.aws import AwsAccount, AwsCallFailed
+from core.aws import AwsAccount
 from core.errors import BreachError
 from core.timeutil import rfc3339
 
@@ -25,6 +25,8 @@ class IamAccessKeys(AwsAdapter):
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "user"
     unit: ClassVar[str] = "access keys"
+    missing_codes: ClassVar[tuple[str, ...]] = ("NoSuchEntity",)
+    unreadable: ClassVar[str] = "could not read the keys back"
 
     def __init__(self, account: AwsAccount, destination: Destination) -> None:
         super().__init__(account)
@@ -37,47 +39,30 @@ class IamAccessKeys(AwsAdapter):
         got = self.call("iam", "list_access_keys", target, UserName=target.name)
         return list(got["AccessKeyMetadata"])
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = []
-        for name in targets:
-            target = TargetResult(name=name, status="planned")
-            try:
-                keys = self._keys(target)
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, "NoSuchEntity")
-                results.append(target)
-                continue
-            target.before = {"access_keys": _describe(keys)}
-            old = [
-                k["AccessKeyId"]
-                for k in keys
-                if k["Status"] == "Active" and not done_since(k["CreateDate"], since)
-            ]
-            target.work, target.count = old, len(old)
-            if not old:
-                target.status, target.change = "noop", "no active key older than the case"
-            elif len(keys) >= KEY_LIMIT:
-                target.fail(
-                    f"{target.name} already has {len(keys)} access keys, the IAM limit",
-                    "delete an unused (inactive) key first: aws iam delete-access-key",
-                )
-            else:
-                where = self.destination.describe(name)
-                target.change = f"create a new key (secret to {where}), deactivate {', '.join(old)}"
-            results.append(target)
-        return results
-
-    def apply(self, planned: list[TargetResult]) -> None:
-        for target in planned:
-            try:
-                self._rotate(target)
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, "NoSuchEntity")
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        keys = self._keys(target)
+        target.before = {"access_keys": _describe(keys)}
+        old = [
+            k["AccessKeyId"]
+            for k in keys
+            if k["Status"] == "Active" and not done_since(k["CreateDate"], since)
+        ]
+        target.work, target.count = old, len(old)
+        if not old:
+            target.status, target.change = "noop", "no active key older than the case"
+        elif len(keys) >= KEY_LIMIT:
+            target.fail(
+                f"{target.name} already has {len(keys)} access keys, the IAM limit",
+                "delete an unused (inactive) key first: aws iam delete-access-key",
+            )
+        else:
+            where = self.destination.describe(target.name)
+            target.change = f"create a new key (secret to {where}), deactivate {', '.join(old)}"
 
     def _delete(self, target: TargetResult, key_id: str) -> None:
         self.call("iam", "delete_access_key", target, UserName=target.name, AccessKeyId=key_id)
 
-    def _rotate(self, target: TargetResult) -> None:
+    def apply_one(self, target: TargetResult) -> None:
         new = self.call("iam", "create_access_key", target, UserName=target.name)["AccessKey"]
         try:
             stored = self.destination.store(target.name, new["SecretAccessKey"])
@@ -95,28 +80,22 @@ class IamAccessKeys(AwsAdapter):
             target.request_ids.append(stored.request_id)
         for key_id in target.work:
             deactivate_access_key(self, target, key_id)
-        target.status = "ok"
         target.change = f"new key {new['AccessKeyId']} (secret at {stored.location}); deactivated {', '.join(target.work)}"
         target.work = {"old": target.work, "new": new["AccessKeyId"], "stored": stored.location}
 
-    def verify(self, done: list[TargetResult]) -> None:
-        for target in done:
-            try:
-                keys = {k["AccessKeyId"]: k["Status"] for k in self._keys(target)}
-            except AwsCallFailed as exc:
-                target.fail(f"could not read the keys back: {exc.message}", exc.hint)
-                continue
-            work = target.work
-            target.after = {
-                "access_keys": keys,
-                "new_access_key_id": work["new"],
-                "secret_stored_at": work["stored"],
-            }
-            still = [k for k in work["old"] if keys.get(k) == "Active"]
-            if keys.get(work["new"]) != "Active" or still:
-                target.fail(
-                    f"after rotation: new key {keys.get(work['new'])}, old still active: {still}"
-                )
+    def verify_one(self, target: TargetResult) -> None:
+        keys = {k["AccessKeyId"]: k["Status"] for k in self._keys(target)}
+        work = target.work
+        target.after = {
+            "access_keys": keys,
+            "new_access_key_id": work["new"],
+            "secret_stored_at": work["stored"],
+        }
+        still = [k for k in work["old"] if keys.get(k) == "Active"]
+        if keys.get(work["new"]) != "Active" or still:
+            target.fail(
+                f"after rotation: new key {keys.get(work['new'])}, old still active: {still}"
+            )
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         lines = []

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from containment.base import AwsAdapter, done_since, missing_or_failed
+from containment.base import AwsAdapter, done_since
 from containment.interface import Action, TargetResult
 from containment.keys.interface import ACTION
-from core.aws import AwsAccount, AwsCallFailed
+from core.aws import AwsAccount
 from core.errors import BadInput
 from core.timeutil import rfc3339
 
@@ -31,6 +31,8 @@ class KmsKeys(AwsAdapter):
     name: ClassVar[str] = "kms"
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "key"
+    missing_codes: ClassVar[tuple[str, ...]] = NO_KEY
+    unreadable: ClassVar[str] = "could not read the key back"
 
     def __init__(self, account: AwsAccount, mode: str = "rotate") -> None:
         if mode not in ("rotate", "replace"):
@@ -64,17 +66,9 @@ class KmsKeys(AwsAdapter):
         target.work = meta
         return state
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = []
-        for name in targets:
-            target = TargetResult(name=name, status="planned")
-            try:
-                target.before = self._state(target)
-                self._decide(target, since)
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, *NO_KEY)
-            results.append(target)
-        return results
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        target.before = self._state(target)
+        self._decide(target, since)
 
     def _decide(self, target: TargetResult, since: datetime) -> None:
         meta = target.work
@@ -101,17 +95,13 @@ class KmsKeys(AwsAdapter):
             else:
                 target.change = "rotate key material on demand"
 
-    def apply(self, planned: list[TargetResult]) -> None:
-        for target in planned:
-            try:
-                if self.mode == "replace":
-                    self._replace(target)
-                else:
-                    self.call("kms", "rotate_key_on_demand", target, KeyId=target.work["KeyId"])
-                    target.change = "rotated key material"
-                target.status, target.count = "ok", 1
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, *NO_KEY)
+    def apply_one(self, target: TargetResult) -> None:
+        if self.mode == "replace":
+            self._replace(target)
+        else:
+            self.call("kms", "rotate_key_on_demand", target, KeyId=target.work["KeyId"])
+            target.change = "rotated key material"
+        target.count = 1
 
     def _replace(self, target: TargetResult) -> None:
         old = target.work
@@ -129,18 +119,12 @@ class KmsKeys(AwsAdapter):
         self.call("kms", "disable_key", target, KeyId=old["KeyId"])
         target.change = f"{target.name} -> {created['KeyId']}; disabled {old['KeyId']}"
 
-    def verify(self, done: list[TargetResult]) -> None:
-        for target in done:
-            old_id = target.before["key_id"]
-            try:
-                target.after = self._state(target)
-                if self.mode == "replace":
-                    old = self._describe(old_id, target)
-                    target.after["old_key_state"] = old["KeyState"]
-            except AwsCallFailed as exc:
-                target.fail(f"could not read the key back: {exc.message}", exc.hint)
-                continue
-            self._check(target, old_id)
+    def verify_one(self, target: TargetResult) -> None:
+        old_id = target.before["key_id"]
+        target.after = self._state(target)
+        if self.mode == "replace":
+            target.after["old_key_state"] = self._describe(old_id, target)["KeyState"]
+        self._check(target, old_id)
 
     def _check(self, target: TargetResult, old_id: str) -> None:
         after = target.after

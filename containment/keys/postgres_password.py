@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+import psycopg
 from psycopg import sql
 
 from containment.base import PgAdapter, done_since
@@ -48,6 +49,9 @@ class PostgresPasswords(PgAdapter):
     name: ClassVar[str] = "postgres-password"
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "role"
+    target_errors: ClassVar[tuple[type[Exception], ...]] = (psycopg.errors.InsufficientPrivilege,)
+    privilege_hint: ClassVar[str | None] = "needs CREATEROLE"
+    unreadable: ClassVar[str] = "could not read the role's verifier back"
 
     def __init__(self, dsn: str, destination: Destination) -> None:
         super().__init__(dsn)
@@ -71,24 +75,17 @@ class PostgresPasswords(PgAdapter):
             return True, None
         return True, (rows[0][0] if rows else None)
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = []
-        for name in targets:
-            target = TargetResult(name=name, status="planned")
-            exists, verifier = self._verifier(name)
-            if not exists:
-                target.status, target.reason = "missing", f"no role {name}"
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        exists, verifier = self._verifier(target.name)
+        where = self.destination.describe(target.name)
+        if not exists:
+            target.status, target.reason = "missing", f"no role {target.name}"
+        else:
+            target.before = {"verifier_readable": verifier is not None}
+            if self._already_rotated(target.name, verifier, since):
+                target.status, target.change = "noop", f"{where} already holds the current password"
             else:
-                target.before = {"verifier_readable": verifier is not None}
-                if self._already_rotated(name, verifier, since):
-                    target.status = "noop"
-                    target.change = (
-                        f"{self.destination.describe(name)} already holds the current password"
-                    )
-                else:
-                    target.change = f"new password, stored at {self.destination.describe(name)}"
-            results.append(target)
-        return results
+                target.change = f"new password, stored at {where}"
 
     def _already_rotated(self, role: str, verifier: str | None, since: datetime) -> bool:
         try:
@@ -101,47 +98,37 @@ class PostgresPasswords(PgAdapter):
             and scram_matches(stored[0], verifier)
         )
 
-    def apply(self, planned: list[TargetResult]) -> None:
-        import psycopg
-
-        for target in planned:
-            password = secrets.token_urlsafe(32)
-            try:
-                stored = self.destination.store(target.name, password)
-            except BreachError as exc:
-                target.fail(f"could not store the new password: {exc.message}", exc.hint)
-                continue
-            if stored.request_id:
-                target.request_ids.append(stored.request_id)
-            verifier = self.conn.pgconn.encrypt_password(
-                password.encode(), target.name.encode(), b"scram-sha-256"
-            ).decode()
-            statement = sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+    def apply_one(self, target: TargetResult) -> None:
+        password = secrets.token_urlsafe(32)
+        try:
+            stored = self.destination.store(target.name, password)
+        except BreachError as exc:
+            target.fail(f"could not store the new password: {exc.message}", exc.hint)
+            return
+        if stored.request_id:
+            target.request_ids.append(stored.request_id)
+        verifier = self.conn.pgconn.encrypt_password(
+            password.encode(), target.name.encode(), b"scram-sha-256"
+        ).decode()
+        self.query(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                 sql.Identifier(target.name), sql.Literal(verifier)
             )
-            try:
-                self.query(statement)
-            except psycopg.errors.InsufficientPrivilege as exc:
-                target.fail(f"PostgreSQL: {str(exc).splitlines()[0]}", "needs CREATEROLE")
-                continue
-            target.status, target.count = "ok", 1
-            target.change = f"password changed; stored at {stored.location}"
-            target.work = {"password": password, "stored": stored.location}
+        )
+        target.count = 1
+        target.change = f"password changed; stored at {stored.location}"
+        target.work = {"password": password, "stored": stored.location}
 
-    def verify(self, done: list[TargetResult]) -> None:
-        for target in done:
-            _, verifier = self._verifier(target.name)
-            if verifier is None:
-                target.after = {"verified": False, "why": "pg_authid is not readable by this user"}
-                continue
-            matches = scram_matches(target.work["password"], verifier)
-            target.after = {
-                "password_matches_destination": matches,
-                "stored_at": target.work["stored"],
-            }
-            target.work = None  # drop the password as soon as it is checked
-            if not matches:
-                target.fail("the role's stored verifier does not match the new password")
+    def verify_one(self, target: TargetResult) -> None:
+        _, verifier = self._verifier(target.name)
+        if verifier is None:
+            target.after = {"verified": False, "why": "pg_authid is not readable by this user"}
+            return
+        matches = scram_matches(target.work["password"], verifier)
+        target.after = {"password_matches_destination": matches, "stored_at": target.work["stored"]}
+        target.work = None  # drop the password as soon as it is checked
+        if not matches:
+            target.fail("the role's stored verifier does not match the new password")
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         if not results:

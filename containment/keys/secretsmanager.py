@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from containment.base import AwsAdapter, missing_or_failed
+from containment.base import AwsAdapter
 from containment.interface import Action, TargetResult
 from containment.keys.interface import ACTION
 from core.aws import AwsAccount, AwsCallFailed
@@ -46,6 +46,8 @@ class SecretsManagerSecrets(AwsAdapter):
     name: ClassVar[str] = "secretsmanager"
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "secret"
+    missing_codes: ClassVar[tuple[str, ...]] = NO_SECRET
+    unreadable: ClassVar[str] = "could not read the secret back"
 
     def __init__(self, account: AwsAccount, mode: str = "new-version") -> None:
         if mode not in ("new-version", "rotate"):
@@ -68,38 +70,24 @@ class SecretsManagerSecrets(AwsAdapter):
                 found["pending"] = version["VersionId"]
         return found
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        results = []
-        for name in targets:
-            target = TargetResult(name=name, status="planned")
-            try:
-                described = self.call("secretsmanager", "describe_secret", target, SecretId=name)
-                current = self._current(target)
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, *NO_SECRET)
-                results.append(target)
-                continue
-            target.before = _shown(current)
-            tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
-            if _rotated_since(tags, current["version_id"], since):
-                target.status, target.change = "noop", f"rotated at {tags[TAG_AT]}"
-            else:
-                target.change = (
-                    "start rotation" if self.mode == "rotate" else "put a new random version"
-                )
-            results.append(target)
-        return results
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        described = self.call("secretsmanager", "describe_secret", target, SecretId=target.name)
+        current = self._current(target)
+        target.before = _shown(current)
+        tags = {t["Key"]: t["Value"] for t in described.get("Tags", [])}
+        if _rotated_since(tags, current["version_id"], since):
+            target.status, target.change = "noop", f"rotated at {tags[TAG_AT]}"
+        else:
+            target.change = (
+                "start rotation" if self.mode == "rotate" else "put a new random version"
+            )
 
-    def apply(self, planned: list[TargetResult]) -> None:
-        for target in planned:
-            try:
-                if self.mode == "rotate":
-                    self.call("secretsmanager", "rotate_secret", target, SecretId=target.name)
-                else:
-                    self._new_version(target)
-                target.status, target.count = "ok", 1
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, *NO_SECRET)
+    def apply_one(self, target: TargetResult) -> None:
+        if self.mode == "rotate":
+            self.call("secretsmanager", "rotate_secret", target, SecretId=target.name)
+        else:
+            self._new_version(target)
+        target.count = 1
 
     def _new_version(self, target: TargetResult) -> None:
         got = self.call("secretsmanager", "get_secret_value", target, SecretId=target.name)
@@ -114,20 +102,15 @@ class SecretsManagerSecrets(AwsAdapter):
         )
         target.change = f"new version {put['VersionId']}"
 
-    def verify(self, done: list[TargetResult]) -> None:
-        for target in done:
-            try:
-                current = self._current(target)
-            except AwsCallFailed as exc:
-                target.fail(f"could not read the secret back: {exc.message}", exc.hint)
-                continue
-            target.after = _shown(current)
-            moved = current["version_id"] != target.before["version_id"]
-            # A Lambda rotation may still be running: a pending version is progress.
-            if not moved and not (self.mode == "rotate" and current["pending"]):
-                target.fail("AWSCURRENT still points at the old version")
-            elif moved:
-                self._tag(target, current["version_id"])
+    def verify_one(self, target: TargetResult) -> None:
+        current = self._current(target)
+        target.after = _shown(current)
+        moved = current["version_id"] != target.before["version_id"]
+        # A Lambda rotation may still be running: a pending version is progress.
+        if not moved and not (self.mode == "rotate" and current["pending"]):
+            target.fail("AWSCURRENT still points at the old version")
+        elif moved:
+            self._tag(target, current["version_id"])
 
     def _tag(self, target: TargetResult, version_id: str) -> None:
         """Mark the rotation on the secret itself; without the tag a rerun rotates again."""

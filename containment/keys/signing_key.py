@@ -60,6 +60,9 @@ class SigningKeys(AdapterBase):
     name: ClassVar[str] = "signing-key"
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "key"
+    # A key file that cannot be read or written concerns that key alone.
+    target_errors: ClassVar[tuple[type[Exception], ...]] = (OSError, ValueError)
+    unreadable: ClassVar[str] = "cannot read the new key back"
 
     def system(self) -> str:
         return "local Ed25519 signing keys"
@@ -67,18 +70,16 @@ class SigningKeys(AdapterBase):
     def operator(self) -> str:
         return f"{os_user()} (OS user)"
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
-        return [self._plan_one(Path(name), name, since) for name in targets]
-
-    def _plan_one(self, path: Path, name: str, since: datetime) -> TargetResult:
-        target = TargetResult(name=name, status="planned")
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
+        path = Path(target.name)
         if not path.is_file():
             target.status, target.reason = "missing", f"no key file at {path}"
-            return target
+            return
         try:
             old_id = keyid(load_public(path))
         except ValueError as exc:
-            return target.fail(f"cannot read {path}: {exc}", f"a PEM Ed25519 key; {PASSPHRASE_ENV}")
+            target.fail(f"cannot read {path}: {exc}", f"a PEM Ed25519 key; {PASSPHRASE_ENV}")
+            return
         target.before = {"keyid": old_id, "path": str(path)}
         done = _previous_rotation(path, old_id)
         if done and parse_rfc3339(done["rotated_at"]) >= since and Path(done["new_path"]).is_file():
@@ -86,47 +87,40 @@ class SigningKeys(AdapterBase):
             target.change = f"rotated at {done['rotated_at']} to {done['new_keyid'][:16]}"
         else:
             target.change = "generate a new Ed25519 key beside it"
-        return target
 
-    def apply(self, planned: list[TargetResult]) -> None:
-        for target in planned:
-            old = Path(target.name)
-            now = utcnow()
-            new_path = old.with_name(f"{old.name.removesuffix('.pem')}-{now:%Y%m%dT%H%M%SZ}.pem")
-            try:
-                new_id = self._generate(new_path)
-            except OSError as exc:
-                target.fail(f"cannot write {new_path}: {exc.strerror}")
-                continue
-            record = {
-                "old_keyid": target.before["keyid"],
-                "old_path": str(old),
-                "new_keyid": new_id,
-                "new_path": str(new_path),
-                "new_public_path": str(public_path(new_path)),
-                "rotated_at": rfc3339(now),
-            }
-            write_json(rotation_record(old), record)
-            target.status, target.count, target.work = "ok", 1, record
-            target.change = f"new key {new_id[:16]} at {new_path}"
+    def apply_one(self, target: TargetResult) -> None:
+        old = Path(target.name)
+        now = utcnow()
+        new_path = old.with_name(f"{old.name.removesuffix('.pem')}-{now:%Y%m%dT%H%M%SZ}.pem")
+        try:
+            new_id = self._generate(new_path)
+        except OSError as exc:
+            target.fail(f"cannot write {new_path}: {exc.strerror}")
+            return
+        record = {
+            "old_keyid": target.before["keyid"],
+            "old_path": str(old),
+            "new_keyid": new_id,
+            "new_path": str(new_path),
+            "new_public_path": str(public_path(new_path)),
+            "rotated_at": rfc3339(now),
+        }
+        write_json(rotation_record(old), record)
+        target.count, target.work = 1, record
+        target.change = f"new key {new_id[:16]} at {new_path}"
 
     def _generate(self, path: Path) -> str:
         key = write_signing_key(path, public_path(path), os.environ.get(PASSPHRASE_ENV))
         return keyid(key.public_key())
 
-    def verify(self, done: list[TargetResult]) -> None:
-        for target in done:
-            record = target.work
-            path = Path(record["new_path"])
-            try:
-                read_back = keyid(load_public(path))
-                mode = stat.S_IMODE(path.stat().st_mode)
-            except (OSError, ValueError) as exc:
-                target.fail(f"cannot read the new key back: {exc}")
-                continue
-            target.after = {"keyid": read_back, "path": str(path), "mode": f"{mode:04o}"}
-            if read_back != record["new_keyid"] or mode != 0o600:
-                target.fail(f"new key reads back as {read_back[:16]}, mode {mode:04o}")
+    def verify_one(self, target: TargetResult) -> None:
+        record = target.work
+        path = Path(record["new_path"])
+        read_back = keyid(load_public(path))
+        mode = stat.S_IMODE(path.stat().st_mode)
+        target.after = {"keyid": read_back, "path": str(path), "mode": f"{mode:04o}"}
+        if read_back != record["new_keyid"] or mode != 0o600:
+            target.fail(f"new key reads back as {read_back[:16]}, mode {mode:04o}")
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         if not results:

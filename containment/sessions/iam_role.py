@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
-from containment.base import AwsAdapter, missing_or_failed
+from containment.base import AwsAdapter
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION
-from core.aws import AwsAccount, AwsCallFailed
+from core.aws import AwsAccount
 from core.timeutil import parse_rfc3339, rfc3339
 
 POLICY_NAME = "AWSRevokeOlderSessions"
@@ -52,6 +52,8 @@ class IamRoleSessions(AwsAdapter):
     name: ClassVar[str] = "iam-role"
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "role"
+    missing_codes: ClassVar[tuple[str, ...]] = ("NoSuchEntity",)
+    unreadable: ClassVar[str] = "could not read the policy back"
 
     def __init__(self, account: AwsAccount) -> None:
         super().__init__(account)
@@ -60,25 +62,18 @@ class IamRoleSessions(AwsAdapter):
     def settings(self) -> dict[str, Any]:
         return {"policy": POLICY_NAME, "cutoff": rfc3339(self.cutoff) if self.cutoff else None}
 
-    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
+    def prepare_plan(self, results: list[TargetResult], since: datetime) -> None:
         self.cutoff = since.replace(microsecond=0)
-        return [self._plan_one(name) for name in targets]
 
-    def _plan_one(self, name: str) -> TargetResult:
+    def plan_one(self, target: TargetResult, since: datetime) -> None:
         assert self.cutoff is not None
-        target = TargetResult(name=name, status="planned")
-        try:
-            self.call("iam", "get_role", target, RoleName=name)
-            current = self._current_cutoff(target)
-        except AwsCallFailed as exc:
-            missing_or_failed(target, exc, "NoSuchEntity")
-            return target
+        self.call("iam", "get_role", target, RoleName=target.name)
+        current = self._current_cutoff(target)
         target.before = {"revoked_before": rfc3339(current) if current else None}
         if current and current >= self.cutoff:
             target.status, target.change = "noop", "tokens issued before the cutoff already denied"
         else:
             target.change = f"deny tokens issued before {rfc3339(self.cutoff)}"
-        return target
 
     def _current_cutoff(self, target: TargetResult) -> datetime | None:
         got = self.call_if_exists(
@@ -91,34 +86,23 @@ class IamRoleSessions(AwsAdapter):
         )
         return None if got is None else policy_cutoff(got["PolicyDocument"])
 
-    def apply(self, planned: list[TargetResult]) -> None:
+    def apply_one(self, target: TargetResult) -> None:
         assert self.cutoff is not None
-        document = json.dumps(revoke_policy(self.cutoff))
-        for target in planned:
-            try:
-                self.call(
-                    "iam",
-                    "put_role_policy",
-                    target,
-                    RoleName=target.name,
-                    PolicyName=POLICY_NAME,
-                    PolicyDocument=document,
-                )
-                target.status = "ok"
-            except AwsCallFailed as exc:
-                missing_or_failed(target, exc, "NoSuchEntity")
+        self.call(
+            "iam",
+            "put_role_policy",
+            target,
+            RoleName=target.name,
+            PolicyName=POLICY_NAME,
+            PolicyDocument=json.dumps(revoke_policy(self.cutoff)),
+        )
 
-    def verify(self, done: list[TargetResult]) -> None:
+    def verify_one(self, target: TargetResult) -> None:
         assert self.cutoff is not None
-        for target in done:
-            try:
-                current = self._current_cutoff(target)
-            except AwsCallFailed as exc:
-                target.fail(f"could not read the policy back: {exc.message}", exc.hint)
-                continue
-            target.after = {"revoked_before": rfc3339(current) if current else None}
-            if current != self.cutoff:
-                target.fail(f"{POLICY_NAME} does not hold the cutoff {rfc3339(self.cutoff)}")
+        current = self._current_cutoff(target)
+        target.after = {"revoked_before": rfc3339(current) if current else None}
+        if current != self.cutoff:
+            target.fail(f"{POLICY_NAME} does not hold the cutoff {rfc3339(self.cutoff)}")
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         if not results:
