@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from containment.base import AwsAdapter
 from containment.interface import TargetResult
 from core.aws import AwsAccount
-from core.errors import BadInput
 
 NO_USER = "UserNotFoundException"
 
@@ -25,9 +24,7 @@ class CognitoPoolAdapter(AwsAdapter):
     operation: ClassVar[str]
     done: ClassVar[str]
 
-    def __init__(self, account: AwsAccount, user_pool_id: str | None) -> None:
-        if not user_pool_id:
-            raise BadInput("the cognito adapter needs --user-pool-id")
+    def __init__(self, account: AwsAccount, user_pool_id: str) -> None:
         super().__init__(account)
         self.pool = user_pool_id
 

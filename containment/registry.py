@@ -1,205 +1,341 @@
-"""Adapter names, as `--adapter` takes them, and how each is built from the user's options."""
+"""Adapter names, as `--adapter` (or a playbook's `adapter:`) takes them, each with its own typed
+settings, and the one way to build an adapter from them.
+
+    adapter = build("block", "nacl", {"nacl_id": "acl-1"}, Connections(aws=AwsAccount()))
+
+An adapter's settings model holds only its own options and refuses any other, naming the adapter
+("the redis adapter takes no option 'preset'"); where the adapter acts (a DSN, a Redis URL, the
+AWS account) is `Connections`, shared by every adapter.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from containment.block.nacl import MAX_RULE
 from containment.interface import Action, ContainmentAdapter
 from core.aws import AwsAccount
 from core.errors import BadInput
 
 
-@dataclass
-class AdapterOptions:
-    """Everything any adapter may need; each takes what it uses and names what is missing."""
+class Connections(BaseModel):
+    """Where adapters act. Every adapter takes these; each uses what it needs."""
 
-    dsn: str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    dsn: str | None = Field(default=None, description="PostgreSQL DSN; '' means libpq's PG*")
     redis_url: str | None = None
-    aws: AwsAccount = field(default_factory=AwsAccount)
-    # sessions
-    preset: str = "generic"
-    table: str | None = None
+    aws: AwsAccount = Field(default_factory=AwsAccount)
+
+    def need_dsn(self, adapter: str) -> str:
+        if self.dsn is None:
+            raise BadInput(f"the {adapter} adapter needs --dsn")
+        return self.dsn
+
+    def need_redis_url(self, adapter: str) -> str:
+        if not self.redis_url:
+            raise BadInput(f"the {adapter} adapter needs --redis-url")
+        return self.redis_url
+
+
+class AdapterSettings(BaseModel):
+    """One adapter's own options; `build` makes the adapter with them and the connections."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A required option -> how its absence reads ("the nacl adapter needs <this>"), and a hint.
+    needs: ClassVar[dict[str, str]] = {}
+    need_hints: ClassVar[dict[str, str]] = {}
+
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        raise NotImplementedError
+
+
+class NoOptions(AdapterSettings):
+    """An adapter with no options of its own (iam-role, iam-user, signing-key)."""
+
+
+# -- sessions ------------------------------------------------------------------------------
+class PostgresSessionSettings(AdapterSettings):
+    preset: Literal["generic", "django"] = "generic"
+    table: str | None = Field(default=None, description="default from the preset")
     user_column: str | None = None
     key_column: str | None = None
-    pattern: str | None = None
-    index_key: str | None = None
+    batch_size: int = Field(default=1000, ge=1, description="users or keys per statement")
+
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.sessions.postgres import PRESETS, PostgresSessions, SessionTable
+
+        base = PRESETS[self.preset]
+        layout = SessionTable(
+            table=self.table or base.table,
+            user_column=self.user_column or base.user_column,
+            key_column=self.key_column or base.key_column,
+            layout=base.layout,
+        )
+        return PostgresSessions(connections.need_dsn(name), layout, self.batch_size)
+
+
+class RedisSessionSettings(AdapterSettings):
+    pattern: str | None = Field(default=None, description="e.g. session:{user}:* (default)")
+    index_key: str | None = Field(default=None, description="e.g. user_sessions:{user}")
     key_prefix: str = ""
-    batch_size: int = 1000
-    user_pool_id: str | None = None
-    # accounts
+    batch_size: int = Field(default=1000, ge=1, description="keys per UNLINK")
+
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.sessions.redis import RedisSessions
+
+        return RedisSessions(
+            connections.need_redis_url(name),
+            pattern=self.pattern,
+            index_key=self.index_key,
+            key_prefix=self.key_prefix,
+            batch_size=self.batch_size,
+        )
+
+
+class CognitoPoolSettings(AdapterSettings):
+    needs: ClassVar[dict[str, str]] = {"user_pool_id": "--user-pool-id"}
+
+    user_pool_id: str = Field(min_length=1)
+
+
+class CognitoSessionSettings(CognitoPoolSettings):
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.sessions.cognito import CognitoSessions
+
+        return CognitoSessions(connections.aws, self.user_pool_id)
+
+
+class IamRoleSettings(NoOptions):
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.sessions.iam_role import IamRoleSessions
+
+        return IamRoleSessions(connections.aws)
+
+
+# -- accounts ------------------------------------------------------------------------------
+class IamUserSettings(NoOptions):
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.accounts.iam_user import IamUsers
+
+        return IamUsers(connections.aws)
+
+
+class CognitoUserSettings(CognitoPoolSettings):
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.accounts.cognito import CognitoUsers
+
+        return CognitoUsers(connections.aws, self.user_pool_id)
+
+
+class PostgresRoleSettings(NoOptions):
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.accounts.postgres_role import PostgresRoles
+
+        return PostgresRoles(connections.need_dsn(name))
+
+
+class AppUserSettings(AdapterSettings):
+    table: str = "users"
     id_column: str = "id"
     flag_column: str = "is_active"
-    disabled_value: str = "false"
-    # keys
-    kms_mode: str = "rotate"
-    secret_mode: str = "new-version"
-    secret_destination: str | None = None
-    # block
-    ip_set: str | None = None
-    waf_scope: str = "REGIONAL"
-    nacl_id: str | None = None
-    first_rule: int = 1
-    group_id: str | None = None
+    disabled_value: str = Field(default="false", description="the flag value meaning disabled")
+
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.accounts.app_users import AppUsers
+
+        return AppUsers(
+            connections.need_dsn(name),
+            table=self.table,
+            id_column=self.id_column,
+            flag_column=self.flag_column,
+            disabled_value=self.disabled_value,
+        )
 
 
-def _need(value: str | None, flag: str, adapter: str) -> str:
-    if not value:
-        raise BadInput(f"the {adapter} adapter needs {flag}")
-    return value
+# -- keys ----------------------------------------------------------------------------------
+class KmsSettings(AdapterSettings):
+    kms_mode: Literal["rotate", "replace"] = "rotate"
+
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.keys.kms import KmsKeys
+
+        return KmsKeys(connections.aws, self.kms_mode)
 
 
-def _pg_sessions(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.sessions.postgres import PRESETS, PostgresSessions, SessionTable
+class DestinationSettings(AdapterSettings):
+    """An adapter that makes a new secret: where it goes (`secretsmanager:NAME`, `file:PATH`)."""
 
-    if o.preset not in PRESETS:
-        raise BadInput(f"unknown session preset {o.preset!r}", hint="generic or django")
-    base = PRESETS[o.preset]
-    layout = SessionTable(
-        table=o.table or base.table,
-        user_column=o.user_column or base.user_column,
-        key_column=o.key_column or base.key_column,
-        layout=base.layout,
-    )
-    return PostgresSessions(_need(o.dsn, "--dsn", "postgres"), layout, o.batch_size)
+    needs: ClassVar[dict[str, str]] = {
+        "secret_destination": "--secret-destination for the new secret"
+    }
+    need_hints: ClassVar[dict[str, str]] = {
+        "secret_destination": "secretsmanager:NAME or file:PATH; the secret is never printed"
+    }
+
+    secret_destination: str = Field(min_length=1)
 
 
-def _redis_sessions(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.sessions.redis import RedisSessions
+class IamAccessKeySettings(DestinationSettings):
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.keys.destination import Destination
+        from containment.keys.iam_access_key import IamAccessKeys
 
-    return RedisSessions(
-        _need(o.redis_url, "--redis-url", "redis"),
-        pattern=o.pattern,
-        index_key=o.index_key,
-        key_prefix=o.key_prefix,
-        batch_size=o.batch_size,
-    )
+        destination = Destination(self.secret_destination, connections.aws)
+        return IamAccessKeys(connections.aws, destination)
 
 
-def _cognito_sessions(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.sessions.cognito import CognitoSessions
+class SecretsManagerSettings(AdapterSettings):
+    secret_mode: Literal["new-version", "rotate"] = "new-version"
 
-    return CognitoSessions(o.aws, o.user_pool_id)
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.keys.secretsmanager import SecretsManagerSecrets
 
-
-def _iam_role_sessions(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.sessions.iam_role import IamRoleSessions
-
-    return IamRoleSessions(o.aws)
+        return SecretsManagerSecrets(connections.aws, self.secret_mode)
 
 
-def _iam_users(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.accounts.iam_user import IamUsers
+class PostgresPasswordSettings(DestinationSettings):
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.keys.destination import Destination
+        from containment.keys.postgres_password import PostgresPasswords
 
-    return IamUsers(o.aws)
-
-
-def _cognito_users(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.accounts.cognito import CognitoUsers
-
-    return CognitoUsers(o.aws, o.user_pool_id)
+        dsn = connections.need_dsn(name)
+        return PostgresPasswords(dsn, Destination(self.secret_destination, connections.aws))
 
 
-def _pg_roles(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.accounts.postgres_role import PostgresRoles
+class SigningKeySettings(NoOptions):
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.keys.signing_key import SigningKeys
 
-    return PostgresRoles(_need(o.dsn, "--dsn", "postgres-role"))
-
-
-def _app_users(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.accounts.app_users import AppUsers
-
-    return AppUsers(
-        _need(o.dsn, "--dsn", "app-users"),
-        table=o.table or "users",
-        id_column=o.id_column,
-        flag_column=o.flag_column,
-        disabled_value=o.disabled_value,
-    )
+        return SigningKeys()
 
 
-def _kms(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.keys.kms import KmsKeys
+# -- block ---------------------------------------------------------------------------------
+class WafSettings(AdapterSettings):
+    needs: ClassVar[dict[str, str]] = {"ip_set": "--ip-set NAME (or NAME/ID)"}
 
-    return KmsKeys(o.aws, o.kms_mode)
+    ip_set: str = Field(min_length=1, description="the IP set, NAME or NAME/ID")
+    waf_scope: Literal["REGIONAL", "CLOUDFRONT"] = "REGIONAL"
 
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.block.wafv2 import WafIpSet
 
-def _iam_access_keys(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.keys.destination import require
-    from containment.keys.iam_access_key import IamAccessKeys
-
-    return IamAccessKeys(o.aws, require(o.secret_destination, "iam-access-key", o.aws))
-
-
-def _secrets(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.keys.secretsmanager import SecretsManagerSecrets
-
-    return SecretsManagerSecrets(o.aws, o.secret_mode)
+        return WafIpSet(connections.aws, self.ip_set, self.waf_scope)
 
 
-def _pg_passwords(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.keys.destination import require
-    from containment.keys.postgres_password import PostgresPasswords
+class NaclSettings(AdapterSettings):
+    needs: ClassVar[dict[str, str]] = {"nacl_id": "--nacl-id acl-..."}
 
-    dsn = _need(o.dsn, "--dsn", "postgres-password")
-    return PostgresPasswords(dsn, require(o.secret_destination, "postgres-password", o.aws))
+    nacl_id: str = Field(min_length=1)
+    first_rule: int = Field(default=1, ge=1, le=MAX_RULE, description="lowest rule number used")
 
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.block.nacl import NetworkAcl
 
-def _signing_keys(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.keys.signing_key import SigningKeys
-
-    return SigningKeys()
+        return NetworkAcl(connections.aws, self.nacl_id, self.first_rule)
 
 
-def _wafv2(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.block.wafv2 import WafIpSet
+class SecurityGroupSettings(AdapterSettings):
+    needs: ClassVar[dict[str, str]] = {"group_id": "--group-id sg-..."}
 
-    return WafIpSet(o.aws, o.ip_set, o.waf_scope)
+    group_id: str = Field(min_length=1)
 
+    def build(self, name: str, connections: Connections) -> ContainmentAdapter:
+        from containment.block.security_group import SecurityGroupRules
 
-def _nacl(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.block.nacl import NetworkAcl
-
-    return NetworkAcl(o.aws, o.nacl_id, o.first_rule)
-
-
-def _security_group(o: AdapterOptions) -> ContainmentAdapter:
-    from containment.block.security_group import SecurityGroupRules
-
-    return SecurityGroupRules(o.aws, o.group_id)
+        return SecurityGroupRules(connections.aws, self.group_id)
 
 
-Factory = Callable[[AdapterOptions], ContainmentAdapter]
-
-ADAPTERS: dict[Action, dict[str, Factory]] = {
+# -- the registry --------------------------------------------------------------------------
+ADAPTERS: dict[Action, dict[str, type[AdapterSettings]]] = {
     "revoke-sessions": {
-        "postgres": _pg_sessions,
-        "redis": _redis_sessions,
-        "cognito": _cognito_sessions,
-        "iam-role": _iam_role_sessions,
+        "postgres": PostgresSessionSettings,
+        "redis": RedisSessionSettings,
+        "cognito": CognitoSessionSettings,
+        "iam-role": IamRoleSettings,
     },
     "disable-accounts": {
-        "iam-user": _iam_users,
-        "cognito": _cognito_users,
-        "postgres-role": _pg_roles,
-        "app-users": _app_users,
+        "iam-user": IamUserSettings,
+        "cognito": CognitoUserSettings,
+        "postgres-role": PostgresRoleSettings,
+        "app-users": AppUserSettings,
     },
     "rotate-keys": {
-        "kms": _kms,
-        "iam-access-key": _iam_access_keys,
-        "secretsmanager": _secrets,
-        "postgres-password": _pg_passwords,
-        "signing-key": _signing_keys,
+        "kms": KmsSettings,
+        "iam-access-key": IamAccessKeySettings,
+        "secretsmanager": SecretsManagerSettings,
+        "postgres-password": PostgresPasswordSettings,
+        "signing-key": SigningKeySettings,
     },
-    "block": {"wafv2": _wafv2, "nacl": _nacl, "security-group": _security_group},
+    "block": {"wafv2": WafSettings, "nacl": NaclSettings, "security-group": SecurityGroupSettings},
 }
 
+Options = Mapping[str, Any] | AdapterSettings
 
-def build(action: Action, adapter: str, options: AdapterOptions) -> ContainmentAdapter:
-    """The adapter named `adapter` for `action`, or one line naming the ones there are."""
+
+def settings_type(action: Action, adapter: str) -> type[AdapterSettings]:
+    """The settings model of the adapter named `adapter`, or one line naming the ones there are."""
     known = ADAPTERS[action]
     if adapter not in known:
         raise BadInput(
-            f"unknown adapter {adapter!r} for {action}", hint=f"one of: {', '.join(known)}"
+            f"unknown adapter {adapter!r} for {action}",
+            hint=f"one of: {', '.join(known)}",
+            field="adapter",
         )
-    return known[adapter](options)
+    return known[adapter]
+
+
+def adapter_settings(
+    action: Action, adapter: str, options: Options | None = None
+) -> AdapterSettings:
+    """The adapter's typed settings from a mapping (a playbook's YAML, the CLI's options) or a
+    settings object; an unknown, missing or unusable option is one line naming the adapter."""
+    kind = settings_type(action, adapter)
+    if isinstance(options, kind):
+        return options
+    values = options.model_dump() if isinstance(options, AdapterSettings) else dict(options or {})
+    try:
+        return kind.model_validate(values)
+    except ValidationError as exc:
+        raise _refusal(adapter, kind, exc) from None
+
+
+def _refusal(adapter: str, kind: type[AdapterSettings], exc: ValidationError) -> BadInput:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "extra_forbidden":
+        takes = ", ".join(kind.model_fields)
+        return BadInput(
+            f"the {adapter} adapter takes no option {field!r}",
+            hint=f"its options: {takes}" if takes else "it takes no options",
+        )
+    if error["type"] in ("missing", "string_too_short") and field in kind.needs:
+        return BadInput(
+            f"the {adapter} adapter needs {kind.needs[field]}",
+            hint=kind.need_hints.get(field),
+        )
+    return BadInput(f"the {adapter} adapter's {field}: {error['msg']}", field=field)
+
+
+def options_for(action: Action, adapter: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Of `values` (every option a command offers for the action), those this adapter takes and
+    that were given (not None). An unknown adapter takes none: building it says so."""
+    kind = ADAPTERS[action].get(adapter)
+    if kind is None:
+        return {}
+    return {k: v for k, v in values.items() if k in kind.model_fields and v is not None}
+
+
+def build(
+    action: Action,
+    adapter: str,
+    options: Options | None = None,
+    connections: Connections | None = None,
+) -> ContainmentAdapter:
+    """The adapter named `adapter` for `action`, with its settings and where it acts."""
+    settings = adapter_settings(action, adapter, options)
+    return settings.build(adapter, connections or Connections())

@@ -172,6 +172,20 @@ def summarize(adapter: ContainmentAdapter, results: Sequence[TargetResult], dry_
     return "; ".join(parts)
 
 
+SHOWN_TARGETS = 20
+
+
+def targets_to_show(targets: Sequence[TargetResult]) -> tuple[list[TargetResult], int]:
+    """Every target that failed or was missing, and the first few others (in their order), and
+    how many were left out: a list for 10,000 users stays readable while nothing that needs
+    attention is hidden."""
+    trouble = {"failed", "missing"}
+    calm = [t for t in targets if t.status not in trouble]
+    keep = {id(t) for t in calm[:SHOWN_TARGETS]}
+    shown = [t for t in targets if t.status in trouble or id(t) in keep]
+    return shown, len(targets) - len(shown)
+
+
 def _plural(count: int, word: str) -> str:
     """'1 session', '3 sessions', '2 CIDRs' from either form of the word."""
     singular = word[:-1] if word.endswith("s") else word

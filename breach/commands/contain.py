@@ -1,35 +1,34 @@
-"""`breach contain revoke-sessions | disable-accounts | rotate-keys | block`.
-
-Thin wrappers over `containment`: build the adapter, plan (and unless --dry-run apply and read
-back), keep the receipt in the case, journal the step, and exit 1 when any target failed.
-"""
+"""`breach contain revoke-sessions | disable-accounts | rotate-keys | block`: options in, one call
+to `breach.procedure.contain.contain`, the receipt rendered; exit 1 when any target failed."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
-from breach import __version__
-from breach.case import Case
+from breach.commands import invoke
 from breach.options import aws_options, case_option, dry_run_option, json_option
 from breach.output import report
-from containment import AdapterOptions, ContainmentReceipt, build, read_targets, run_action
-from containment.block.nacl import MAX_RULE
-from containment.interface import Action, TargetResult
-from containment.registry import ADAPTERS
-from core.aws import AwsAccount
-from core.errors import BadInput, StepFailed
-from core.timeutil import parse_rfc3339, utcnow
+
+if TYPE_CHECKING:
+    from breach.procedure.contain import ContainResult
+    from core.records import Action
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# containment.registry.ADAPTERS' names, written out so that --help imports no library (a test
+# checks that the two agree).
+ADAPTER_NAMES = {
+    "revoke-sessions": "postgres, redis, cognito, iam-role",
+    "disable-accounts": "iam-user, cognito, postgres-role, app-users",
+    "rotate-keys": "kms, iam-access-key, secretsmanager, postgres-password, signing-key",
+    "block": "wafv2, nacl, security-group",
+}
 MARKS = {
     "ok": "[green]ok[/green]     ",
     "planned": "[cyan]plan[/cyan]   ",
@@ -39,44 +38,39 @@ MARKS = {
 }
 
 
+def opt(flag: str, help: str, default: Any = None, *others: str, **kwargs: Any) -> Callable[[F], F]:
+    """An option; a default other than none or empty is shown in --help. With `others`, the
+    choices are the default and those."""
+    if others:
+        kwargs["type"] = click.Choice([default, *others])
+    shown = default not in (None, "")
+    return click.option(flag, default=default, show_default=shown, help=help, **kwargs)
+
+
 def common_options(action: Action) -> Callable[[F], F]:
     """Case, adapter, targets, dry run, JSON and every connection option, uniform across actions."""
-    names = ", ".join(ADAPTERS[action])
+    options = [
+        case_option(),
+        click.option(
+            "--adapter", "adapter_name", required=True, help=f"One of: {ADAPTER_NAMES[action]}."
+        ),
+        click.option("--target", "targets", multiple=True, help="A target (repeatable)."),
+        opt(
+            "--targets-file",
+            "One target per line; blank lines and # comments skipped.",
+            type=click.Path(path_type=Path),
+        ),
+        dry_run_option,
+        opt("--reason", "Why (goes to the journal)."),
+        opt("--dsn", "PostgreSQL DSN (or PG* variables). [BREACH_DSN]", envvar="BREACH_DSN"),
+        opt("--redis-url", "redis://host:port/db [BREACH_REDIS_URL]", envvar="BREACH_REDIS_URL"),
+        opt("--batch-size", "Rows or keys per round trip.", 1000, type=click.IntRange(min=1)),
+        aws_options,
+        json_option,
+    ]
 
     def decorate(func: F) -> F:
-        for option in reversed(
-            [
-                case_option(),
-                click.option("--adapter", "adapter_name", required=True, help=f"One of: {names}."),
-                click.option("--target", "targets", multiple=True, help="A target (repeatable)."),
-                click.option(
-                    "--targets-file",
-                    type=click.Path(path_type=Path),
-                    help="One target per line; blank lines and # comments skipped.",
-                ),
-                dry_run_option,
-                click.option("--reason", help="Why (goes to the journal)."),
-                click.option(
-                    "--dsn",
-                    envvar="BREACH_DSN",
-                    help="PostgreSQL DSN (or PG* variables). [BREACH_DSN]",
-                ),
-                click.option(
-                    "--redis-url",
-                    envvar="BREACH_REDIS_URL",
-                    help="redis://host:port/db [BREACH_REDIS_URL]",
-                ),
-                click.option(
-                    "--batch-size",
-                    default=1000,
-                    show_default=True,
-                    type=click.IntRange(min=1),
-                    help="Rows or keys per round trip.",
-                ),
-                aws_options,
-                json_option,
-            ]
-        ):
+        for option in reversed(options):
             func = option(func)
         return func
 
@@ -90,37 +84,27 @@ def contain() -> None:
 
 @contain.command("revoke-sessions")
 @common_options("revoke-sessions")
-@click.option("--preset", default="generic", show_default=True, help="postgres: generic or django.")
-@click.option("--table", help="postgres: session table (default from the preset).")
-@click.option("--user-column", help="postgres: column holding the user id.")
-@click.option("--key-column", help="postgres: the session key column.")
-@click.option("--pattern", help="redis: key pattern with {user}, e.g. session:{user}:* (default).")
-@click.option("--index-key", help="redis: per-user index set, e.g. user_sessions:{user}.")
-@click.option("--key-prefix", default="", help="redis: prefix for index set members.")
-@click.option("--user-pool-id", help="cognito: the user pool.")
-@click.option(
-    "--revoke-before", help="iam-role: deny tokens issued before this time (default now)."
-)
+@opt("--preset", "postgres: generic or django.", "generic")
+@opt("--table", "postgres: session table (default from the preset).")
+@opt("--user-column", "postgres: column holding the user id.")
+@opt("--key-column", "postgres: the session key column.")
+@opt("--pattern", "redis: key pattern with {user}, e.g. session:{user}:* (default).")
+@opt("--index-key", "redis: per-user index set, e.g. user_sessions:{user}.")
+@opt("--key-prefix", "redis: prefix for index set members.", "")
+@opt("--user-pool-id", "cognito: the user pool.")
+@opt("--revoke-before", "iam-role: deny tokens issued before this time (default now).")
 def revoke_sessions(revoke_before: str | None, **kwargs: Any) -> None:
     """End users' sessions: postgres, redis, cognito, iam-role."""
-    since = parse_rfc3339(revoke_before, field="--revoke-before") if revoke_before else None
-    _run("revoke-sessions", since=since, **kwargs)
+    _run("revoke-sessions", since=_moment(revoke_before, "--revoke-before"), **kwargs)
 
 
 @contain.command("disable-accounts")
 @common_options("disable-accounts")
-@click.option("--user-pool-id", help="cognito: the user pool.")
-@click.option("--table", help="app-users: users table (default users).")
-@click.option("--id-column", default="id", show_default=True, help="app-users: id column.")
-@click.option(
-    "--flag-column", default="is_active", show_default=True, help="app-users: flag column."
-)
-@click.option(
-    "--disabled-value",
-    default="false",
-    show_default=True,
-    help="app-users: flag value meaning disabled.",
-)
+@opt("--user-pool-id", "cognito: the user pool.")
+@opt("--table", "app-users: users table (default users).")
+@opt("--id-column", "app-users: id column.", "id")
+@opt("--flag-column", "app-users: flag column.", "is_active")
+@opt("--disabled-value", "app-users: flag value meaning disabled.", "false")
 def disable_accounts(**kwargs: Any) -> None:
     """Stop accounts signing in: iam-user, cognito, postgres-role, app-users."""
     _run("disable-accounts", since=None, **kwargs)
@@ -128,161 +112,76 @@ def disable_accounts(**kwargs: Any) -> None:
 
 @contain.command("rotate-keys")
 @common_options("rotate-keys")
-@click.option(
-    "--kms-mode",
-    default="rotate",
-    show_default=True,
-    type=click.Choice(["rotate", "replace"]),
-    help="kms: on-demand rotation, or a new key behind the alias.",
-)
-@click.option(
+@opt("--kms-mode", "kms: on-demand rotation, or a new key behind the alias.", "rotate", "replace")
+@opt(
     "--secret-mode",
-    default="new-version",
-    show_default=True,
-    type=click.Choice(["new-version", "rotate"]),
-    help="secretsmanager: put a new value, or start the rotation Lambda.",
+    "secretsmanager: put a new value, or start the rotation Lambda.",
+    "new-version",
+    "rotate",
 )
-@click.option(
+@opt(
     "--secret-destination",
-    help="Where a new secret goes: secretsmanager:NAME or file:PATH ({target} allowed).",
+    "Where a new secret goes: secretsmanager:NAME or file:PATH ({target} allowed).",
 )
-@click.option(
-    "--since",
-    "since_text",
-    help="Keys rotated after this need nothing (default: when the case was opened).",
-)
-def rotate_keys(since_text: str | None, **kwargs: Any) -> None:
+@opt("--since", "Keys rotated after this need nothing (default: when the case was opened).")
+def rotate_keys(since: str | None, **kwargs: Any) -> None:
     """Replace key material: kms, iam-access-key, secretsmanager, postgres-password, signing-key."""
-    since = parse_rfc3339(since_text, field="--since") if since_text else None
-    if since is not None and since > utcnow():
-        # Every key would count as stale, and each apply would rotate again: not idempotent.
-        raise BadInput(
-            f"--since {since_text} is in the future", hint="give a past time, or omit it"
-        )
-    _run("rotate-keys", since=since, **kwargs)
+    _run("rotate-keys", since=_moment(since, "--since"), **kwargs)
 
 
 @contain.command("block")
 @common_options("block")
-@click.option("--ip-set", help="wafv2: IP set NAME or NAME/ID.")
-@click.option(
-    "--waf-scope",
-    default="REGIONAL",
-    show_default=True,
-    type=click.Choice(["REGIONAL", "CLOUDFRONT"]),
-)
-@click.option("--nacl-id", help="nacl: the network ACL (acl-...).")
-@click.option(
-    "--first-rule",
-    default=1,
-    show_default=True,
-    type=click.IntRange(1, MAX_RULE),
-    help="nacl: lowest rule number to use.",
-)
-@click.option("--group-id", help="security-group: the group (sg-...).")
+@opt("--ip-set", "wafv2: IP set NAME or NAME/ID.")
+@opt("--waf-scope", "wafv2: the IP set's scope.", "REGIONAL", "CLOUDFRONT")
+@opt("--nacl-id", "nacl: the network ACL (acl-...).")
+# AWS numbers NACL rules 1..32766 (containment.block.nacl.MAX_RULE).
+@opt("--first-rule", "nacl: lowest rule number to use.", 1, type=click.IntRange(1, 32766))
+@opt("--group-id", "security-group: the group (sg-...).")
 def block(**kwargs: Any) -> None:
     """Block CIDRs: wafv2, nacl, security-group."""
     _run("block", since=None, **kwargs)
 
 
-def _run(
-    action: Action,
-    *,
-    case_dir: str,
-    adapter_name: str,
-    targets: tuple[str, ...],
-    targets_file: Path | None,
-    dry_run: bool,
-    reason: str | None,
-    as_json: bool,
-    since: datetime | None,
-    profile: str | None,
-    region: str | None,
-    role_arn: str | None,
-    endpoint_url: str | None,
-    **settings: Any,
-) -> None:
-    case = Case.load(case_dir)
-    names = read_targets(targets, targets_file)
-    if action == "rotate-keys" and since is None:
-        since = case.record.opened_at
-    settings["dsn"] = settings.get("dsn") or _libpq_env_dsn()
-    options = AdapterOptions(
-        aws=AwsAccount(
-            profile=profile, region=region, role_arn=role_arn, endpoint_url=endpoint_url
-        ),
-        **{k: v for k, v in settings.items() if v is not None},
-    )
-    adapter = build(action, adapter_name, options)
-    try:
-        receipt = run_action(adapter, names, dry_run=dry_run, since=since)
-    finally:
-        adapter.close()
-    path = _record(case, receipt, reason)
-    report(
-        as_json, {**receipt.model_dump(mode="json"), "receipt": str(path)}, _human(receipt, path)
-    )
-    failed = receipt.failed
-    if failed:
+def _moment(text: str | None, flag: str) -> Any:
+    from core.timeutil import parse_rfc3339
+
+    return parse_rfc3339(text, field=flag) if text else None
+
+
+STEP = ("targets", "targets_file", "dry_run", "reason", "since", "dsn", "redis_url")
+AWS = ("profile", "region", "role_arn", "endpoint_url")
+
+
+def _run(action: Action, *, case_dir: str, adapter_name: str, as_json: bool, **values: Any) -> None:
+    from breach.procedure.contain import ContainSettings, contain
+    from containment.registry import options_for
+    from core.errors import StepFailed
+
+    step = {k: values.pop(k) for k in STEP}
+    aws = {k: values.pop(k) for k in AWS}
+    options = options_for(action, adapter_name, values)  # of the flags, those this adapter takes
+    given = {"case": case_dir, "action": action, "adapter": adapter_name, "aws": aws}
+    done = invoke(contain, ContainSettings, **given, **step, options=options)
+    data = {**done.receipt.model_dump(mode="json"), "receipt": str(done.path)}
+    report(as_json, data, _human(done))
+    if done.failed:
         raise StepFailed(
-            f"{len(failed)} of {len(receipt.targets)} targets failed or were not found",
-            hint=f"see {path}",
+            f"{len(done.failed)} of {len(done.receipt.targets)} targets failed or were not found",
+            hint=f"see {done.path}",
         )
 
 
-def _libpq_env_dsn() -> str | None:
-    """With no --dsn, libpq's own PG* variables still work (an empty DSN reads them)."""
-    return "" if any(k in os.environ for k in ("PGHOST", "PGDATABASE", "PGSERVICE")) else None
+def _human(done: ContainResult) -> Callable[[Console], None]:
+    from containment.run import targets_to_show
 
+    receipt = done.receipt
 
-def _record(case: Case, receipt: ContainmentReceipt, reason: str | None) -> Path:
-    """Keep the receipt (staged as evidence too) and journal the step."""
-    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-    suffix = "-dry-run" if receipt.dry_run else ""
-    name = f"contain-{stamp}-{receipt.action}-{receipt.adapter}{suffix}.json"
-    meta = {
-        "media_type": "application/json",
-        "source": {"system": receipt.system, "action": receipt.action, "adapter": receipt.adapter},
-        "collector": {"name": "breachkit.containment", "version": __version__},
-    }
-    path = case.write_receipt(name, receipt.model_dump(mode="json"), meta)
-    case.journal(
-        f"contain.{receipt.action}",
-        result=receipt.status,
-        why=reason,
-        where=receipt.system,
-        details={
-            "adapter": receipt.adapter,
-            "summary": receipt.summary,
-            "dry_run": receipt.dry_run,
-            "operator": receipt.operator,
-            "counts": receipt.counts,
-            "receipt": f"receipts/{name}",
-        },
-    )
-    return path
-
-
-SHOWN_TARGETS = 20
-
-
-def _targets_to_show(targets: list[TargetResult]) -> tuple[list[TargetResult], int]:
-    """Every target that failed or was missing, and the first few others: a terminal stays
-    readable for 10,000 users while nothing that needs attention is hidden."""
-    trouble = {"failed", "missing"}
-    calm = [t for t in targets if t.status not in trouble]
-    keep = {id(t) for t in calm[:SHOWN_TARGETS]}
-    shown = [t for t in targets if t.status in trouble or id(t) in keep]
-    return shown, len(targets) - len(shown)
-
-
-def _human(receipt: ContainmentReceipt, path: Path) -> Callable[[Console], None]:
     def render(out: Console) -> None:
         head = "[bold]dry run[/bold]: " if receipt.dry_run else ""
         out.print(
             f"{head}{escape(receipt.summary)}  [dim]({receipt.adapter}, {escape(receipt.system)})[/dim]"
         )
-        shown, hidden = _targets_to_show(receipt.targets)
+        shown, hidden = targets_to_show(receipt.targets)
         for target in shown:
             detail = target.change or ""
             if target.reason:
@@ -293,6 +192,6 @@ def _human(receipt: ContainmentReceipt, path: Path) -> Callable[[Console], None]
         if hidden:
             out.print(f"  ... and {hidden} more like those (every target is in the receipt)")
         out.print(f"  undo: {escape(receipt.undo)}")
-        out.print(f"  receipt: {path}")
+        out.print(f"  receipt: {done.path}")
 
     return render

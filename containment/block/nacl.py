@@ -30,9 +30,7 @@ class NetworkAcl(AwsAdapter):
     unit: ClassVar[str] = "deny entries"
     unreadable: ClassVar[str] = "could not read the NACL back"
 
-    def __init__(self, account: AwsAccount, nacl_id: str | None, first_rule: int = 1) -> None:
-        if not nacl_id:
-            raise BadInput("the nacl adapter needs --nacl-id acl-...")
+    def __init__(self, account: AwsAccount, nacl_id: str, first_rule: int = 1) -> None:
         super().__init__(account)
         self.nacl_id = nacl_id
         if not 1 <= first_rule <= MAX_RULE:

@@ -37,9 +37,7 @@ class SecurityGroupRules(AwsAdapter):
     unit: ClassVar[str] = "rules"
     unreadable: ClassVar[str] = "could not read the group back"
 
-    def __init__(self, account: AwsAccount, group_id: str | None) -> None:
-        if not group_id:
-            raise BadInput("the security-group adapter needs --group-id sg-...")
+    def __init__(self, account: AwsAccount, group_id: str) -> None:
         super().__init__(account)
         self.group_id = group_id
         self._rules_now: list[dict[str, Any]] = []

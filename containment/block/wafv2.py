@@ -24,9 +24,7 @@ class WafIpSet(AwsAdapter):
     noun: ClassVar[str] = "CIDR"
     unreadable: ClassVar[str] = "could not read the IP set back"
 
-    def __init__(self, account: AwsAccount, ip_set: str | None, scope: str = "REGIONAL") -> None:
-        if not ip_set:
-            raise BadInput("the wafv2 adapter needs --ip-set NAME (or NAME/ID)")
+    def __init__(self, account: AwsAccount, ip_set: str, scope: str = "REGIONAL") -> None:
         if scope not in ("REGIONAL", "CLOUDFRONT"):
             raise BadInput(f"unknown WAF scope {scope!r}", hint="REGIONAL or CLOUDFRONT")
         super().__init__(account)

@@ -86,12 +86,3 @@ class Destination:
         if self.account is None:
             raise BadInput("a secretsmanager: destination needs AWS settings")
         return self.account.client("secretsmanager")
-
-
-def require(spec: str | None, adapter: str, account: AwsAccount | None) -> Destination:
-    if not spec:
-        raise BadInput(
-            f"the {adapter} adapter needs --secret-destination for the new secret",
-            hint="secretsmanager:NAME or file:PATH; the secret is never printed",
-        )
-    return Destination(spec, account)

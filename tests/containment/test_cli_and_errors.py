@@ -106,17 +106,16 @@ def test_unreachable_aws_and_missing_credentials_are_one_line_exit_2(
 
 def test_every_adapter_is_registered_under_its_own_action() -> None:
     """Each name --adapter takes builds an adapter of that action that satisfies the Protocol."""
-    from containment import ADAPTERS, AdapterOptions, ContainmentAdapter, build
+    from containment import ADAPTERS, Connections, ContainmentAdapter, build
 
-    options = AdapterOptions(
-        dsn="postgresql:///nowhere",
-        redis_url="redis://127.0.0.1:1/0",
-        user_pool_id="us-east-1_x",
-        secret_destination="file:/tmp/{target}",
-        ip_set="blocklist",
-        nacl_id="acl-1",
-        group_id="sg-1",
-    )
+    options = {
+        "user_pool_id": "us-east-1_x",
+        "secret_destination": "file:/tmp/{target}",
+        "ip_set": "blocklist",
+        "nacl_id": "acl-1",
+        "group_id": "sg-1",
+    }
+    connections = Connections(dsn="postgresql:///nowhere", redis_url="redis://127.0.0.1:1/0")
     expected = {
         "revoke-sessions": {"postgres", "redis", "cognito", "iam-role"},
         "disable-accounts": {"iam-user", "cognito", "postgres-role", "app-users"},
@@ -132,9 +131,22 @@ def test_every_adapter_is_registered_under_its_own_action() -> None:
     assert {action: set(names) for action, names in ADAPTERS.items()} == expected
     for action, names in expected.items():
         for name in names:
-            adapter = build(action, name, options)  # type: ignore[arg-type]
+            kind = ADAPTERS[action][name]  # type: ignore[index]
+            own = {k: v for k, v in options.items() if k in kind.model_fields}
+            adapter = build(action, name, own, connections)  # type: ignore[arg-type]
             assert isinstance(adapter, ContainmentAdapter)
             assert (adapter.action, adapter.name) == (action, name)
+
+
+def test_help_names_every_registered_adapter(breach: Any) -> None:
+    """`--adapter`'s help lists the registry's names (written out so --help imports no library)."""
+    from containment import ADAPTERS
+
+    for action, names in ADAPTERS.items():
+        shown = breach("contain", action, "--help")
+        assert shown.exit_code == 0
+        text = "".join(shown.stdout.split())  # help wraps lines, even inside app-users
+        assert f"Oneof:{','.join(names)}." in text
 
 
 def test_summary_counts_missing_targets_apart_from_done_ones(aws: None, contain: Any) -> None:
@@ -192,12 +204,12 @@ def test_profile_picks_credentials_and_region_from_the_aws_files(
 
 
 def test_a_long_target_list_shows_every_problem_and_only_the_first_calm_targets() -> None:
-    from breach.commands.contain import SHOWN_TARGETS, _targets_to_show
     from containment.interface import TargetResult
+    from containment.run import SHOWN_TARGETS, targets_to_show
 
     targets = [TargetResult(name=f"u{n}", status="ok") for n in range(100)]
     targets[70] = TargetResult(name="u70", status="failed", reason="permission denied")
     targets[90] = TargetResult(name="u90", status="missing")
-    shown, hidden = _targets_to_show(targets)
+    shown, hidden = targets_to_show(targets)
     assert [t.name for t in shown] == [f"u{n}" for n in range(SHOWN_TARGETS)] + ["u70", "u90"]
     assert hidden == 100 - len(shown)

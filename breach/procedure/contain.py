@@ -1,0 +1,119 @@
+"""Contain: one containment action (revoke sessions, disable accounts, rotate keys, block) on a
+list of targets, planned, applied and read back, its receipt kept in the case and journaled.
+
+    result = contain(ContainSettings(
+        case="INC-2026-0042", action="block", adapter="nacl", targets=["203.0.113.7"],
+        options={"nacl_id": "acl-0abc"}, aws={"region": "eu-west-1"}))
+    result.receipt.summary       # 'blocked 2 deny entries of 1 CIDR'
+    result.failed                # targets that failed or were not found (a step that failed)
+
+The adapter's own options (`options`) are validated by its typed settings model in
+`containment.registry`: an option the adapter does not take is refused, naming the adapter.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from breach.case import Case
+from containment.interface import Action
+from containment.registry import AdapterSettings, Connections, build
+from containment.run import read_targets, run_action
+from core.artifacts import artifact_meta
+from core.aws import AwsAccount
+from core.errors import BadInput
+from core.models import UtcDatetime
+from core.records import ContainmentReceipt, TargetResult
+from core.timeutil import rfc3339, utcnow
+
+
+class ContainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case: str
+    action: Action
+    adapter: str
+    targets: list[str] = Field(default_factory=list)
+    targets_file: Path | None = Field(default=None, description="one target a line, # comments")
+    dry_run: bool = False
+    reason: str | None = Field(default=None, description="why: the journal entry's `why`")
+    since: UtcDatetime | None = Field(
+        default=None,
+        description="rotate-keys: keys rotated after this need nothing (default: when the case"
+        " was opened); revoke-sessions: deny tokens issued before this (default: now)",
+    )
+    # Where the adapter acts, shared by every adapter: PostgreSQL (None: libpq's PG* variables
+    # when set), Redis, and the AWS account (credential chain, profile, region, role, endpoint).
+    dsn: str | None = None
+    redis_url: str | None = None
+    aws: AwsAccount = Field(default_factory=AwsAccount)
+    # The adapter's own options: a mapping (from YAML or the CLI) or its settings model.
+    options: dict[str, Any] | AdapterSettings = Field(default_factory=dict)
+
+
+class ContainResult(BaseModel):
+    receipt: ContainmentReceipt
+    path: Path = Field(description="where the receipt is kept (receipts/ in the case)")
+
+    @property
+    def failed(self) -> list[TargetResult]:
+        """Targets that failed or do not exist: the step did not do what was asked."""
+        return self.receipt.failed
+
+
+def contain(settings: ContainSettings) -> ContainResult:
+    """Plan the action on every target and, unless a dry run, apply exactly that plan and read it
+    back; keep the receipt (staged as evidence) and journal `contain.<action>`."""
+    since = settings.since
+    if settings.action == "rotate-keys" and since is not None and since > utcnow():
+        raise BadInput(
+            f"the rotation cut-off {rfc3339(since)} is in the future: every key would look"
+            " stale, and each run would rotate again",
+            field="since",
+        )
+    case = Case.load(settings.case)
+    names = read_targets(settings.targets, settings.targets_file)
+    if settings.action == "rotate-keys" and since is None:
+        since = case.record.opened_at  # a key rotated since the case was opened is done
+    connections = Connections(
+        dsn=settings.dsn or libpq_env_dsn(), redis_url=settings.redis_url, aws=settings.aws
+    )
+    adapter = build(settings.action, settings.adapter, settings.options, connections)
+    try:
+        receipt = run_action(adapter, names, dry_run=settings.dry_run, since=since)
+    finally:
+        adapter.close()
+    return ContainResult(receipt=receipt, path=keep_receipt(case, receipt, settings.reason))
+
+
+def libpq_env_dsn() -> str | None:
+    """With no DSN, libpq's own PG* variables still work (an empty DSN reads them)."""
+    return "" if any(k in os.environ for k in ("PGHOST", "PGDATABASE", "PGSERVICE")) else None
+
+
+def keep_receipt(case: Case, receipt: ContainmentReceipt, reason: str | None) -> Path:
+    """The receipt in receipts/ (and staged as evidence), and one journal entry for the step."""
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+    suffix = "-dry-run" if receipt.dry_run else ""
+    name = f"contain-{stamp}-{receipt.action}-{receipt.adapter}{suffix}.json"
+    source = {"system": receipt.system, "action": receipt.action, "adapter": receipt.adapter}
+    return case.record_receipt(
+        name,
+        receipt,
+        artifact_meta("application/json", source, "breachkit.containment"),
+        what=f"contain.{receipt.action}",
+        result=receipt.status,
+        why=reason,
+        where=receipt.system,
+        details={
+            "adapter": receipt.adapter,
+            "summary": receipt.summary,
+            "dry_run": receipt.dry_run,
+            "operator": receipt.operator,
+            "counts": receipt.counts,
+        },
+    )
