@@ -305,7 +305,9 @@ def adapter_settings(
 
 
 def _refusal(adapter: str, kind: type[AdapterSettings], exc: ValidationError) -> BadInput:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    # An unknown option first: a misspelt one is also reported missing under its right name.
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     field = str(error["loc"][0]) if error["loc"] else ""
     if error["type"] == "extra_forbidden":
         takes = ", ".join(kind.model_fields)
