@@ -5,11 +5,22 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
+
+from pydantic import Field
 
 from core.errors import BreachError
 from core.fsio import write_text
-from notify.channels.interface import Accepted, Message, PermanentError
+from notify.channels.interface import Accepted, ChannelSettings, Message, PermanentError
+
+STDOUT = "-"
+
+
+class FileSettings(ChannelSettings):
+    """Where the notice's text goes: a file, or '-' for standard output."""
+
+    type: Literal["file"] = "file"
+    out: str = Field(min_length=1, description="a file to write, or '-' for stdout")
 
 
 class FileChannel:
@@ -19,14 +30,22 @@ class FileChannel:
         self._target = str(target)
         self._stream = stream
 
+    @classmethod
+    def from_settings(cls, settings: FileSettings) -> FileChannel:
+        return cls(settings.out)
+
+    @property
+    def to_stdout(self) -> bool:
+        return self._target == STDOUT
+
     def destination(self) -> str:
-        return "stdout" if self._target == "-" else self._target
+        return "stdout" if self.to_stdout else self._target
 
     def secrets(self) -> Iterable[str]:
         return []
 
     def send_once(self, message: Message) -> Accepted:
-        if self._target == "-":
+        if self.to_stdout:
             stream = self._stream or sys.stdout
             stream.write(message.text)
             stream.flush()

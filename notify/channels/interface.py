@@ -4,6 +4,10 @@ A channel makes one attempt per `send_once` call and says how it failed: `Transi
 (retry, honouring Retry-After) or `PermanentError` (stop). `deliver` retries with exponential
 backoff and returns a `Delivery` that is "sent" only when the provider accepted the message.
 Secrets a channel holds are scrubbed from every error it reports.
+
+Each channel has a typed settings model (a `ChannelSettings` whose `type` is the channel's
+name) and a `from_settings` constructor; `notify.channels.registry` maps the name to both.
+Settings never hold what belongs in the environment (the SMTP password); a channel reads it there.
 """
 
 from __future__ import annotations
@@ -15,7 +19,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from core.timeutil import utcnow
+
+
+class ChannelSettings(BaseModel):
+    """A channel's own settings, as the CLI's flags or a playbook's YAML give them.
+
+    Subclasses add `type: Literal["<channel name>"]` (the registry's key and the discriminator
+    of `notify.channels.registry.AnyChannelSettings`) and their fields; secrets are `SecretStr`,
+    so a dump of the settings never shows them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
 
 
 class Composed:
@@ -77,6 +96,8 @@ class PermanentError(Exception):
 
 
 class Channel(Protocol):
+    """One way of telling someone: built from its settings, it sends one message per call."""
+
     name: str
 
     def destination(self) -> str:

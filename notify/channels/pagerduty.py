@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import Field, SecretStr
 
 from notify.channels.http import post_json, safe_url
-from notify.channels.interface import Accepted, Message, PermanentError
+from notify.channels.interface import Accepted, ChannelSettings, Message, PermanentError
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 _SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info"}
+
+
+class PagerDutySettings(ChannelSettings):
+    """An Events API v2 integration: its routing key (a secret) and the API's URL."""
+
+    type: Literal["pagerduty"] = "pagerduty"
+    routing_key: SecretStr = Field(min_length=1)
+    url: str = Field(default=EVENTS_URL, min_length=1, description="the Events API endpoint")
+    timeout: float = Field(default=15.0, gt=0)
 
 
 class PagerDutyChannel:
@@ -21,6 +33,10 @@ class PagerDutyChannel:
         self._key = routing_key
         self._url = url
         self._timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: PagerDutySettings) -> PagerDutyChannel:
+        return cls(settings.routing_key.get_secret_value(), settings.url, settings.timeout)
 
     def destination(self) -> str:
         return safe_url(self._url)

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from notify.channels.http import post_json, safe_url
-from notify.channels.interface import Accepted, Message, PermanentError
+from notify.channels.interface import Accepted, ChannelSettings, Message, PermanentError
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
+_NOT_A_WEBHOOK = "a Slack webhook URL starts with https://"
+
+
+class SlackSettings(ChannelSettings):
+    """An incoming webhook. Its URL carries a token: a secret, never dumped or recorded."""
+
+    type: Literal["slack"] = "slack"
+    webhook_url: SecretStr
+    timeout: float = Field(default=15.0, gt=0)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("https://", "http://")):
+            raise PydanticCustomError("webhook_url", _NOT_A_WEBHOOK)
+        return value
 
 
 def mrkdwn(markdown: str) -> str:
@@ -21,9 +41,13 @@ class SlackChannel:
 
     def __init__(self, webhook_url: str, timeout: float = 15.0) -> None:
         if not webhook_url.startswith(("https://", "http://")):
-            raise ValueError("a Slack webhook URL starts with https://")
+            raise ValueError(_NOT_A_WEBHOOK)
         self._url = webhook_url
         self._timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: SlackSettings) -> SlackChannel:
+        return cls(settings.webhook_url.get_secret_value(), settings.timeout)
 
     def destination(self) -> str:
         return safe_url(self._url)

@@ -7,32 +7,53 @@ authentication failures and refused recipient addresses (550-553) are never retr
 
 from __future__ import annotations
 
+import os
 import smtplib
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Literal
 
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
 from core.timeutil import utcnow
-from notify.channels.interface import Accepted, Message, PermanentError, TransientError
+from notify.channels.interface import (
+    Accepted,
+    ChannelSettings,
+    Message,
+    PermanentError,
+    TransientError,
+)
 
 Security = Literal["starttls", "tls", "none"]
+PASSWORD_ENV = "BREACH_SMTP_PASSWORD"  # the password comes from here only, never from settings
 _AUTH_FAILED = {530, 534, 535, 538}
 _ADDRESS_REFUSED = {550, 551, 552, 553}
 
 
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    sender: str
-    port: int = 587
+class SmtpSettings(ChannelSettings):
+    """A mail server and how to talk to it. The password is read from $BREACH_SMTP_PASSWORD."""
+
+    type: Literal["smtp"] = "smtp"
+    host: str = Field(min_length=1)
+    sender: str = Field(min_length=1, description="the From address")
+    port: int = Field(default=587, ge=1, le=65535)
     security: Security = "starttls"
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_file: str | None = None
-    timeout: float = 30.0
+    ca_file: str | None = Field(default=None, description="trust this CA for the server")
+    timeout: float = Field(default=30.0, gt=0)
+
+    @field_validator("username")
+    @classmethod
+    def _no_password_in_clear(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value and info.data.get("security") == "none":
+            raise PydanticCustomError(
+                "password_in_clear",
+                "a login without TLS would send the password in clear; use starttls or tls",
+            )
+        return value
 
 
 def valid_address(address: str) -> bool:
@@ -56,8 +77,13 @@ def _reply_error(code: int, reply: bytes | str, stage: str) -> Exception:
 class SmtpChannel:
     name = "smtp"
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, password: str | None = None) -> None:
         self.settings = settings
+        self._password = password
+
+    @classmethod
+    def from_settings(cls, settings: SmtpSettings) -> SmtpChannel:
+        return cls(settings, os.environ.get(PASSWORD_ENV) or None)
 
     def destination(self) -> str:
         s = self.settings
@@ -65,7 +91,7 @@ class SmtpChannel:
         return f"smtp://{user}{s.host}:{s.port} ({s.security})"
 
     def secrets(self) -> Iterable[str]:
-        return [self.settings.password or ""]
+        return [self._password or ""]
 
     # -- connection ----------------------------------------------------------------------
     def _tls_context(self) -> ssl.SSLContext:
@@ -86,7 +112,7 @@ class SmtpChannel:
                 conn.starttls(context=self._tls_context())
                 conn.ehlo()
             if s.username:
-                conn.login(s.username, s.password or "")
+                conn.login(s.username, self._password or "")
             return conn
         except smtplib.SMTPNotSupportedError:
             raise PermanentError(

@@ -1,44 +1,53 @@
-"""AWS SNS: publish to a topic (which fans out to mail, SMS, queues); SNS returns a MessageId."""
+"""AWS SNS: publish to a topic (which fans out to mail, SMS, queues); SNS returns a MessageId.
+
+The account is core.aws.AwsAccount (credential chain, profile, role to assume, endpoint), as for
+every other AWS call breachkit makes; its region defaults to the topic's own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from pydantic import field_validator
+from pydantic_core import PydanticCustomError
 
-from notify.channels.interface import Accepted, Message, PermanentError, TransientError
+from core.aws import AwsAccount
+from notify.channels.interface import (
+    Accepted,
+    ChannelSettings,
+    Message,
+    PermanentError,
+    TransientError,
+)
 
 _THROTTLED = {"Throttling", "ThrottlingException", "ThrottledException", "InternalError"}
 
 
-def sns_client(
-    region: str | None = None,
-    profile: str | None = None,
-    endpoint_url: str | None = None,
-    role_arn: str | None = None,
-) -> Any:
-    """An SNS client from the usual AWS credential chain (optionally assuming a role).
+def _not_a_topic(topic_arn: str) -> str:
+    return f"{topic_arn!r} is not a topic ARN"
 
-    Set-up mistakes (unknown profile, no region, a role that cannot be assumed) are ValueError.
-    """
-    import boto3
 
-    try:
-        session = boto3.Session(profile_name=profile, region_name=region)
-        if role_arn:
-            creds = session.client("sts", endpoint_url=endpoint_url).assume_role(
-                RoleArn=role_arn, RoleSessionName="breachkit-notify"
-            )["Credentials"]
-            session = boto3.Session(
-                aws_access_key_id=creds["AccessKeyId"],
-                aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"],
-                region_name=region or session.region_name,
-            )
-        return session.client("sns", endpoint_url=endpoint_url)
-    except (BotoCoreError, ClientError) as exc:
-        raise ValueError(f"AWS set-up: {exc}") from None
+class SnsSettings(ChannelSettings):
+    """A topic, and the AWS account to publish as (region: the topic's own unless given)."""
+
+    type: Literal["sns"] = "sns"
+    topic_arn: str
+    profile: str | None = None
+    region: str | None = None
+    role_arn: str | None = None
+    endpoint_url: str | None = None
+
+    @field_validator("topic_arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        if not value.startswith("arn:"):
+            raise PydanticCustomError("topic_arn", "{message}", {"message": _not_a_topic(value)})
+        return value
+
+    def account(self) -> AwsAccount:
+        region = self.region or topic_region(self.topic_arn)
+        return AwsAccount(self.profile, region, self.role_arn, self.endpoint_url)
 
 
 def topic_region(topic_arn: str) -> str | None:
@@ -50,11 +59,19 @@ def topic_region(topic_arn: str) -> str | None:
 class SnsChannel:
     name = "sns"
 
-    def __init__(self, topic_arn: str, client: Any) -> None:
+    def __init__(self, topic_arn: str, account: AwsAccount) -> None:
+        """Set-up mistakes (unknown profile, no region, a role that cannot be assumed) are
+        raised here, as BreachErrors, before anything is sent."""
         if not topic_arn.startswith("arn:"):
-            raise ValueError(f"{topic_arn!r} is not a topic ARN")
+            raise ValueError(_not_a_topic(topic_arn))
         self._topic = topic_arn
-        self._client = client
+        self.account = account
+        with account.calls(what="set up SNS", fatal=True):
+            self._client: Any = account.client("sns")
+
+    @classmethod
+    def from_settings(cls, settings: SnsSettings) -> SnsChannel:
+        return cls(settings.topic_arn, settings.account())
 
     def destination(self) -> str:
         return self._topic
@@ -63,6 +80,8 @@ class SnsChannel:
         return []
 
     def send_once(self, message: Message) -> Accepted:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         subject = " ".join(message.subject.split())[:100] or "breachkit notice"
         try:
             answer = self._client.publish(
@@ -73,7 +92,7 @@ class SnsChannel:
             if code in _THROTTLED:
                 raise TransientError(f"SNS {code}: {exc}") from None
             raise PermanentError(f"SNS {code}: {exc}") from None
-        except (EndpointConnectionError, BotoCoreError) as exc:
+        except BotoCoreError as exc:  # EndpointConnectionError among them
             raise TransientError(f"SNS: {exc}") from None
         request_id = answer.get("ResponseMetadata", {}).get("RequestId")
         return Accepted(answer["MessageId"], f"RequestId {request_id}" if request_id else None)
