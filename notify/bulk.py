@@ -46,7 +46,7 @@ class Pacer:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if per_minute <= 0:
-            raise BadInput("--rate must be more than 0 messages a minute")
+            raise BadInput("the rate must be more than 0 messages a minute", field="rate")
         self.interval = 60.0 / per_minute
         self._clock, self._sleep = clock, sleep
         self._next: float | None = None
@@ -78,7 +78,10 @@ class Progress:
         try:
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except TypeError:
-            raise BadInput(f"progress file {path} is damaged", hint="pass --restart") from None
+            raise BadInput(
+                f"progress file {path} is damaged; restart the mailing from the beginning",
+                field="restart",
+            ) from None
 
     def save(self, path: Path) -> None:
         self.updated_at = rfc3339(utcnow())
@@ -123,8 +126,9 @@ def _start(
         return Progress(list_sha, message.sha256, total)
     if previous.list_sha256 != list_sha or previous.message_sha256 != message.sha256:
         raise BadInput(
-            f"progress file {progress_path} belongs to another recipient list or message",
-            hint="pass --restart to start this mailing from the beginning",
+            f"progress file {progress_path} belongs to another recipient list or message; "
+            "restart the mailing to send it from the beginning",
+            field="restart",
         )
     return previous
 
@@ -165,7 +169,7 @@ def send_bulk(
 ) -> BulkResult:
     """Send `message` to every address, one mail each, resuming from the progress file."""
     if batch_size < 1:
-        raise BadInput("--batch-size must be at least 1")
+        raise BadInput("a batch holds at least 1 mail", field="batch_size")
     retry = retry or RetryPolicy()
     pacer = pacer or Pacer(600)
     progress = _start(progress_path, recipients, message, restart)

@@ -1,7 +1,9 @@
 """What notify needs to know about an incident, as plain data.
 
-The CLI builds this from the case folder (case.json, its `scope`, receipts, the journal) and
-passes it in; notify never reads a case folder itself. Every part but the case is optional.
+The procedure layer (breach.procedure.notify.incident_context) builds this from the case folder
+(case.json, its `scope`, receipts, the journal) and passes it in; notify never reads a case
+folder itself. The scope and the receipts are the core.records models their producers write.
+Every part but the case is optional.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.models import UtcDatetime
+from core.records import (
+    ContainmentReceipt,
+    NotificationDecision,
+    NotificationReceipt,
+    ScopeRecord,
+)
 from core.timeutil import parse_rfc3339
 from notify.policy import Severity
+
+Scope = ScopeRecord  # the name this module used before core.records held the one model
 
 
 class _Open(BaseModel):
@@ -30,44 +40,13 @@ class CaseInfo(_Open):
     opened_at: UtcDatetime | None = None
 
 
-class Scope(_Open):
-    """What the evidence step found (case.json `scope`)."""
-
-    since: UtcDatetime | None = None
-    until: UtcDatetime | None = None
-    principals: list[str] = Field(default_factory=list)
-    source_ips: list[str] = Field(default_factory=list)
-    actions: dict[str, Any] = Field(default_factory=dict)
-    tables: dict[str, Any] = Field(default_factory=dict)
-    records_touched: int | None = None
-    affected_users: int | None = None
-    affected_users_artifact: str | None = None
-
-
-class ContainmentAction(_Open):
-    """A containment receipt, as far as notices and the post-mortem use it."""
-
-    action: str = ""
-    adapter: str = ""
-    status: str = ""
-    summary: str = ""
-    started_at: UtcDatetime | None = None
-    finished_at: UtcDatetime | None = None
-    targets: list[Any] = Field(default_factory=list)
-
-    @property
-    def changed_something(self) -> bool:
-        """Applied and effective: not a dry-run plan, not a no-op, not a wholly failed attempt."""
-        return self.status in ("ok", "partial")
-
-
 class IncidentContext(_Open):
     case: CaseInfo
-    scope: Scope | None = None
+    scope: ScopeRecord | None = None
     facts: dict[str, Any] = Field(default_factory=dict)
-    containment: list[ContainmentAction] = Field(default_factory=list)
-    notifications: list[dict[str, Any]] = Field(default_factory=list)
-    decisions: list[dict[str, Any]] = Field(default_factory=list)
+    containment: list[ContainmentReceipt] = Field(default_factory=list)
+    notifications: list[NotificationReceipt] = Field(default_factory=list)
+    decisions: list[NotificationDecision] = Field(default_factory=list)
     timeline: list[dict[str, Any]] = Field(default_factory=list)
 
     def personal_data_breach(self) -> bool:

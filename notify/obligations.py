@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from core.timeutil import parse_rfc3339, rfc3339
+from core.records import NotificationDecision, NotificationReceipt
+from core.timeutil import rfc3339
 from notify.context import IncidentContext
 from notify.deadlines import Calendar, Duration, deadline, humanize, local_iso
 from notify.policy import Policy
@@ -105,32 +106,26 @@ def obligations(context: IncidentContext, policy: Policy) -> list[Obligation]:
 
 
 def _first_sent(
-    records: list[dict[str, Any]], obligation_id: str, now: datetime
+    records: list[NotificationReceipt], obligation_id: str, now: datetime
 ) -> datetime | None:
     """The first send for the obligation up to `now` (a later one had not happened yet)."""
     times = [
-        parse_rfc3339(str(r["sent_at"]), field="receipt sent_at")
+        r.sent_at
         for r in records
-        if r.get("status") in ("sent", "partial") and r.get("sent_at") and _names(r, obligation_id)
+        if r.status in ("sent", "partial") and r.sent_at and r.sent_at <= now
+        if _names(r, obligation_id)
     ]
-    times = [t for t in times if t <= now]
     return min(times) if times else None
 
 
-def _decided_by(decision: dict[str, Any], now: datetime) -> bool:
-    at = decision.get("decided_at")
-    return not at or parse_rfc3339(str(at), field="decision decided_at") <= now
-
-
-def _names(record: dict[str, Any], obligation_id: str) -> bool:
-    named = record.get("obligations") or [record.get("obligation")]
-    return obligation_id in named
+def _names(record: NotificationReceipt | NotificationDecision, obligation_id: str) -> bool:
+    return obligation_id in record.obligations or obligation_id == record.obligation
 
 
 def status(
     owed: list[Obligation],
-    notifications: list[dict[str, Any]],
-    decisions: list[dict[str, Any]],
+    notifications: list[NotificationReceipt],
+    decisions: list[NotificationDecision],
     now: datetime,
 ) -> list[ObligationStatus]:
     """sent / not-notified / due / overdue for each obligation, from the records alone."""
@@ -138,13 +133,13 @@ def status(
     for ob in owed:
         left = humanize(ob.deadline - now)
         sent_at = _first_sent(notifications, ob.id, now)
-        decided = [d for d in decisions if _names(d, ob.id) and _decided_by(d, now)]
+        decided = [d for d in decisions if _names(d, ob.id) and d.decided_at <= now]
         if sent_at is not None:
             result.append(
                 ObligationStatus(ob, "sent", left, rfc3339(sent_at), late=sent_at > ob.deadline)
             )
         elif decided:
-            reason = str(decided[-1].get("reason", ""))
+            reason = decided[-1].reason
             result.append(ObligationStatus(ob, "not-notified", left, decision_reason=reason))
         else:
             result.append(ObligationStatus(ob, "overdue" if now > ob.deadline else "due", left))

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from breach.case import Case
+from core.records import Action, ContainmentReceipt, ReceiptStatus, TargetResult
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 SMTP_USER = "notifier"
@@ -221,6 +222,24 @@ def webhook() -> Iterator[WebhookServer]:
 
 
 # -- cases -----------------------------------------------------------------------------------
+def write_containment(case: Case, action: Action, status: ReceiptStatus, summary: str) -> None:
+    """A containment receipt as containment writes it (a core.records.ContainmentReceipt)."""
+    receipt = ContainmentReceipt(
+        action=action,
+        adapter=f"postgres.{action}",
+        status=status,
+        summary=summary,
+        dry_run=status == "planned",
+        system="postgresql://127.0.0.1/app",
+        operator="tester@breachkit",
+        started_at=dt.datetime(2026, 11, 27, 8, 20, tzinfo=dt.UTC),
+        finished_at=dt.datetime(2026, 11, 27, 8, 25, tzinfo=dt.UTC),
+        targets=[TargetResult(name="svc-reporting", status="noop" if status == "noop" else "ok")],
+        undo="nothing to undo",
+    )
+    case.write_receipt(f"containment-{action}-{status}.json", receipt.model_dump(mode="json"))
+
+
 def write_affected_users(case: Case, emails: list[str]) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -258,24 +277,12 @@ def breach_case(tmp_path: Path) -> Case:
             "affected_users_artifact": artifact,
         },
     )
-    for action, summary in (
+    done: list[tuple[Action, str]] = [
         ("revoke-sessions", "Revoked 41 sessions of svc-reporting"),
         ("rotate-keys", "Rotated the leaked API key"),
-    ):
-        case.write_receipt(
-            f"containment-{action}.json",
-            {
-                "kind": "containment",
-                "action": action,
-                "adapter": f"postgres.{action}",
-                "status": "ok",
-                "summary": summary,
-                "started_at": "2026-11-27T08:20:00Z",
-                "finished_at": "2026-11-27T08:25:00Z",
-                "targets": ["svc-reporting"],
-                "undo": None,
-            },
-        )
+    ]
+    for action, summary in done:
+        write_containment(case, action, "ok", summary)
     return case
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from breach.case import Case
 from core.timeutil import rfc3339, utcnow
-from tests.notify.conftest import SmtpServer, receipts_of
+from tests.notify.conftest import SmtpServer, receipts_of, write_containment
 
 pytestmark = [pytest.mark.pg, pytest.mark.aws]
 
@@ -213,17 +213,7 @@ def test_dry_runs_and_no_ops_are_not_measures_taken(breach_case, breach) -> None
         ("planned", "would disable 1 role"),
         ("noop", "nothing to do for 3 users"),
     ):
-        breach_case.write_receipt(
-            f"containment-{status}.json",
-            {
-                "kind": "containment",
-                "action": "disable-accounts",
-                "adapter": "postgres-role",
-                "status": status,
-                "summary": summary,
-                "targets": [],
-            },
-        )
+        write_containment(breach_case, "disable-accounts", status, summary)
     assert (
         breach("notify", "draft", "--case", breach_case.root, "--notice", "gdpr-art33").exit_code
         == 0
