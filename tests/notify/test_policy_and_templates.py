@@ -84,7 +84,7 @@ def test_missing_or_unsupported_policy_file(breach, tmp_path: Path, breach_case:
 
 # -- templates -------------------------------------------------------------------------------
 def _context(case: Case) -> IncidentContext:
-    from breach.commands.notify import incident_context
+    from breach.procedure.notify import incident_context
 
     return incident_context(case)
 

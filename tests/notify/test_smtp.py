@@ -227,7 +227,7 @@ def test_mail_options_that_would_misdirect_or_leak_are_refused(
     bad_to = breach(*base, "--to", "oncall@example.org\nBcc: x@evil.example", *smtp_server.args())
     assert bad_to.exit_code == 2 and "is not a mail address" in bad_to.stderr
     both = breach(*base, "--to", "a@example.org", "--affected-users", *smtp_server.args())
-    assert both.exit_code == 2 and "either --to" in both.stderr
+    assert both.exit_code == 2 and "either" in both.stderr and "--to" in both.stderr
     clear = breach(*base, "--to", "a@example.org", *smtp_server.args(), "--smtp-user", "u")
     assert clear.exit_code == 2 and "in clear" in clear.stderr
     assert smtp_server.box.data_calls == 0 and receipts_of(breach_case, "notification") == []

@@ -72,7 +72,7 @@ def test_the_region_comes_from_the_topic_and_set_up_mistakes_are_one_line(
     sqs = boto3.client("sqs", region_name="us-east-1")
     assert len(sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]) == 1
     no_region = breach(*args, "--topic-arn", "arn:aws:sns:::breach-alerts")
-    assert no_region.exit_code == 2 and "must specify a region" in no_region.stderr
+    assert no_region.exit_code == 2 and "no AWS region" in no_region.stderr
     no_profile = breach(*args, "--topic-arn", topic, "--profile", "no-such-profile")
     assert no_profile.exit_code == 2 and "no-such-profile" in no_profile.stderr
     for refused in (no_region, no_profile):
