@@ -125,6 +125,7 @@ class AwsAccount:
     region: str | None = None
     role_arn: str | None = None
     endpoint_url: str | None = None
+    session_name: str = "breachkit-contain"  # how an assumed role's CloudTrail entries name us
     _session: Any = field(default=None, init=False, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _identity: dict[str, Any] | None = field(default=None, init=False, repr=False)
@@ -149,7 +150,7 @@ class AwsAccount:
             return base
         sts = base.client("sts", endpoint_url=self.endpoint_url)
         with self.calls(what=f"assume {self.role_arn}"):
-            creds = sts.assume_role(RoleArn=self.role_arn, RoleSessionName="breachkit-contain")[
+            creds = sts.assume_role(RoleArn=self.role_arn, RoleSessionName=self.session_name)[
                 "Credentials"
             ]
         return boto3.Session(

@@ -397,6 +397,7 @@ def _signer(settings: SealSettings) -> Signer:
             region=settings.region,
             role_arn=settings.role_arn,
             endpoint_url=settings.endpoint_url,
+            session_name="breachkit-seal",
         )
         return kms_signer(settings.kms_key, account)
     raise BadInput("no signer given: a local signing key or a KMS key", field="signing_key")

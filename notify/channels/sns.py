@@ -47,7 +47,9 @@ class SnsSettings(ChannelSettings):
 
     def account(self) -> AwsAccount:
         region = self.region or topic_region(self.topic_arn)
-        return AwsAccount(self.profile, region, self.role_arn, self.endpoint_url)
+        return AwsAccount(
+            self.profile, region, self.role_arn, self.endpoint_url, session_name="breachkit-notify"
+        )
 
 
 def topic_region(topic_arn: str) -> str | None:
