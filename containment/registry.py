@@ -279,6 +279,8 @@ Options = Mapping[str, Any] | AdapterSettings
 
 def settings_type(action: Action, adapter: str) -> type[AdapterSettings]:
     """The settings model of the adapter named `adapter`, or one line naming the ones there are."""
+    if action not in ADAPTERS:
+        raise BadInput(f"unknown action {action!r}", hint=f"one of: {', '.join(ADAPTERS)}")
     known = ADAPTERS[action]
     if adapter not in known:
         raise BadInput(

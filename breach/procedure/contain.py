@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
 
 from breach.case import Case
 from containment.interface import Action
@@ -29,6 +29,19 @@ from core.errors import BadInput
 from core.models import UtcDatetime
 from core.records import ContainmentReceipt, TargetResult
 from core.timeutil import rfc3339, utcnow
+
+
+def _account_fields(account: AwsAccount) -> dict[str, str | None]:
+    """The account as settings: its four options, never its session or clients."""
+    return {
+        "profile": account.profile,
+        "region": account.region,
+        "role_arn": account.role_arn,
+        "endpoint_url": account.endpoint_url,
+    }
+
+
+Account = Annotated[AwsAccount, PlainSerializer(_account_fields)]
 
 
 class ContainSettings(BaseModel):
@@ -48,9 +61,9 @@ class ContainSettings(BaseModel):
     )
     # Where the adapter acts, shared by every adapter: PostgreSQL (None: libpq's PG* variables
     # when set), Redis, and the AWS account (credential chain, profile, region, role, endpoint).
-    dsn: str | None = None
-    redis_url: str | None = None
-    aws: AwsAccount = Field(default_factory=AwsAccount)
+    dsn: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    aws: Account = Field(default_factory=AwsAccount)
     # The adapter's own options: a mapping (from YAML or the CLI) or its settings model.
     options: dict[str, Any] | AdapterSettings = Field(default_factory=dict)
 
@@ -80,7 +93,9 @@ def contain(settings: ContainSettings) -> ContainResult:
     if settings.action == "rotate-keys" and since is None:
         since = case.record.opened_at  # a key rotated since the case was opened is done
     connections = Connections(
-        dsn=settings.dsn or libpq_env_dsn(), redis_url=settings.redis_url, aws=settings.aws
+        dsn=_secret(settings.dsn) or libpq_env_dsn(),
+        redis_url=_secret(settings.redis_url),
+        aws=settings.aws,
     )
     adapter = build(settings.action, settings.adapter, settings.options, connections)
     try:
@@ -88,6 +103,10 @@ def contain(settings: ContainSettings) -> ContainResult:
     finally:
         adapter.close()
     return ContainResult(receipt=receipt, path=keep_receipt(case, receipt, settings.reason))
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def libpq_env_dsn() -> str | None:

@@ -303,3 +303,27 @@ def test_libpq_variables_stand_in_for_a_missing_dsn(
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(BadInput, match="the postgres-role adapter needs --dsn"):
         run(case, "disable-accounts", "postgres-role", "x", dry_run=True)
+
+
+def test_the_settings_never_show_a_password_or_a_session(case: Case) -> None:
+    """A playbook runner may log or journal a step's settings: secrets stay out."""
+    account = AwsAccount(region="eu-west-1")
+    account._session = object()  # a live session is not part of the settings
+    settings = ContainSettings(
+        case=str(case.root),
+        action="revoke-sessions",
+        adapter="postgres",
+        dsn="postgresql://app:hunter2@db/app",
+        redis_url="redis://:s3cret@cache:6379/0",
+        aws=account,
+    )
+    shown = settings.model_dump_json() + repr(settings)
+    assert "hunter2" not in shown and "s3cret" not in shown
+    dumped = settings.model_dump(mode="json")["aws"]
+    assert dumped == {
+        "profile": None,
+        "region": "eu-west-1",
+        "role_arn": None,
+        "endpoint_url": None,
+    }
+    assert settings.aws is account  # the step acts through the account it was given
