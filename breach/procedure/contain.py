@@ -14,6 +14,7 @@ The adapter's own options (`options`) are validated by its typed settings model 
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,14 +32,9 @@ from core.records import ContainmentReceipt, TargetResult
 from core.timeutil import rfc3339, utcnow
 
 
-def _account_fields(account: AwsAccount) -> dict[str, str | None]:
-    """The account as settings: its four options, never its session or clients."""
-    return {
-        "profile": account.profile,
-        "region": account.region,
-        "role_arn": account.role_arn,
-        "endpoint_url": account.endpoint_url,
-    }
+def _account_fields(account: AwsAccount) -> dict[str, Any]:
+    """The account as settings: its options (profile, region, ...), never its session or clients."""
+    return {f.name: getattr(account, f.name) for f in fields(account) if f.init}
 
 
 Account = Annotated[AwsAccount, PlainSerializer(_account_fields)]
