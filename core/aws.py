@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import BadInput, StepFailed
@@ -126,9 +126,12 @@ class AwsAccount:
     role_arn: str | None = None
     endpoint_url: str | None = None
     session_name: str = "breachkit-contain"  # how an assumed role's CloudTrail entries name us
-    _session: Any = field(default=None, init=False, repr=False)
-    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
-    _identity: dict[str, Any] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Caches, not fields: settings that hold an account dump its options, never a session.
+        self._session: Any = None
+        self._clients: dict[str, Any] = {}
+        self._identity: dict[str, Any] | None = None
 
     @property
     def session(self) -> Any:

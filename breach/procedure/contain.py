@@ -14,11 +14,10 @@ The adapter's own options (`options`) are validated by its typed settings model 
 from __future__ import annotations
 
 import os
-from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from breach.case import Case
 from containment.interface import Action
@@ -30,14 +29,6 @@ from core.errors import BadInput
 from core.models import UtcDatetime
 from core.records import ContainmentReceipt, TargetResult
 from core.timeutil import rfc3339, utcnow
-
-
-def _account_fields(account: AwsAccount) -> dict[str, Any]:
-    """The account as settings: its options (profile, region, ...), never its session or clients."""
-    return {f.name: getattr(account, f.name) for f in fields(account) if f.init}
-
-
-Account = Annotated[AwsAccount, PlainSerializer(_account_fields)]
 
 
 class ContainSettings(BaseModel):
@@ -59,7 +50,7 @@ class ContainSettings(BaseModel):
     # when set), Redis, and the AWS account (credential chain, profile, region, role, endpoint).
     dsn: SecretStr | None = None
     redis_url: SecretStr | None = None
-    aws: Account = Field(default_factory=AwsAccount)
+    aws: AwsAccount = Field(default_factory=AwsAccount)
     # The adapter's own options: a mapping (from YAML or the CLI) or its settings model.
     options: dict[str, Any] | AdapterSettings = Field(default_factory=dict)
 
