@@ -169,7 +169,7 @@ def custody_group() -> None:
 
 @custody_group.command("record")
 @bundle_argument
-@click.option("--event", required=True, type=click.Choice(EVENTS))
+@click.option("--event", required=True, type=click.Choice(EVENTS), help="What happened to it.")
 @click.option("--why", help="Reason, recipient, place: in words.")
 @click.option("--to", "to", help="For transferred: who received it.")
 @signing_key_option
