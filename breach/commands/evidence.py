@@ -20,35 +20,22 @@ from breach.commands import invoke
 from breach.options import case_option, dry_run_option, json_option
 from breach.output import report, stderr
 
-dsn_option = click.option(
-    "--dsn",
-    envvar="BREACH_DSN",
-    default="",
-    help="libpq DSN or URL of the server under investigation; PG* variables fill gaps. [BREACH_DSN]",
-)
+DSN_HELP = "libpq DSN or URL of the server under investigation; PG* variables fill gaps."
+dsn_option = click.option("--dsn", envvar="BREACH_DSN", default="", help=f"{DSN_HELP} [BREACH_DSN]")
 jobs_option = click.option(
-    "--jobs",
-    "-j",
-    type=click.IntRange(1, 32),
-    default=2,
-    show_default=True,
+    "--jobs", "-j", type=click.IntRange(1, 32), default=2, show_default=True,
     help="Worker connections, all on the same snapshot.",
-)
+)  # fmt: skip
 
 
 F = TypeVar("F", bound=Callable[..., None])
 
 
 def _lean(command: F) -> F:
-    """Run a command as the short-lived process it is (a user's own settings win):
-    - no cyclic garbage collection while it runs: importing pydantic, pyarrow and psycopg makes
-      ~10^5 long-lived objects the collector would walk again and again (45 ms of start-up),
-      and a 2M-row export leaves only a few dozen cyclic objects behind; at exit they are
-      frozen, out of the interpreter's last collections (another 0.1 s);
-    - pyarrow's allocator (mimalloc) without transparent huge pages: it backed each batch's
-      buffers with 2 MB pages, zeroed again after every purge, a tenth of an export's CPU;
-    - numpy's OpenBLAS (loaded by pyarrow, never used) without a spinning thread per core.
-    """
+    """Run as the short-lived process a command is (measured in bench_export; a user's own
+    variables win): no cyclic GC while it runs (imports make ~10^5 long-lived objects, an export
+    a few dozen cycles) and those objects frozen at exit; pyarrow's mimalloc without transparent
+    huge pages (re-zeroing them was a tenth of an export's CPU); one OpenBLAS thread, unused."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
@@ -104,10 +91,9 @@ def evidence() -> None:
 @click.option("--actor-column", help="Column naming the principal (default: guessed by name).")
 @click.option("--ip-column", help="Column holding the source IP (default: guessed by name).")
 @click.option(
-    "--pgaudit-log",
-    type=click.Path(path_type=Path),
+    "--pgaudit-log", type=click.Path(path_type=Path),
     help="A PostgreSQL server log (stderr or csvlog) to parse pgaudit AUDIT: lines from.",
-)
+)  # fmt: skip
 @click.option("--log-timezone", help="Zone of log timestamps written as an abbreviation (CET).")
 @click.option("--name", help="Stage as audit/NAME (default: the table, or 'pgaudit').")
 @jobs_option
@@ -115,14 +101,12 @@ def evidence() -> None:
 @_lean
 def export_audit(case_dir: str, as_json: bool, **values: Any) -> None:
     """Stream an audit table, query or pgaudit log for the window to day-partitioned Parquet."""
-    from breach.procedure.evidence import ExportAuditSettings
-    from breach.procedure.evidence import export_audit as step
+    from breach.procedure import evidence as steps
 
     label = f"exporting {values['table'] or values['name']}"
     with _rows(label, not as_json and bool(values["table"] or values["query"])) as progress:
-        result = invoke(
-            lambda s: step(s, progress=progress), ExportAuditSettings, case=case_dir, **values
-        )
+        run = functools.partial(steps.export_audit, progress=progress)
+        result = invoke(run, steps.ExportAuditSettings, case=case_dir, **values)
     _warn(result.warnings, as_json)
 
     def human(out: Console) -> None:
@@ -145,18 +129,16 @@ def export_audit(case_dir: str, as_json: bool, **values: Any) -> None:
 @_lean
 def snapshot(case_dir: str, dry_run: bool, as_json: bool, **values: Any) -> None:
     """Read tables at ONE point in time (exported snapshot) to Parquet with their DDL."""
-    from breach.procedure.evidence import SnapshotSettings, snapshot_plan
-    from breach.procedure.evidence import snapshot as step
+    from breach.procedure import evidence as steps
     from core.errors import StepFailed
 
     if dry_run:
-        plan = invoke(snapshot_plan, SnapshotSettings, case=case_dir, **values)
+        plan = invoke(steps.snapshot_plan, steps.SnapshotSettings, case=case_dir, **values)
         report(as_json, plan.model_dump(mode="json"), lambda out: _print_plan(out, plan.tables))
         return
     with _rows("snapshot rows", not as_json) as progress:
-        result = invoke(
-            lambda s: step(s, progress=progress), SnapshotSettings, case=case_dir, **values
-        )
+        run = functools.partial(steps.snapshot, progress=progress)
+        result = invoke(run, steps.SnapshotSettings, case=case_dir, **values)
     _warn(result.warnings, as_json)
     data = result.model_dump(mode="json")
     report(as_json, data, lambda out: _print_snapshot(out, data))
@@ -191,10 +173,9 @@ def _print_snapshot(out: Console, data: dict[str, Any]) -> None:
 @_lean
 def scope(case_dir: str, as_json: bool, **values: Any) -> None:
     """Who and what the indicators touched, from the exported audit Parquet; affected users."""
-    from breach.procedure.evidence import ScopeSettings
-    from breach.procedure.evidence import scope as step
+    from breach.procedure import evidence as steps
 
-    found = invoke(step, ScopeSettings, case=case_dir, **values)
+    found = invoke(steps.scope, steps.ScopeSettings, case=case_dir, **values)
     _warn(found.warnings, as_json)
     data = found.model_dump(mode="json")
 
