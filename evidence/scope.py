@@ -316,7 +316,11 @@ class ScopeResult:
 def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
     """Count what the indicators touched and stage scope/affected-users.parquet and scope.json."""
     if not indicators.actors and not indicators.ips:
-        raise BadInput("give at least one --actor or --ip: the indicators that define the scope")
+        raise BadInput(
+            "no indicator: the scope needs at least one compromised actor or attacker IP",
+            hint="--actor or --ip on the command line; actors or ips in settings",
+            field="actors",
+        )
     sources = audit_sources(stager.staging)
     if not sources:
         raise BadInput(

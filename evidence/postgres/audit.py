@@ -63,7 +63,7 @@ ROLE_CANDIDATES: dict[str, tuple[str, ...]] = {
 
 
 def parse_networks(values: list[str]) -> list[str]:
-    """Validate --ip values (addresses or CIDR blocks) into canonical CIDR text."""
+    """Validate IP indicators (addresses or CIDR blocks) into canonical CIDR text."""
     networks = []
     for value in values:
         try:

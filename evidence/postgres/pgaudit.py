@@ -87,7 +87,7 @@ class ParseStats:
 
 
 def zone_for(token: str | None, default: tzinfo | None) -> tzinfo:
-    """A log timestamp's zone: UTC, a numeric offset, or --log-timezone for abbreviations."""
+    """A log timestamp's zone: UTC, a numeric offset, or the given zone for abbreviations."""
     if token in (None, "", "UTC", "GMT", "Z", "UCT"):
         if token is None and default is not None:
             return default

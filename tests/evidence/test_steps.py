@@ -278,6 +278,9 @@ def test_scope_refuses_bad_input_and_leaves_the_case_alone(case, tmp_path) -> No
             until="2026-11-03",
         )
     )
+    with pytest.raises(BadInput, match="no indicator") as no_indicator:
+        scope(ScopeSettings(case=str(case.root)))
+    assert no_indicator.value.field == "actors"
     with pytest.raises(BadInput) as bad_ip:
         scope(ScopeSettings(case=str(case.root), ips=["300.1.1.1"]))
     assert bad_ip.value.field == "ips"
@@ -287,7 +290,7 @@ def test_scope_refuses_bad_input_and_leaves_the_case_alone(case, tmp_path) -> No
         )
     assert window.value.field == "since"
     assert Case.load(str(case.root)).record.scope is None
-    assert [e["result"] for e in journal(case, "scope.compute")] == ["failed"] * 3
+    assert [e["result"] for e in journal(case, "scope.compute")] == ["failed"] * 4
 
 
 # -- the registry --------------------------------------------------------------------------------
