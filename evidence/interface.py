@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict
 
 from core.errors import BadInput
 from core.fsio import resolve_inside
-from core.timeutil import parse_rfc3339, rfc3339
+from core.timeutil import rfc3339
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 # Rows read so far: progress(key, rows) with the table (or source) they belong to, called from
@@ -52,28 +51,6 @@ class DirStager:
         target = resolve_inside(self.root, name)
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
-
-
-def _moment(value: Any) -> Any:
-    """RFC 3339 text (a bare date is midnight UTC), a date, or an aware datetime."""
-    if isinstance(value, str):
-        try:
-            return parse_rfc3339(value)
-        except BadInput as exc:  # a validation error names the setting (the CLI: its flag)
-            reason = exc.message.removeprefix("time: ")
-            context = {"reason": reason, "hint": exc.hint or ""}
-            raise PydanticCustomError("rfc3339", "{reason} (hint: {hint})", context) from None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise PydanticCustomError("naive", "a time needs a time zone (e.g. Z or +01:00)")
-        return value
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value
-
-
-# A moment in time as settings take it (from a flag, a playbook's YAML or Python).
-Moment = Annotated[datetime, BeforeValidator(_moment)]
 
 
 class CollectorSettings(BaseModel):

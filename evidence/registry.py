@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from pydantic import ConfigDict, Field
 
 from core.errors import BadInput
-from evidence.interface import Collector, CollectorSettings, Moment, Window
+from core.models import Moment
+from evidence.interface import Collector, CollectorSettings, Window
 
 if TYPE_CHECKING:
     from evidence.postgres.audit import AuditExport

@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from breach.case import Case
 from core.errors import BadInput
+from core.models import Moment
 from core.records import ScopeRecord
 from core.redact import redact_dsn
-from evidence.interface import ArtifactResult, Moment, Progress, Window
+from evidence.interface import ArtifactResult, Progress, Window
 from evidence.registry import (
     AUDIT_TABLE,
     PGAUDIT_LOG,

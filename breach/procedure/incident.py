@@ -30,9 +30,9 @@ from breach.case import Case, CaseRecord, Severity, Status
 from core.artifacts import artifact_meta, describe
 from core.errors import BadInput
 from core.fsio import write_text
-from core.models import UtcDatetime
+from core.models import Moment, UtcDatetime
 from core.records import JournalEntry
-from core.timeutil import parse_rfc3339, rfc3339, to_utc, utcnow
+from core.timeutil import rfc3339, to_utc, utcnow
 
 if TYPE_CHECKING:
     from notify.classify import Facts
@@ -42,24 +42,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 # -- the rules -------------------------------------------------------------------------------
-def parse_moment(value: Any) -> Any:
-    """RFC 3339 text becomes an aware datetime; anything else is left to the datetime type."""
-    if isinstance(value, str):
-        try:
-            return parse_rfc3339(value, field="time")
-        except BadInput as exc:
-            raise ValueError(exc.diagnostics().removeprefix("time: ")) from None
-    return value
-
-
-def require_zone(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError(
-            f"{moment.isoformat()!r} has no time zone (hint: add Z or an offset like +01:00)"
-        )
-    return moment
-
-
 def not_in_future(moment: datetime) -> datetime:
     """Awareness is a past or present moment (within the clock skew)."""
     if moment > utcnow() + CLOCK_SKEW:
@@ -114,9 +96,6 @@ def _field(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return run
 
 
-Moment = Annotated[
-    datetime, BeforeValidator(_field(parse_moment)), AfterValidator(_field(require_zone))
-]
 AwareAt = Annotated[Moment, AfterValidator(_field(not_in_future))]
 ErrorRate = Annotated[float | None, BeforeValidator(_field(parse_error_rate))]
 Reason = Annotated[str, AfterValidator(_field(in_words))]

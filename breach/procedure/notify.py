@@ -16,19 +16,19 @@ the receipts, the journal) into the IncidentContext it works from. Every send le
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from breach.case import Case
 from core.artifacts import artifact_meta, describe
 from core.errors import BadInput
 from core.fsio import read_json, resolve_inside, write_text
-from core.models import UtcDatetime
+from core.models import Moment, UtcDatetime
 from core.operator import operator
 from core.records import NotificationDecision, NotificationReceipt
-from core.timeutil import parse_rfc3339, utcnow
+from core.timeutil import utcnow
 from notify.bulk import Pacer, send_bulk
 from notify.channels.file import STDOUT, FileSettings
 from notify.channels.interface import ChannelSettings, Message, RetryPolicy, deliver
@@ -57,20 +57,6 @@ JOURNALED = (
     "channel", "destination", "obligations", "recipients", "message_sha256",
     "provider_message_id", "status", "attempts",
 )  # fmt: skip
-
-
-def _moment(value: Any) -> Any:
-    """RFC 3339 text becomes an aware datetime; text without a zone is refused, saying so."""
-    if isinstance(value, str):
-        try:
-            return parse_rfc3339(value, field="time")
-        except BadInput as exc:
-            message = exc.diagnostics().removeprefix("time: ")
-            raise PydanticCustomError("rfc3339", "{message}", {"message": message}) from None
-    return value
-
-
-Moment = Annotated[UtcDatetime, BeforeValidator(_moment)]
 
 
 # -- the case, as notify sees it -------------------------------------------------------------
