@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
+PATH = click.Path(path_type=Path)
+POLICY_HELP = "Policy file (TOML/JSON) merged over the default. [BREACH_POLICY]"
+DSN_HELP = (
+    "libpq DSN or URL of the server under investigation; PG* variables fill gaps. [BREACH_DSN]"
+)
 
 # The signing key passphrase, for scripts (breach.procedure.bundle reads the same variable).
 PASSPHRASE_ENV = "BREACH_KEY_PASSPHRASE"
@@ -59,3 +65,19 @@ def aws_options(func: F) -> F:
     ):
         func = decorator(func)
     return func
+
+
+def options(*table: tuple[tuple[str, ...], dict[str, Any]]) -> Callable[[F], F]:
+    """Declare options from a table of (flags, click.option keyword arguments), in order."""
+
+    def apply(func: F) -> F:
+        for flags, kwargs in reversed(table):
+            func = click.option(*flags, **kwargs)(func)
+        return func
+
+    return apply
+
+
+def reason_option(help: str = "Why (journaled).", **kwargs: Any) -> Callable[[F], F]:
+    """--reason: required unless the command gives it a default."""
+    return click.option("--reason", required="default" not in kwargs, help=help, **kwargs)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -21,6 +22,24 @@ def report(as_json: bool, data: Any, human: Callable[[Console], None]) -> None:
         sys.stdout.flush()
     else:
         human(stdout)
+
+
+def report_line(as_json: bool, result: Any, line: Callable[[dict[str, Any]], str]) -> None:
+    """A result model as JSON, or as one human line made from its JSON form."""
+    data = result.model_dump(mode="json")
+    report(as_json, data, lambda out: out.print(line(data)))
+
+
+def warn(warnings: list[str], as_json: bool) -> None:
+    """Warnings go to stderr on a terminal run; under --json they are in the result."""
+    for line in [] if as_json else warnings:
+        stderr.print(f"[yellow]warning:[/yellow] {escape(line)}")
+
+
+def some(values: list[str], shown: int = 20) -> str:
+    """A list for a terminal: the first few, then how many more (--json has them all)."""
+    text = ", ".join(values[:shown]) or "-"
+    return f"{text} ... ({len(values) - shown} more)" if len(values) > shown else text
 
 
 def mark(ok: bool | None) -> str:
@@ -48,3 +67,17 @@ def byte_progress(label: str, *, enabled: bool = True) -> Iterator[Callable[[int
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done: progress.advance(task, done)
+
+
+@contextlib.contextmanager
+def row_progress(label: str, show: bool) -> Iterator[Callable[[str, int], None] | None]:
+    """Rows read so far, on a terminal only (workers call it from their threads)."""
+    if not show or not stderr.is_terminal:
+        yield None
+        return
+    import rich.progress as rp
+
+    columns = (rp.SpinnerColumn(), rp.TextColumn(label), rp.MofNCompleteColumn())
+    with rp.Progress(*columns, rp.TimeElapsedColumn(), console=stderr, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda _key, rows: progress.advance(task, rows)

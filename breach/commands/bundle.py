@@ -12,22 +12,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from breach.commands import invoke
-from breach.options import aws_options, json_option
+from breach.options import PATH, aws_options, json_option, options
 from breach.output import byte_progress, mark, report
 
 # The custody events a person records (breach.procedure.bundle.RecordableEvent; "sealed" is
 # written by sealing only). Listed here so that `--help` imports nothing heavy.
-EVENTS = [
-    "stored",
-    "locked",
-    "legal-hold-on",
-    "legal-hold-off",
-    "accessed",
-    "verified",
-    "decrypted",
-    "transferred",
-]
-PATH = click.Path(path_type=Path)
+EVENTS = "stored locked legal-hold-on legal-hold-off accessed verified decrypted transferred"
 signing_key_option = click.option(
     "--signing-key",
     envvar="BREACH_SIGNING_KEY",
@@ -37,17 +27,10 @@ signing_key_option = click.option(
 bundle_argument = click.argument("bundle", type=PATH)
 
 
-def trust_options(func: Any) -> Any:
-    func = click.option(
-        "--trust",
-        multiple=True,
-        envvar="BREACH_TRUST",
-        type=PATH,
-        help="Folder of trusted public keys (*.pem). [BREACH_TRUST]",
-    )(func)
-    return click.option(
-        "--pubkey", "pubkeys", multiple=True, type=PATH, help="Trusted signer public key (PEM)."
-    )(func)
+trust_options = options(
+    (("--pubkey", "pubkeys"), dict(multiple=True, type=PATH, help="Trusted signer public key (PEM).")),
+    (("--trust",), dict(multiple=True, envvar="BREACH_TRUST", type=PATH, help="Folder of trusted public keys (*.pem). [BREACH_TRUST]")),
+)  # fmt: skip
 
 
 def passphrase_for(signing_key: Path | None) -> str | None:
@@ -169,7 +152,9 @@ def custody_group() -> None:
 
 @custody_group.command("record")
 @bundle_argument
-@click.option("--event", required=True, type=click.Choice(EVENTS), help="What happened to it.")
+@click.option(
+    "--event", required=True, type=click.Choice(EVENTS.split()), help="What happened to it."
+)
 @click.option("--why", help="Reason, recipient, place: in words.")
 @click.option("--to", "to", help="For transferred: who received it.")
 @signing_key_option

@@ -95,7 +95,7 @@ def contain() -> None:
 @opt("--revoke-before", "iam-role: deny tokens issued before this time (default now).")
 def revoke_sessions(revoke_before: str | None, **kwargs: Any) -> None:
     """End users' sessions: postgres, redis, cognito, iam-role."""
-    _run("revoke-sessions", since=_moment(revoke_before, "--revoke-before"), **kwargs)
+    _run("revoke-sessions", since=revoke_before, **kwargs)
 
 
 @contain.command("disable-accounts")
@@ -126,7 +126,7 @@ def disable_accounts(**kwargs: Any) -> None:
 @opt("--since", "Keys rotated after this need nothing (default: when the case was opened).")
 def rotate_keys(since: str | None, **kwargs: Any) -> None:
     """Replace key material: kms, iam-access-key, secretsmanager, postgres-password, signing-key."""
-    _run("rotate-keys", since=_moment(since, "--since"), **kwargs)
+    _run("rotate-keys", since=since, **kwargs)
 
 
 @contain.command("block")
@@ -140,12 +140,6 @@ def rotate_keys(since: str | None, **kwargs: Any) -> None:
 def block(**kwargs: Any) -> None:
     """Block CIDRs: wafv2, nacl, security-group."""
     _run("block", since=None, **kwargs)
-
-
-def _moment(text: str | None, flag: str) -> Any:
-    from core.timeutil import parse_rfc3339
-
-    return parse_rfc3339(text, field=flag) if text else None
 
 
 STEP = ("targets", "targets_file", "dry_run", "reason", "since", "dsn", "redis_url")

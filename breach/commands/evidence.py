@@ -3,74 +3,23 @@ breach.procedure.evidence (imported when a command runs, so --help loads no driv
 
 from __future__ import annotations
 
-import atexit
 import functools
-import gc
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from breach.commands import invoke
-from breach.options import case_option, dry_run_option, json_option
-from breach.output import report, stderr
+from breach.options import DSN_HELP, PATH, case_option, dry_run_option, json_option
+from breach.output import report, row_progress, some, warn
+from breach.process import lean
 
-DSN_HELP = "libpq DSN or URL of the server under investigation; PG* variables fill gaps."
-dsn_option = click.option("--dsn", envvar="BREACH_DSN", default="", help=f"{DSN_HELP} [BREACH_DSN]")
+dsn_option = click.option("--dsn", envvar="BREACH_DSN", default="", help=DSN_HELP)
 jobs_option = click.option(
     "--jobs", "-j", type=click.IntRange(1, 32), default=2, show_default=True,
     help="Worker connections, all on the same snapshot.",
 )  # fmt: skip
-
-
-F = TypeVar("F", bound=Callable[..., None])
-
-
-def _lean(command: F) -> F:
-    """Run as the short-lived process a command is (measured in bench_export; a user's own
-    variables win): no cyclic GC while it runs (imports make ~10^5 long-lived objects, an export
-    a few dozen cycles) and those objects frozen at exit; pyarrow's mimalloc without transparent
-    huge pages (re-zeroing them was a tenth of an export's CPU); one OpenBLAS thread, unused."""
-
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> None:
-        os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        atexit.unregister(gc.freeze)  # once, however many commands a process runs
-        atexit.register(gc.freeze)
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            command(*args, **kwargs)
-        finally:
-            if collecting:
-                gc.enable()
-
-    return run  # type: ignore[return-value]
-
-
-@contextmanager
-def _rows(label: str, show: bool) -> Iterator[Callable[[str, int], None] | None]:
-    """Rows read so far, on a terminal only (workers call it from their threads)."""
-    if not show or not stderr.is_terminal:
-        yield None
-        return
-    import rich.progress as rp
-
-    columns = (rp.SpinnerColumn(), rp.TextColumn(label), rp.MofNCompleteColumn())
-    with rp.Progress(*columns, rp.TimeElapsedColumn(), console=stderr, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda _key, rows: progress.advance(task, rows)
-
-
-def _warn(warnings: list[str], as_json: bool) -> None:
-    for line in [] if as_json else warnings:
-        stderr.print(f"[yellow]warning:[/yellow] {escape(line)}")
 
 
 @click.group("evidence")
@@ -91,23 +40,23 @@ def evidence() -> None:
 @click.option("--actor-column", help="Column naming the principal (default: guessed by name).")
 @click.option("--ip-column", help="Column holding the source IP (default: guessed by name).")
 @click.option(
-    "--pgaudit-log", type=click.Path(path_type=Path),
+    "--pgaudit-log", type=PATH,
     help="A PostgreSQL server log (stderr or csvlog) to parse pgaudit AUDIT: lines from.",
 )  # fmt: skip
 @click.option("--log-timezone", help="Zone of log timestamps written as an abbreviation (CET).")
 @click.option("--name", help="Stage as audit/NAME (default: the table, or 'pgaudit').")
 @jobs_option
 @json_option
-@_lean
+@lean
 def export_audit(case_dir: str, as_json: bool, **values: Any) -> None:
     """Stream an audit table, query or pgaudit log for the window to day-partitioned Parquet."""
     from breach.procedure import evidence as steps
 
     label = f"exporting {values['table'] or values['name']}"
-    with _rows(label, not as_json and bool(values["table"] or values["query"])) as progress:
+    with row_progress(label, not as_json and bool(values["table"] or values["query"])) as progress:
         run = functools.partial(steps.export_audit, progress=progress)
         result = invoke(run, steps.ExportAuditSettings, case=case_dir, **values)
-    _warn(result.warnings, as_json)
+    warn(result.warnings, as_json)
 
     def human(out: Console) -> None:
         for item in result.artifacts:
@@ -126,7 +75,7 @@ def export_audit(case_dir: str, as_json: bool, **values: Any) -> None:
 @jobs_option
 @dry_run_option
 @json_option
-@_lean
+@lean
 def snapshot(case_dir: str, dry_run: bool, as_json: bool, **values: Any) -> None:
     """Read tables at ONE point in time (exported snapshot) to Parquet with their DDL."""
     from breach.procedure import evidence as steps
@@ -136,10 +85,10 @@ def snapshot(case_dir: str, dry_run: bool, as_json: bool, **values: Any) -> None
         plan = invoke(steps.snapshot_plan, steps.SnapshotSettings, case=case_dir, **values)
         report(as_json, plan.model_dump(mode="json"), lambda out: _print_plan(out, plan.tables))
         return
-    with _rows("snapshot rows", not as_json) as progress:
+    with row_progress("snapshot rows", not as_json) as progress:
         run = functools.partial(steps.snapshot, progress=progress)
         result = invoke(run, steps.SnapshotSettings, case=case_dir, **values)
-    _warn(result.warnings, as_json)
+    warn(result.warnings, as_json)
     data = result.model_dump(mode="json")
     report(as_json, data, lambda out: _print_snapshot(out, data))
     if result.problem:
@@ -170,28 +119,22 @@ def _print_snapshot(out: Console, data: dict[str, Any]) -> None:
 @click.option("--since", help="Window start (RFC 3339). Default: the exports' window.")
 @click.option("--until", help="Window end (RFC 3339). Default: the exports' window.")
 @json_option
-@_lean
+@lean
 def scope(case_dir: str, as_json: bool, **values: Any) -> None:
     """Who and what the indicators touched, from the exported audit Parquet; affected users."""
     from breach.procedure import evidence as steps
 
     found = invoke(steps.scope, steps.ScopeSettings, case=case_dir, **values)
-    _warn(found.warnings, as_json)
+    warn(found.warnings, as_json)
     data = found.model_dump(mode="json")
 
     def human(out: Console) -> None:
         out.print(f"scope {data['since']} .. {data['until']}: {found.events} matching events")
-        out.print(f"  principals: {_some(found.principals)}")
-        out.print(f"  source IPs: {_some(found.source_ips)}")
+        out.print(f"  principals: {some(found.principals)}")
+        out.print(f"  source IPs: {some(found.source_ips)}")
         out.print(f"  actions: {found.actions or '-'}")
         out.print(f"  tables: {found.tables or '-'}")
         out.print(f"  records touched: {found.records_touched}")
         out.print(f"  affected users: {found.affected_users} -> {found.affected_users_artifact}")
 
     report(as_json, data, human)
-
-
-def _some(values: list[str], shown: int = 20) -> str:
-    """A list for a terminal: the first few, then how many more (--json has them all)."""
-    text = ", ".join(values[:shown]) or "-"
-    return f"{text} ... ({len(values) - shown} more)" if len(values) > shown else text

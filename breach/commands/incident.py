@@ -5,8 +5,6 @@ Each command calls one step of breach.procedure.incident, where the lifecycle ru
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,20 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from breach.commands import invoke
-from breach.options import case_option, json_option
-from breach.output import report
+from breach.options import PATH, POLICY_HELP, case_option, json_option, options, reason_option
+from breach.output import report, report_line
 
 SEVERITY = click.Choice(["P1", "P2", "P3", "P4"])
-
-
-def _report(as_json: bool, result: Any, line: Callable[[dict[str, Any]], str]) -> None:
-    """The result as JSON, or as one human line made from its JSON form."""
-    data = result.model_dump(mode="json")
-    report(as_json, data, lambda out: out.print(line(data)))
-
-
-def _reason(help: str = "Why (journaled).", **kwargs: Any) -> Callable[[Any], Any]:
-    return click.option("--reason", required="default" not in kwargs, help=help, **kwargs)
 
 
 @click.group("incident")
@@ -43,14 +31,16 @@ def incident() -> None:
 @click.option(
     "--aware-at", help="When you became aware (starts the regulator clocks). Default: now."
 )
-@click.option("--case-dir", type=click.Path(path_type=Path), help="Folder (default ./cases/ID).")
+@click.option("--case-dir", type=PATH, help="Folder (default ./cases/ID).")
 @json_option
 def open_(as_json: bool, **values: Any) -> None:
     """Create the case folder: case.json, journal, staging, bundles, receipts."""
     from breach.procedure.incident import OpenSettings, open_case
 
     opened = invoke(open_case, OpenSettings, **values)
-    _report(as_json, opened, lambda d: escape(f"opened {d['id']} ({d['severity']}) at {d['case']}"))
+    report_line(
+        as_json, opened, lambda d: escape(f"opened {d['id']} ({d['severity']}) at {d['case']}")
+    )
 
 
 @incident.command("show")
@@ -79,33 +69,22 @@ def show(case_dir: str, as_json: bool) -> None:
 
 @incident.command("classify")
 @case_option()
-@click.option(
-    "--data-breach/--no-data-breach", default=None, help="Personal or confidential data breached."
-)
-@click.option(
-    "--security-compromise/--no-security-compromise", default=None, help="Security compromised."
-)
-@click.option("--service-down/--no-service-down", default=None, help="Service fully unavailable.")
-@click.option(
-    "--major-feature-degraded/--no-major-feature-degraded",
-    default=None,
-    help="A major feature is degraded.",
-)
-@click.option(
-    "--minor-feature-degraded/--no-minor-feature-degraded",
-    default=None,
-    help="A minor feature is degraded.",
-)
-@click.option("--error-rate", help="Observed error rate, 0.07 or 7%.")
-@click.option("--workaround/--no-workaround", default=None, help="A workaround is available.")
-@click.option("--cosmetic/--no-cosmetic", default=None, help="The issue is cosmetic only.")
-@click.option("--apply", is_flag=True, help="Set the proposed severity and record the facts.")
-@click.option(
-    "--policy",
-    "policy_file",
-    envvar="BREACH_POLICY",
-    type=click.Path(path_type=Path),
-    help="Policy file (TOML/JSON) merged over the default. [BREACH_POLICY]",
+@options(
+    *(
+        ((f"--{fact}/--no-{fact}",), dict(default=None, help=help))
+        for fact, help in (
+            ("data-breach", "Personal or confidential data breached."),
+            ("security-compromise", "Security compromised."),
+            ("service-down", "Service fully unavailable."),
+            ("major-feature-degraded", "A major feature is degraded."),
+            ("minor-feature-degraded", "A minor feature is degraded."),
+            ("workaround", "A workaround is available."),
+            ("cosmetic", "The issue is cosmetic only."),
+        )
+    ),
+    (("--error-rate",), dict(help="Observed error rate, 0.07 or 7%.")),
+    (("--apply",), dict(is_flag=True, help="Set the proposed severity and record the facts.")),
+    (("--policy", "policy_file"), dict(envvar="BREACH_POLICY", type=PATH, help=POLICY_HELP)),
 )
 @json_option
 def classify_(case_dir: str, as_json: bool, **values: Any) -> None:
@@ -126,27 +105,29 @@ def classify_(case_dir: str, as_json: bool, **values: Any) -> None:
 @incident.command("set-aware-at")
 @case_option()
 @click.option("--at", "at", required=True, help="When the organisation became aware (RFC 3339).")
-@_reason("Why it changes (journaled).")
+@reason_option("Why it changes (journaled).")
 @json_option
 def set_aware_at(case_dir: str, at: str, reason: str, as_json: bool) -> None:
     """Change the aware-at time that starts the regulatory clocks."""
     from breach.procedure.incident import SetAwareAtSettings, set_aware_at
 
     moved = invoke(set_aware_at, SetAwareAtSettings, case=case_dir, at=at, reason=reason)
-    _report(as_json, moved, lambda d: f"{d['case']}: aware-at {d['before']} -> {d['aware_at']}")
+    report_line(as_json, moved, lambda d: f"{d['case']}: aware-at {d['before']} -> {d['aware_at']}")
 
 
 @incident.command("severity")
 @case_option()
 @click.option("--to", "to", required=True, type=SEVERITY, help="The new severity.")
-@_reason()
+@reason_option()
 @json_option
 def severity_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
     """Change the severity (journaled with the reason)."""
     from breach.procedure.incident import SetSeveritySettings, set_severity
 
     changed = invoke(set_severity, SetSeveritySettings, case=case_dir, to=to, reason=reason)
-    _report(as_json, changed, lambda d: f"{d['case']}: severity {d['before']} -> {d['severity']}")
+    report_line(
+        as_json, changed, lambda d: f"{d['case']}: severity {d['before']} -> {d['severity']}"
+    )
 
 
 @incident.command("status")
@@ -158,23 +139,23 @@ def severity_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
     type=click.Choice(["open", "contained", "resolved"]),
     help="The new status.",
 )
-@_reason()
+@reason_option()
 @json_option
 def status_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
     """Move the case to open, contained or resolved (closing is `incident close`)."""
     from breach.procedure.incident import SetStatusSettings, set_status
 
     changed = invoke(set_status, SetStatusSettings, case=case_dir, to=to, reason=reason)
-    _report(as_json, changed, lambda d: f"{d['case']}: status {d['before']} -> {d['status']}")
+    report_line(as_json, changed, lambda d: f"{d['case']}: status {d['before']} -> {d['status']}")
 
 
 @incident.command("close")
 @case_option()
-@_reason("Journaled.", default="incident closed", show_default=True)
+@reason_option("Journaled.", default="incident closed", show_default=True)
 @json_option
 def close(case_dir: str, reason: str, as_json: bool) -> None:
     """Close the case. A P1 or P2 case needs a finished post-mortem first."""
     from breach.procedure.incident import CloseSettings, close_case
 
     closed = invoke(close_case, CloseSettings, case=case_dir, reason=reason)
-    _report(as_json, closed, lambda d: f"{d['case']}: closed")
+    report_line(as_json, closed, lambda d: f"{d['case']}: closed")

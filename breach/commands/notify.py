@@ -6,21 +6,25 @@ result; the step does the work (checks, sending, receipts, journal).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from breach.commands import invoke
-from breach.options import aws_options, case_option, dry_run_option, json_option
+from breach.options import (
+    PATH,
+    POLICY_HELP,
+    aws_options,
+    case_option,
+    dry_run_option,
+    json_option,
+    options,
+)
 from breach.output import report
 
-F = TypeVar("F", bound=Callable[..., Any])
 CHANNELS = ("smtp", "slack", "sns", "pagerduty", "file")  # notify.channels.registry.CHANNELS
-PATH = click.Path(path_type=Path)
 
 
 def _pairs(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -> dict[str, str]:
@@ -36,18 +40,7 @@ def _pairs(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -
     return values
 
 
-def options(*table: tuple[tuple[str, ...], dict[str, Any]]) -> Callable[[F], F]:
-    """Declare options from a table of (flags, click.option keyword arguments), in order."""
-
-    def apply(func: F) -> F:
-        for flags, kwargs in reversed(table):
-            func = click.option(*flags, **kwargs)(func)
-        return func
-
-    return apply
-
-
-POLICY = (("--policy", "policy"), dict(envvar="BREACH_POLICY", type=PATH, help="Policy file (TOML/JSON) merged over the default. [BREACH_POLICY]"))  # fmt: skip
+POLICY = (("--policy", "policy"), dict(envvar="BREACH_POLICY", type=PATH, help=POLICY_HELP))  # fmt: skip
 TEMPLATES = (
     (("--templates", "templates"), dict(envvar="BREACH_TEMPLATES", type=PATH, help="Folder of your own Jinja2 templates (<notice>.md.j2). [BREACH_TEMPLATES]")),
     (("--set", "values"), dict(multiple=True, metavar="NAME=VALUE", callback=_pairs, help="Fill a template field, e.g. --set consequences='...'. Repeatable.")),

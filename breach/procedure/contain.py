@@ -26,7 +26,7 @@ from containment.run import read_targets, run_action
 from core.artifacts import artifact_meta
 from core.aws import AwsAccount
 from core.errors import BadInput
-from core.models import UtcDatetime
+from core.models import Moment
 from core.records import ContainmentReceipt, TargetResult
 from core.timeutil import rfc3339, utcnow
 
@@ -41,7 +41,7 @@ class ContainSettings(BaseModel):
     targets_file: Path | None = Field(default=None, description="one target a line, # comments")
     dry_run: bool = False
     reason: str | None = Field(default=None, description="why: the journal entry's `why`")
-    since: UtcDatetime | None = Field(
+    since: Moment | None = Field(
         default=None,
         description="rotate-keys: keys rotated after this need nothing (default: when the case"
         " was opened); revoke-sessions: deny tokens issued before this (default: now)",
