@@ -31,13 +31,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported by name, on first use."""
+    """A group whose subcommands are imported by name, on first use.
+
+    `lazy` maps a name to ("module:attribute", one-line help); the root group's is COMMANDS.
+    Commands added the usual way (`@group.command`) sit beside them.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.lazy = COMMANDS if lazy is None else lazy
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return sorted({*self.commands, *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        target = self.lazy.get(cmd_name)
         if target is None:
             return None
         module, attribute = target[0].split(":")
@@ -46,9 +56,13 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """The command list from COMMANDS: no command module is imported to show it."""
+        """The command list from the one-line helps: no lazy module is imported to show it."""
+        rows = []
+        for name in self.list_commands(ctx):
+            eager = self.commands.get(name)
+            rows.append((name, eager.get_short_help_str() if eager else self.lazy[name][1]))
         with formatter.section("Commands"):
-            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+            formatter.write_dl(rows)
 
 
 R = TypeVar("R")
