@@ -13,7 +13,7 @@ from evidence.interface import DirStager
 from evidence.postgres import catalog
 from evidence.postgres.snapshot import TableSnapshot
 
-from .conftest import execute, fetch, with_user
+from ..conftest import execute, fetch, with_user
 
 pytestmark = pytest.mark.pg
 

@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from .conftest import execute, fetch
+from ..conftest import execute, fetch
 from .test_pgaudit import write_log
 
 USERS = """

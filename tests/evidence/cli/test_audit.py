@@ -16,7 +16,7 @@ from core.errors import BadInput
 from evidence.postgres.audit import AuditExport, Window
 from manifests.staging import staged_artifacts
 
-from .conftest import BIG, execute, fetch, terminate
+from ..conftest import BIG, execute, fetch, terminate
 
 pytestmark = pytest.mark.pg
 
@@ -169,7 +169,7 @@ def test_bad_input_is_one_line_exit_2(breach, case, audit_dsn, extra, message) -
 
 
 def test_wrong_dsn_is_one_line_exit_2_without_the_password(breach, case, pg_dsn) -> None:
-    from .conftest import with_user
+    from ..conftest import with_user
 
     nobody = with_user(pg_dsn, "no_such_role_bk", "s3cret-pw")
     result = breach(*export_args(case, nobody, "--since", SINCE, "--until", UNTIL))
@@ -185,7 +185,7 @@ def test_wrong_dsn_is_one_line_exit_2_without_the_password(breach, case, pg_dsn)
 
 
 def test_permission_denied_fails_the_step(breach, case, audit_dsn, limited_role) -> None:
-    from .conftest import with_user
+    from ..conftest import with_user
 
     role, password = limited_role
     result = breach(

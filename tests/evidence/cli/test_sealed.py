@@ -11,7 +11,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from notify.context import Scope
 
-from .conftest import execute
+from ..conftest import execute
 from .test_scope import USERS
 
 pytestmark = pytest.mark.pg

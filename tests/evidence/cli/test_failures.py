@@ -15,7 +15,7 @@ import pytest
 from breach.case import Case
 from evidence.postgres.snapshot import TableSnapshot
 
-from .conftest import BIG, execute, fetch, terminate, with_user
+from ..conftest import BIG, execute, fetch, terminate, with_user
 from .test_snapshot import TABLES
 
 pytestmark = pytest.mark.pg
