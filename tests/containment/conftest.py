@@ -1,12 +1,15 @@
-"""Helpers for containment tests: a case to act in, and the `breach contain` call."""
+"""Helpers for containment tests: a case to act in, a login role, and the `breach contain` call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from breach.case import Case
 
@@ -14,6 +17,22 @@ from breach.case import Case
 @pytest.fixture
 def case(tmp_path: Path) -> Case:
     return Case.open("INC-2026-0404", "P1", "credential stuffing", root=tmp_path / "case")
+
+
+@pytest.fixture
+def role(pg_dsn: str) -> Iterator[str]:
+    """A login role of its own (roles are cluster-wide, so the name is unique)."""
+    name = f"mallory_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'old-password'").format(sql.Identifier(name))
+        )
+    yield name
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
+        )
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 @pytest.fixture

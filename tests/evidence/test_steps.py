@@ -30,9 +30,9 @@ from evidence import registry
 from evidence.postgres.audit import AuditExport
 from evidence.postgres.snapshot import TableSnapshot
 
-from .cli.test_pgaudit import write_log
 from .cli.test_scope import USERS
 from .conftest import execute, fetch, with_user
+from .test_pgaudit import write_log
 
 pytestmark = pytest.mark.pg
 

@@ -44,11 +44,3 @@ def test_importing_the_bundle_commands_loads_nothing_heavy() -> None:
     loaded = loaded_after("import breach.commands.bundle")
     heavy = {"pydantic", "boto3", "botocore", "cryptography", "pyrage", "manifests"}
     assert not loaded & heavy, loaded & heavy
-
-
-def test_the_cli_offers_exactly_the_recordable_custody_events(breach) -> None:  # type: ignore[no-untyped-def]
-    from breach.procedure.bundle import RECORDABLE_EVENTS
-
-    shown = breach("custody", "record", "--help").stdout
-    choices = shown[shown.index("--event [") + len("--event [") :].split("]")[0]
-    assert choices.replace("\n", "").replace(" ", "").split("|") == list(RECORDABLE_EVENTS)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import stat
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from breach.case import Case
@@ -18,22 +15,6 @@ from containment.keys.postgres_password import scram_matches
 from tests.containment.conftest import assert_nowhere_in_case, by_name
 
 pytestmark = pytest.mark.pg
-
-
-@pytest.fixture
-def role(pg_dsn: str) -> Iterator[str]:
-    """A login role of its own (roles are cluster-wide, so the name is unique)."""
-    name = f"mallory_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'old-password'").format(sql.Identifier(name))
-        )
-    yield name
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
-        )
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
 
 
 def as_role(dsn: str, role: str) -> str:
@@ -205,16 +186,6 @@ def test_postgres_password_rotation_to_a_0600_file(
     again = contain("rotate-keys", *args)
     assert again.json["status"] == "noop", again.json
     assert stored.read_text().strip() == password
-
-
-def test_scram_check_matches_the_server(pg_dsn: str, role: str) -> None:
-    with psycopg.connect(pg_dsn) as conn:
-        verifier = conn.execute(
-            "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)
-        ).fetchone()[0]
-    assert scram_matches("old-password", verifier)
-    assert not scram_matches("old-passwore", verifier)
-    assert not scram_matches("x", "md5abc") and not scram_matches("x", None)
 
 
 def test_postgres_password_needs_a_destination(contain: Any, pg_dsn: str, role: str) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import zlib
 from typing import Any
 
 import psycopg
 import pytest
 
 from breach.case import Case
-from containment.run import run_action
-from containment.sessions.postgres import PRESETS, PostgresSessions, django_user_id
 from tests.containment.conftest import by_name, receipts
+from tests.containment.test_sessions_postgres import django_session, left, make_generic
 
 pytestmark = pytest.mark.pg
 
@@ -22,25 +19,6 @@ pytestmark = pytest.mark.pg
 def revoke(contain: Any, pg_dsn: str) -> Any:
     """`breach contain revoke-sessions --adapter postgres --dsn <the test database> ARGS...`."""
     return lambda *args: contain("revoke-sessions", "--adapter", "postgres", "--dsn", pg_dsn, *args)
-
-
-def make_generic(dsn: str, sessions: dict[int, int]) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE sessions (user_id bigint, token text PRIMARY KEY, expires_at timestamptz)"
-        )
-        rows = [
-            (user, f"tok-{user}-{i}", "2030-01-01T00:00:00Z")
-            for user, count in sessions.items()
-            for i in range(count)
-        ]
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO sessions VALUES (%s, %s, %s)", rows)
-
-
-def left(dsn: str) -> dict[int, int]:
-    with psycopg.connect(dsn) as conn:
-        return dict(conn.execute("SELECT user_id, count(*) FROM sessions GROUP BY 1").fetchall())
 
 
 def test_revoke_deletes_only_the_targets_rows_and_writes_a_receipt(
@@ -121,18 +99,6 @@ def test_targets_file_and_small_batches(revoke: Any, pg_dsn: str, tmp_path: Any)
     assert sorted(left(pg_dsn)) == [6, 7, 8, 9, 10]
 
 
-def django_session(user: int | None, compressed: bool = False, legacy: bool = False) -> str:
-    payload = json.dumps({"_auth_user_id": str(user)} if user else {"cart": [1]}).encode()
-    if legacy:
-        return base64.b64encode(b"0123abcd:" + payload).decode()
-    body = (
-        b"." + base64.urlsafe_b64encode(zlib.compress(payload)).rstrip(b"=")
-        if compressed
-        else base64.urlsafe_b64encode(payload).rstrip(b"=")
-    )
-    return f"{body.decode()}:1tXyZa:signaturesignature"
-
-
 def test_django_preset_decodes_session_data(revoke: Any, pg_dsn: str) -> None:
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(
@@ -154,25 +120,6 @@ def test_django_preset_decodes_session_data(revoke: Any, pg_dsn: str) -> None:
     assert keys == ["k4", "k5"]
 
 
-def test_django_decoder_ignores_garbage() -> None:
-    assert django_user_id("not base64 at all") is None
-    assert django_user_id(None) is None
-    assert django_user_id(django_session(42, compressed=True)) == "42"
-
-
-def test_library_counts_round_trips_per_batch(pg_dsn: str) -> None:
-    make_generic(pg_dsn, {u: 1 for u in range(1, 101)})
-    adapter = PostgresSessions(pg_dsn, PRESETS["generic"], batch_size=50)
-    try:
-        receipt = run_action(adapter, [str(u) for u in range(1, 101)], dry_run=False)
-    finally:
-        adapter.close()
-    assert receipt.status == "ok" and sum(t.count for t in receipt.targets) == 100
-    # operator + columns + 2 count batches (plan) + 2 delete batches + 2 count batches (verify)
-    assert adapter.round_trips == 8
-    assert left(pg_dsn) == {}
-
-
 def test_unreachable_postgres_is_one_line_exit_2(contain: Any, case: Case) -> None:
     dsn = "postgresql://app:hunter2@127.0.0.1:1/app"
     result = contain("revoke-sessions", "--adapter", "postgres", "--dsn", dsn, "--target", "1")
@@ -186,26 +133,3 @@ def test_missing_table_is_bad_input(revoke: Any, pg_dsn: str) -> None:
     result = revoke("--target", "1")
     assert result.exit_code == 2
     assert "table 'sessions' has no column" in result.stderr
-
-
-class AttackerLogsInAgain(PostgresSessions):
-    """Between the delete and the read-back, the attacker signs in again (a real INSERT)."""
-
-    def apply(self, planned: list[Any]) -> None:
-        super().apply(planned)
-        self.query("INSERT INTO sessions VALUES (1, 'tok-new', now())")
-
-
-def test_read_back_catches_sessions_created_during_the_revoke(pg_dsn: str) -> None:
-    make_generic(pg_dsn, {1: 2})
-    adapter = AttackerLogsInAgain(pg_dsn)
-    try:
-        receipt = run_action(adapter, ["1"], dry_run=False)
-    finally:
-        adapter.close()
-    [target] = receipt.targets
-    assert target.status == "failed" and target.count == 2
-    assert target.after == {"sessions": 1}
-    assert target.reason == "1 sessions remain after the delete"
-    assert target.hint is not None and "disable-accounts" in target.hint
-    assert receipt.status == "failed"

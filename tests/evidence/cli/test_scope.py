@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ..conftest import execute, fetch
-from .test_pgaudit import write_log
+from ..test_pgaudit import write_log
 
 USERS = """
 CREATE TABLE public.users (id bigint PRIMARY KEY, email text, phone text, password_hash text);

@@ -9,8 +9,6 @@ from pathlib import Path
 
 from breach.case import Case
 from core.timeutil import rfc3339
-from notify.classify import Facts, classify
-from notify.policy import load_policy
 from tests.notify.conftest import receipts_of
 
 
@@ -153,16 +151,6 @@ def test_classify_proposes_and_explains_then_applies(breach) -> None:
     assert "gdpr-art33" in ids  # the data breach fact starts the GDPR clocks
     bad = breach("incident", "classify", "--case", case, "--error-rate", "seven")
     assert bad.exit_code == 2 and "--error-rate" in bad.stderr
-
-
-def test_classify_library_covers_each_level() -> None:
-    policy = load_policy()
-    assert classify(Facts(service_down=True), policy).severity == "P1"
-    assert classify(Facts(major_feature_degraded=True), policy).severity == "P2"
-    assert classify(Facts(error_rate=0.05), policy).severity == "P4"  # not above 5%
-    assert classify(Facts(minor_feature_degraded=True, workaround=True), policy).severity == "P3"
-    assert classify(Facts(cosmetic=True), policy).severity == "P4"
-    assert classify(Facts(affected_users=12), policy).reasons[0].startswith("P1: the evidence")
 
 
 def test_severity_and_status_changes_are_journaled(breach) -> None:
