@@ -9,7 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from evidence.interface import DirStager
-from evidence.postgres import catalog
 from evidence.postgres.snapshot import TableSnapshot
 
 from .conftest import execute, fetch
@@ -93,9 +92,8 @@ def test_large_table_split_across_workers_by_ctid(case, pg_dsn) -> None:
     report = snap.run(case)
     ids = pq.read_table(case.staging / report.exported[0].name).column("id").to_pylist()
     assert sorted(ids) == list(range(1, 60001))  # every row once, none twice
-    pages = fetch(pg_dsn, "SELECT relpages FROM pg_class WHERE relname = 'big'")[0][0]
-    ranges = catalog.ctid_ranges(pages, 3)
-    assert len(ranges) == 3 and ranges[0][0] == 0 and ranges[-1][1] is None  # really split
+    # That the workers really split it is proved from the server's statements in
+    # test_mutation_guards.py (recomputing the ranges here proved nothing).
 
 
 def test_standalone_library_use(tmp_path, pg_dsn) -> None:
