@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "contain": ("breach.commands.contain:contain", "Revoke, disable, rotate and block."),
     "notify": ("breach.commands.notify:notify", "Clocks, notices and who was told when."),
     "postmortem": ("breach.commands.notify:postmortem", "Write the post-mortem from the case."),
+    "report": ("breach.commands.report:report_command", "A bundle's report for counsel (HTML)."),
 }
 
 

@@ -1,0 +1,61 @@
+"""`breach report`: the evidence report counsel reads (breach.procedure.report)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from breach.commands import invoke
+from breach.commands.bundle import trust_options
+from breach.options import PATH, json_option
+from breach.output import report as show
+
+VERDICTS = {
+    "verified": "[green]VERIFIED[/green]",
+    "failed": "[red]NOT VERIFIED[/red]",
+    "no-verdict": "[yellow]NO VERDICT[/yellow] (no trusted key given: --pubkey or --trust)",
+}
+
+
+@click.command("report")
+@click.argument("bundle", type=PATH)
+@click.option("--out", required=True, type=PATH, help="The HTML file to write.")
+@trust_options
+@click.option(
+    "--case",
+    help="The bundle's case folder or incident id (default: the case the bundle lives in).",
+)
+@click.option(
+    "--generated-at",
+    envvar="BREACH_GENERATED_AT",
+    help="A time (RFC 3339) to print as the report's own; without it the same inputs give "
+    "the same bytes. [BREACH_GENERATED_AT]",
+)
+@json_option
+def report_command(as_json: bool, **values: Any) -> None:
+    """Write one self-contained HTML report of a bundle for counsel and courts: verification,
+    signer, artifacts, chain, custody, receipts and a timeline. Exit 1 when the bundle fails
+    verification (the report is written all the same, and says so first)."""
+    from breach.procedure.report import ReportSettings, report
+    from core.errors import StepFailed
+
+    done = invoke(report, ReportSettings, **values)
+
+    def human(out: Console) -> None:
+        out.print(f"{VERDICTS[done.verdict]}  bundle {escape(done.bundle_id or str(done.bundle))}")
+        out.print(f"  report   {escape(str(done.out))} ({done.size:,} bytes)")
+        out.print(f"  sha256   {done.sha256}")
+        out.print(
+            f"  {done.artifacts} artifact(s), {done.custody_entries} custody entries, "
+            f"{done.receipts} receipt(s), {done.timeline_events} timeline events"
+        )
+
+    show(as_json, done.model_dump(mode="json"), human)
+    if not done.ok:
+        raise StepFailed(
+            f"bundle {done.bundle} FAILED verification ({', '.join(done.failed)}); "
+            f"the report {done.out} says so on its first line"
+        )
