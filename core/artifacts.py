@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.fsio import write_json
+
+if TYPE_CHECKING:
+    from core.records import ArtifactMeta
 
 META_SUFFIX = ".meta.json"
 
@@ -41,8 +44,12 @@ def sidecar_path(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + META_SUFFIX)
 
 
-def describe(artifact: Path, meta: dict[str, Any]) -> Path:
-    """Write the sidecar for a staged file or folder (atomically)."""
+def describe(artifact: Path, meta: ArtifactMeta | dict[str, Any]) -> Path:
+    """Write the sidecar for a staged file or folder (atomically), checked against the one
+    ArtifactMeta model every producer shares (sealing reads it back into the statement)."""
+    from core.records import ArtifactMeta  # here, not above: the verifier never loads pydantic
+
+    checked = meta if isinstance(meta, ArtifactMeta) else ArtifactMeta.model_validate(meta)
     sidecar = sidecar_path(artifact)
-    write_json(sidecar, meta)
+    write_json(sidecar, checked.model_dump(mode="json", exclude_unset=True))
     return sidecar
