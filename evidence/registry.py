@@ -26,6 +26,8 @@ from pydantic import ConfigDict, Field
 
 from core.errors import BadInput
 from core.models import Moment
+from evidence.aws import settings as aws_settings
+from evidence.aws.cloudtrail_settings import CloudTrailSettings, build_cloudtrail
 from evidence.interface import Collector, CollectorSettings, Window
 
 if TYPE_CHECKING:
@@ -143,6 +145,15 @@ TABLE_SNAPSHOT = Entry("postgres.snapshot", TableSnapshotSettings, _table_snapsh
 COLLECTORS: dict[str, Entry[Any, Any]] = {
     entry.name: entry for entry in (AUDIT_TABLE, PGAUDIT_LOG, TABLE_SNAPSHOT)
 }
+CLOUDTRAIL = Entry("aws.cloudtrail", CloudTrailSettings, build_cloudtrail)
+COLLECTORS[CLOUDTRAIL.name] = CLOUDTRAIL
+
+
+# AWS: CloudWatch Logs and VPC flow logs, access logs, snapshots (evidence.aws.settings).
+CLOUDWATCH = Entry("aws.cloudwatch", aws_settings.CloudWatchSettings, aws_settings.cloudwatch)
+S3_LOGS = Entry("aws.s3-logs", aws_settings.S3LogsSettings, aws_settings.s3_logs)
+CLOUD_SNAPSHOT = Entry("aws.snapshot", aws_settings.SnapshotSettings, aws_settings.snapshots)
+COLLECTORS.update({e.name: e for e in (CLOUDWATCH, S3_LOGS, CLOUD_SNAPSHOT)})
 
 
 def entry(name: str) -> Entry[Any, Any]:

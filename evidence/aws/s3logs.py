@@ -1,0 +1,300 @@
+"""Access log objects of a window, copied byte for byte out of S3: load balancers and S3 itself.
+
+The window is read from the key names, in the layouts AWS documents:
+
+    Elastic Load Balancing (ALB, NLB, Classic), the end of the interval the file covers:
+      [prefix/]AWSLogs/ACCOUNT/elasticloadbalancing/REGION/YYYY/MM/DD/
+          ACCOUNT_elasticloadbalancing_REGION_LB-ID_YYYYMMDDTHHMMZ_IP_RANDOM.log[.gz]
+    S3 server access logs, when the object was written (simple or date-partitioned prefix):
+      [TargetPrefix]YYYY-MM-DD-HH-MM-SS-UNIQUESTRING
+      [TargetPrefix]ACCOUNT/REGION/BUCKET/YYYY/MM/DD/YYYY-MM-DD-HH-MM-SS-UNIQUESTRING
+
+A load balancer's file holds the requests of the 5 minutes (Classic: up to 60) before its time;
+S3 writes its logs after the requests, best effort, so objects written up to `delivery_lag`
+minutes after the window are taken too. Each copy is staged under
+cloud/s3-logs/<safe bucket>/<safe key>, with a sidecar holding the key, its SHA-256, size, ETag
+and version; the collection's index (cloud/s3-logs/<safe bucket>.<time>.index.json) lists every
+key under the prefix and what became of it: copied, failed, or skipped and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.artifacts import collector, describe
+from core.aws import AwsAccount
+from core.errors import BreachError, StepFailed
+from core.fsio import atomic_open, write_json
+from core.timeutil import rfc3339
+from evidence.aws.calls import RetryLog
+from evidence.aws.names import safe_name, safe_path
+from evidence.interface import ArtifactResult, FailedItem, Progress, Stager, Window, staged_name
+
+COLLECTOR = "evidence.aws.s3logs"
+CHUNK = 1 << 20
+ELB = re.compile(
+    r"(?:^|/)(?P<account>\d{12})_elasticloadbalancing_(?P<region>[a-z0-9-]+)_(?P<lb>.+)"
+    r"_(?P<end>\d{8}T\d{4}Z)_(?P<ip>[0-9A-Fa-f.:]+)_(?P<random>[A-Za-z0-9]+)\.log(?:\.gz)?$"
+)
+S3_ACCESS = re.compile(r"(?P<time>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})-(?P<unique>[0-9A-F]{16})$")
+
+
+@dataclass(frozen=True)
+class LogKey:
+    kind: str  # alb, nlb, clb, s3-access
+    time: datetime  # the interval's end (ELB) or when the object was written (S3)
+    interval: timedelta  # how far before `time` its records may go
+
+
+def classify(key: str) -> LogKey | None:
+    """The log a key names and the time in its name, or None when it is neither layout."""
+    found = ELB.search(key)
+    if found:
+        when = datetime.strptime(found["end"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+        lb = found["lb"]
+        kind = "alb" if lb.startswith("app.") else "nlb" if lb.startswith("net.") else "clb"
+        return LogKey(kind, when, timedelta(minutes=60 if kind == "clb" else 5))
+    found = S3_ACCESS.search(key)
+    if found:
+        try:
+            when = datetime.strptime(found["time"], "%Y-%m-%d-%H-%M-%S").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return LogKey("s3-access", when, timedelta(0))
+    return None
+
+
+@dataclass
+class S3Report:
+    bucket: str
+    prefix: str
+    index: str = ""
+    copied: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+    not_covered: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "index": self.index,
+            "copied": self.copied,
+            "failed": self.failed,
+            "skipped": dict(self.skipped),
+            "not_covered": self.not_covered,
+            "warnings": self.warnings,
+        }
+
+
+@dataclass
+class AccessLogCopy:
+    """Collector: the access log objects of a window under an S3 prefix, byte for byte."""
+
+    account: AwsAccount
+    bucket: str
+    prefix: str
+    window: Window
+    collected_at: datetime
+    delivery_lag_minutes: int = 60
+    progress: Progress | None = None
+    name: str = COLLECTOR
+
+    def collect(self, stager: Stager) -> tuple[list[ArtifactResult], list[FailedItem]]:
+        report = self.run(stager)
+        artifacts = [ArtifactResult(c["artifact"], 0, {"source": c}, []) for c in report.copied]
+        return artifacts, [FailedItem(f["target"], f["reason"]) for f in report.failed]
+
+    def run(self, stager: Stager) -> S3Report:
+        log = RetryLog(self.account)
+        report = S3Report(self.bucket, self.prefix)
+        entries: list[dict[str, Any]] = []
+        try:
+            listed = self._list(log)
+        except BreachError as exc:
+            report.failed.append(
+                {"target": f"s3://{self.bucket}/{self.prefix}", "reason": exc.diagnostics()}
+            )
+            report.not_covered.append(f"the prefix could not be listed: {exc.diagnostics()}")
+            self._index(stager, report, entries, log)
+            return report
+        days: set[date] = set()
+        for item in listed:
+            key = item["Key"]
+            entry = {"key": key, "size": item.get("Size"), "etag": item.get("ETag")}
+            entries.append(entry)
+            chosen = self._select(key, item, entry)
+            if chosen is None:
+                report.skipped[entry["status"]] += 1
+                continue
+            days.add(chosen.time.date())
+            try:
+                copied = self._copy(stager, log, key, chosen, item)
+            except BreachError as exc:
+                entry.update(status="failed", reason=exc.diagnostics())
+                report.failed.append({"target": key, "reason": exc.diagnostics()})
+                continue
+            entry.update(status="copied", artifact=copied["artifact"], sha256=copied["sha256"])
+            report.copied.append(copied)
+            if self.progress:
+                self.progress(key, 1)
+        if not listed:
+            report.warnings.append(f"no object under s3://{self.bucket}/{self.prefix}")
+        missing = [d for d in self._window_days() if d not in days]
+        if missing and report.copied:
+            report.warnings.append(
+                f"no log object for {len(missing)} day(s) of the window:"
+                f" {', '.join(d.isoformat() for d in missing[:10])}"
+                " (a load balancer writes no file for an interval without traffic)"
+            )
+        self._index(stager, report, entries, log)
+        return report
+
+    # -- listing and choosing ----------------------------------------------------------------
+    def _list(self, log: RetryLog) -> list[dict[str, Any]]:
+        client = self.account.client("s3")
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
+        found: list[dict[str, Any]] = []
+        while True:
+            page = log.call(client.list_objects_v2, **kwargs)
+            found.extend(page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return found
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    def _select(self, key: str, item: dict[str, Any], entry: dict[str, Any]) -> LogKey | None:
+        if key.endswith("/"):
+            entry["status"] = "folder marker"
+            return None
+        kind = classify(key)
+        if kind is None:
+            entry["status"] = "not an access log key"
+            return None
+        entry.update(kind=kind.kind, key_time=rfc3339(kind.time))
+        late = timedelta(minutes=self.delivery_lag_minutes) + kind.interval
+        if not (self.window.since <= kind.time < self.window.until + late):
+            entry["status"] = "outside the window"
+            return None
+        return kind
+
+    def _window_days(self) -> list[date]:
+        first = self.window.since.date()
+        last = (min(self.window.until, self.collected_at) - timedelta(microseconds=1)).date()
+        return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+    # -- copying -----------------------------------------------------------------------------
+    def _copy(
+        self, stager: Stager, log: RetryLog, key: str, kind: LogKey, item: dict[str, Any]
+    ) -> dict[str, Any]:
+        target = stager.stage_path(f"cloud/s3-logs/{safe_name(self.bucket)}/{safe_path(key)}")
+        response = log.call(self.account.client("s3").get_object, Bucket=self.bucket, Key=key)
+        body = response["Body"]
+        etag = str(response.get("ETag", item.get("ETag", ""))).strip('"')
+        with self.account.calls(what=f"read s3://{self.bucket}/{key}"), atomic_open(target) as out:
+            sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+            while chunk := body.read(CHUNK):
+                sha.update(chunk)
+                md5.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            # Checked before the copy is renamed into place: a failed check leaves nothing.
+            self._check(stager, target, response, etag, size, md5.hexdigest(), sha.hexdigest())
+            source = {
+                "system": "aws.s3",
+                "bucket": self.bucket,
+                "key": key,
+                "version_id": response.get("VersionId"),
+                "etag": etag,
+                "size": size,
+                "sha256": sha.hexdigest(),
+                "last_modified": _time(response.get("LastModified")),
+                "log_kind": kind.kind,
+                "key_time": rfc3339(kind.time),
+                "window": self.window.to_json(),
+            }
+            media = "application/gzip" if key.endswith(".gz") else "text/plain"
+            describe(
+                target, {"media_type": media, "source": source, "collector": collector(COLLECTOR)}
+            )
+        return {"artifact": staged_name(stager, target), "kind": kind.kind, **source}
+
+    def _index(
+        self, stager: Stager, report: S3Report, entries: list[dict[str, Any]], log: RetryLog
+    ) -> None:
+        stamp = self.collected_at.strftime("%Y%m%dT%H%M%S%fZ")
+        target = stager.stage_path(f"cloud/s3-logs/{safe_name(self.bucket)}.{stamp}.index.json")
+        lag = self.delivery_lag_minutes
+        source = {
+            "system": "aws.s3",
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "window": self.window.to_json(),
+            "selection": "by the time in each key name; objects written up to"
+            f" {lag} minutes after the window (plus a load balancer file's interval) included",
+            "copied": len(report.copied),
+            "failed": report.failed,
+            "skipped": dict(report.skipped),
+            "not_covered": report.not_covered
+            + [f"{f['target']}: {f['reason']}" for f in report.failed],
+            "notes": [
+                f"S3 writes server access logs best effort: records of the window written more"
+                f" than {lag} minutes after it are not in these objects",
+                *report.warnings,
+            ],
+            "calls": log.summary(),
+            "complete": not report.failed and not report.not_covered,
+        }
+        write_json(target, {"source": source, "objects": entries})
+        describe(
+            target,
+            {"media_type": "application/json", "source": source, "collector": collector(COLLECTOR)},
+        )
+        report.index = staged_name(stager, target)
+        if log.retries:
+            report.warnings.append(f"throttled or transient errors retried: {log.retries}")
+
+    @staticmethod
+    def _check(
+        stager: Stager,
+        target: Path,
+        response: dict[str, Any],
+        etag: str,
+        size: int,
+        md5: str,
+        sha256: str,
+    ) -> None:
+        """The bytes read are the object's (length, single-part ETag), and do not replace a
+        different copy staged before."""
+        problem = None
+        expected = response.get("ContentLength")
+        if expected is not None and size != int(expected):
+            problem = f"read {size} bytes of {expected}"
+        elif etag and "-" not in etag and etag != md5:
+            problem = f"the bytes read do not match the object's ETag {etag}"
+        elif target.exists() and _sha256(target) != sha256:
+            problem = f"a different copy is already staged at {staged_name(stager, target)}"
+        if problem is not None:
+            raise _Failed(problem)
+
+
+class _Failed(StepFailed):
+    """One object could not be copied faithfully."""
+
+
+def _time(value: Any) -> str | None:
+    return rfc3339(value.astimezone(UTC)) if isinstance(value, datetime) else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
