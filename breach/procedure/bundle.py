@@ -86,14 +86,25 @@ class SealSettings(SigningSettings):
     endpoint_url: str | None = None
 
 
-class VerifySettings(SigningSettings):
+class FromStore(BaseModel):
+    """`store` set: `bundle` is a bundle id in that store (s3://BUCKET/PREFIX, file://PATH or a
+    folder), fetched and checked first; the access is a custody entry in the store."""
+
+    store: str | None = Field(default=None, description="read the bundle from this store")
+    profile: str | None = None
+    region: str | None = None
+    role_arn: str | None = None
+    endpoint_url: str | None = None
+
+
+class VerifySettings(SigningSettings, FromStore):
     bundle: Path
     pubkeys: list[Path] = Field(default_factory=list, description="trusted signer keys (PEM)")
     trust: list[Path] = Field(default_factory=list, description="folders of trusted keys")
     record: bool = Field(default=False, description="record the outcome in the custody log")
 
 
-class DecryptSettings(SigningSettings):
+class DecryptSettings(SigningSettings, FromStore):
     bundle: Path
     identity: Path = Field(description="age identity or SSH private key of a recipient")
     out: Path = Field(description="folder for the plaintext")
@@ -240,8 +251,17 @@ def seal(settings: SealSettings, *, progress: Progress | None = None) -> SealRes
 def verify(settings: VerifySettings) -> VerifyResult:
     """Run every check on the bundle; with `record`, sign its outcome into the custody log.
 
-    A failed verification is a result (ok False, the failing checks named), not an error.
+    A failed verification is a result (ok False, the failing checks named), not an error. From
+    a store, the outcome is always recorded there (it is an access), and a stored object that
+    fails its checksum is an error naming it.
     """
+    if settings.store:
+        return _from_store(
+            settings,
+            lambda bundle: verify(
+                settings.model_copy(update={"bundle": bundle, "store": None, "record": False})
+            ),
+        )
     signer = None
     if settings.record:
         signer = _local_signer(settings, "recording the verification needs a signing key")
@@ -256,6 +276,13 @@ def verify(settings: VerifySettings) -> VerifyResult:
 def decrypt(settings: DecryptSettings) -> DecryptResult:
     """Verify the bundle, refuse it when a check fails, decrypt every artifact into `out`
     (each checked against its signed sha256), then record who decrypted it, when and why."""
+    if settings.store:
+        if not settings.reason:
+            raise BadInput("decrypting from a store needs a reason (custody log)", field="reason")
+        return _from_store(
+            settings,
+            lambda bundle: decrypt(settings.model_copy(update={"bundle": bundle, "store": None})),
+        )
     signer = _local_signer(settings, "decrypting is a custody event and needs a signing key")
     identities = load_identities(settings.identity)
     trusted = load_trusted(settings.pubkeys, settings.trust)
@@ -293,6 +320,35 @@ def passphrase_needed(signing_key: Path | None) -> bool:
         return False
     with open(signing_key, "rb") as handle:
         return b"ENCRYPTED PRIVATE KEY" in handle.read(64 * 1024)
+
+
+def _from_store(settings: VerifySettings | DecryptSettings, step: Callable[[Path], Any]) -> Any:
+    """Run `step` on the bundle fetched (checked) from the store into a temporary folder, then
+    record the access in the store: the verification's outcome, or the decryption."""
+    import tempfile
+
+    from breach.procedure.locker import StoreSettings, access_from_store
+
+    event = "decrypted" if isinstance(settings, DecryptSettings) else "verified"
+    why = settings.reason if isinstance(settings, DecryptSettings) else None
+    store = StoreSettings.model_validate(
+        settings.model_dump(include={"store", "profile", "region", "role_arn", "endpoint_url"})
+        | {"signing_key": settings.signing_key, "passphrase": settings.passphrase}
+    )
+    bundle_id = str(settings.bundle)
+    with tempfile.TemporaryDirectory(prefix="breach-store-") as work:
+        fetched, record = access_from_store(store, bundle_id, event, why, Path(work))
+        result = step(fetched)
+        if isinstance(result, VerifyResult):
+            entry = record({"verification": "passed" if result.ok else "failed"})
+            return result.model_copy(
+                update={"bundle": Path(bundle_id), "custody": CustodyEntry.model_validate(entry)}
+            )
+        assert isinstance(settings, DecryptSettings)
+        entry = record({"artifacts": len(result.artifacts), "out": str(settings.out)})
+        return result.model_copy(
+            update={"bundle": Path(bundle_id), "custody": CustodyEntry.model_validate(entry)}
+        )
 
 
 # -- sealing ----------------------------------------------------------------------------------

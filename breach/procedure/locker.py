@@ -407,15 +407,15 @@ def download(
             problems.append(f"{key}: a payload entry outside data/")
             continue
         get(key, digest)
-    lines = []
+    lines, prev = [], chain.GENESIS
     for seq, key in enumerate(sorted(k for k in objects if k.startswith(CUSTODY_DIR))):
         if key != _custody_key(seq):
             problems.append(f"custody entry {seq} is missing from the store (found {key} instead)")
             break
         stored = objects.pop(key)
         data = store.read_bytes(bundle_id, key)
-        if stored.sha256 is not None and _sha(data) != stored.sha256:
-            problems.append(f"{stored.uri}: sha256 differs from the store's checksum")
+        problems += _custody_problems(store, stored, data, seq, prev)
+        prev = chain.line_hash(data)
         lines.append(data if data.endswith(b"\n") else data + b"\n")
     (folder / custody_log.CUSTODY_FILE).write_bytes(b"".join(lines))
     problems += [
@@ -430,6 +430,27 @@ def download(
             hint="the stored evidence was changed; nothing was kept",
         )
     return every
+
+
+def _custody_problems(
+    store: Store, stored: StoredObject, data: bytes, seq: int, prev: str
+) -> list[str]:
+    """A custody object is one entry's line, written with its checksum, linked to the one before
+    it (its signature is checked by the verification that follows)."""
+    if store.versioned and stored.checksum is None:
+        return [f"{stored.uri}: has no SHA-256 checksum: not written by breachkit"]
+    if stored.sha256 is not None and _sha(data) != stored.sha256:
+        return [f"{stored.uri}: sha256 differs from the store's checksum"]
+    try:
+        entry = json.loads(data)
+        linked = entry["seq"] == seq and entry["prev"] == prev
+    except (ValueError, KeyError, TypeError):
+        linked = False
+    if not linked:
+        return [
+            f"{stored.uri}: custody entry {seq} was changed (it does not link to the one before)"
+        ]
+    return []
 
 
 # -- inside -----------------------------------------------------------------------------------
