@@ -146,7 +146,9 @@ class AccessLogCopy:
             if self.progress:
                 self.progress(key, 1)
         if not listed:
-            report.warnings.append(f"no object under s3://{self.bucket}/{self.prefix}")
+            report.not_covered.append(
+                f"no object under s3://{self.bucket}/{self.prefix}: is the prefix right?"
+            )
         missing = [d for d in self._window_days() if d not in days]
         if missing and report.copied:
             report.warnings.append(
