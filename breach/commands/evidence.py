@@ -24,7 +24,12 @@ jobs_option = click.option(
 
 # Collectors whose commands live in modules of their own, imported when one runs:
 # name -> ("module:attribute", the one line `breach evidence --help` shows).
-MORE: dict[str, tuple[str, str]] = {}
+MORE: dict[str, tuple[str, str]] = {
+    "cloudtrail": (
+        "breach.commands.cloudtrail:cloudtrail",
+        "Preserve CloudTrail objects byte for byte and as Parquet.",
+    ),
+}
 
 
 @click.group("evidence", cls=LazyGroup, lazy=MORE)

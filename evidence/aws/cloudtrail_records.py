@@ -1,0 +1,357 @@
+"""CloudTrail records to Arrow: one row per event, typed columns, the full record as JSON.
+
+A log object is `{"Records": [{...}, ...]}`, gzipped. msgspec (when installed) splits it into the
+records' raw JSON text without parsing them, then decodes each record into a small typed struct
+that names only the fields the columns need, skipping the rest in C: the `record` column is then
+each record's text exactly as CloudTrail wrote it. Without msgspec the standard library parses the
+object and `record` is the record re-serialized (same content, compact spacing). A record whose
+fields have unexpected types is read leniently (text where text was expected, else null), never
+dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+try:  # the fast path; the standard library serves when it is absent
+    import msgspec
+except ImportError:  # pragma: no cover - exercised by the fallback test
+    msgspec = None  # type: ignore[assignment]
+
+RESOURCE = pa.struct([("arn", pa.string()), ("account_id", pa.string()), ("type", pa.string())])
+TIME = pa.timestamp("us", tz="UTC")
+SCHEMA = pa.schema(
+    [
+        ("event_time", TIME),
+        ("event_source", pa.string()),
+        ("event_name", pa.string()),
+        ("aws_region", pa.string()),
+        ("source_ip", pa.string()),
+        ("user_agent", pa.string()),
+        ("identity_type", pa.string()),
+        ("identity_arn", pa.string()),
+        ("identity_account_id", pa.string()),
+        ("access_key_id", pa.string()),
+        ("principal_id", pa.string()),
+        ("user_name", pa.string()),
+        ("session_issuer_arn", pa.string()),
+        ("session_issuer_type", pa.string()),
+        ("mfa_authenticated", pa.bool_()),
+        ("event_id", pa.string()),
+        ("request_id", pa.string()),
+        ("event_type", pa.string()),
+        ("management_event", pa.bool_()),
+        ("read_only", pa.bool_()),
+        ("error_code", pa.string()),
+        ("error_message", pa.string()),
+        ("recipient_account_id", pa.string()),
+        ("request_bucket", pa.string()),
+        ("request_key", pa.string()),
+        ("resources", pa.list_(RESOURCE)),
+        ("record", pa.string()),
+        ("log_object", pa.string()),
+        ("log_index", pa.int32()),
+    ]
+)
+# Repeating values: worth a dictionary in Parquet.
+DICTIONARY_COLUMNS = [
+    "event_source",
+    "event_name",
+    "aws_region",
+    "source_ip",
+    "user_agent",
+    "identity_type",
+    "identity_arn",
+    "identity_account_id",
+    "access_key_id",
+    "principal_id",
+    "user_name",
+    "session_issuer_arn",
+    "session_issuer_type",
+    "event_type",
+    "error_code",
+    "recipient_account_id",
+    "request_bucket",
+    "log_object",
+]
+STRING_COLUMNS = [f.name for f in SCHEMA if f.type == pa.string() and f.name not in ("record",)]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class MalformedObject(Exception):
+    """A log object that is not gzip, not JSON, or has no Records list."""
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _flag(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+        return value.lower() in ("true", "yes")
+    return None
+
+
+def _get(value: Any, *path: str) -> Any:
+    for name in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
+
+
+def row_from_dict(record: Any) -> tuple[Any, ...]:
+    """The typed fields of one record (a parsed dict, whatever its shape), in SCHEMA's order up
+    to `resources` (the time as its text)."""
+    if not isinstance(record, dict):
+        record = {}
+    ident = _get(record, "userIdentity")
+    mfa = _flag(_get(ident, "sessionContext", "attributes", "mfaAuthenticated"))
+    if mfa is None:
+        mfa = _flag(_get(record, "additionalEventData", "MFAUsed"))
+    resources = record.get("resources")
+    rows = []
+    for item in resources if isinstance(resources, list) else []:
+        if isinstance(item, dict):
+            rows.append(
+                {
+                    "arn": _text(item.get("ARN")),
+                    "account_id": _text(item.get("accountId")),
+                    "type": _text(item.get("type")),
+                }
+            )
+    return (
+        _text(record.get("eventTime")),
+        _text(record.get("eventSource")),
+        _text(record.get("eventName")),
+        _text(record.get("awsRegion")),
+        _text(record.get("sourceIPAddress")),
+        _text(record.get("userAgent")),
+        _text(_get(ident, "type")),
+        _text(_get(ident, "arn")),
+        _text(_get(ident, "accountId")),
+        _text(_get(ident, "accessKeyId")),
+        _text(_get(ident, "principalId")),
+        _text(_get(ident, "userName")),
+        _text(_get(ident, "sessionContext", "sessionIssuer", "arn")),
+        _text(_get(ident, "sessionContext", "sessionIssuer", "type")),
+        mfa,
+        _text(record.get("eventID")),
+        _text(record.get("requestID")),
+        _text(record.get("eventType")),
+        _flag(record.get("managementEvent")),
+        _flag(record.get("readOnly")),
+        _text(record.get("errorCode")),
+        _text(record.get("errorMessage")),
+        _text(record.get("recipientAccountId")),
+        _text(_get(record, "requestParameters", "bucketName")),
+        _text(_get(record, "requestParameters", "key")),
+        rows or None,
+    )
+
+
+FIELDS = len(row_from_dict({}))
+
+if msgspec is not None:
+    _Str = str | None
+
+    class _Issuer(msgspec.Struct):
+        arn: _Str = None
+        type: _Str = None
+
+    class _Attributes(msgspec.Struct):
+        mfaAuthenticated: _Str = None
+
+    class _Context(msgspec.Struct):
+        attributes: _Attributes | None = None
+        sessionIssuer: _Issuer | None = None
+
+    class _Identity(msgspec.Struct):
+        type: _Str = None
+        arn: _Str = None
+        accountId: _Str = None
+        accessKeyId: _Str = None
+        principalId: _Str = None
+        userName: _Str = None
+        sessionContext: _Context | None = None
+
+    class _Resource(msgspec.Struct):
+        ARN: _Str = None
+        accountId: _Str = None
+        type: _Str = None
+
+    class _Params(msgspec.Struct):
+        bucketName: _Str = None
+        key: _Str = None
+
+    class _Extra(msgspec.Struct):
+        MFAUsed: _Str = None
+
+    class _Record(msgspec.Struct):
+        eventTime: _Str = None
+        eventSource: _Str = None
+        eventName: _Str = None
+        awsRegion: _Str = None
+        sourceIPAddress: _Str = None
+        userAgent: _Str = None
+        userIdentity: _Identity | None = None
+        eventID: _Str = None
+        requestID: _Str = None
+        eventType: _Str = None
+        managementEvent: bool | None = None
+        readOnly: bool | None = None
+        errorCode: _Str = None
+        errorMessage: _Str = None
+        recipientAccountId: _Str = None
+        requestParameters: _Params | None = None
+        additionalEventData: _Extra | None = None
+        resources: list[_Resource] | None = None
+
+    class _Object(msgspec.Struct):
+        Records: list[msgspec.Raw]
+
+    _object_decoder = msgspec.json.Decoder(_Object)
+    _record_decoder = msgspec.json.Decoder(_Record)
+    _any_decoder = msgspec.json.Decoder()
+
+    def _typed_row(raw: bytes) -> tuple[Any, ...]:
+        try:
+            r = _record_decoder.decode(raw)
+        except msgspec.DecodeError:  # a field of an unexpected type: read it leniently
+            return row_from_dict(_any_decoder.decode(raw))
+        ident = r.userIdentity
+        ctx = ident.sessionContext if ident is not None else None
+        issuer = ctx.sessionIssuer if ctx is not None else None
+        attributes = ctx.attributes if ctx is not None else None
+        mfa = _flag(attributes.mfaAuthenticated) if attributes is not None else None
+        extra = r.additionalEventData
+        if mfa is None and extra is not None:
+            mfa = _flag(extra.MFAUsed)
+        params = r.requestParameters
+        bucket = key = None
+        if params is not None:
+            bucket, key = params.bucketName, params.key
+        resources = None
+        if r.resources:
+            resources = [
+                {"arn": x.ARN, "account_id": x.accountId, "type": x.type} for x in r.resources
+            ]
+        return (
+            r.eventTime,
+            r.eventSource,
+            r.eventName,
+            r.awsRegion,
+            r.sourceIPAddress,
+            r.userAgent,
+            ident.type if ident is not None else None,
+            ident.arn if ident is not None else None,
+            ident.accountId if ident is not None else None,
+            ident.accessKeyId if ident is not None else None,
+            ident.principalId if ident is not None else None,
+            ident.userName if ident is not None else None,
+            issuer.arn if issuer is not None else None,
+            issuer.type if issuer is not None else None,
+            mfa,
+            r.eventID,
+            r.requestID,
+            r.eventType,
+            r.managementEvent,
+            r.readOnly,
+            r.errorCode,
+            r.errorMessage,
+            r.recipientAccountId,
+            bucket,
+            key,
+            resources,
+        )
+
+
+def split_records(data: bytes) -> list[tuple[tuple[Any, ...], str]]:
+    """Each record of an object's JSON text: (typed fields, the record's JSON text)."""
+    if msgspec is not None:
+        try:
+            raws = _object_decoder.decode(data).Records
+        except msgspec.DecodeError as exc:
+            raise MalformedObject(f"not a CloudTrail log object: {exc}") from None
+        return [(_typed_row(raw), bytes(raw).decode("utf-8", "replace")) for raw in raws]
+    try:
+        parsed = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedObject(f"not a CloudTrail log object: {exc}") from None
+    records = parsed.get("Records") if isinstance(parsed, dict) else None
+    if not isinstance(records, list):
+        raise MalformedObject("not a CloudTrail log object: no Records list")
+    return [(row_from_dict(r), json.dumps(r, separators=(",", ":"))) for r in records]
+
+
+def records_from_strings(texts: list[str]) -> list[tuple[tuple[Any, ...], str]]:
+    """Records given one JSON text each (LookupEvents' CloudTrailEvent)."""
+    out = []
+    for text in texts:
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = {}
+        out.append((row_from_dict(record), text))
+    return out
+
+
+def to_batch(
+    rows: list[tuple[tuple[Any, ...], str]],
+    log_object: str,
+    since: datetime,
+    until: datetime,
+    on_bad_time: Callable[[int], None] | None = None,
+) -> pa.RecordBatch:
+    """The rows in [since, until) as a batch of SCHEMA; `on_bad_time(n)` counts records whose
+    eventTime is missing or unreadable (they are left out of the view, kept in the object)."""
+    columns: list[list[Any]] = [list(c) for c in zip(*(r[0] for r in rows), strict=True)] or [
+        [] for _ in range(FIELDS)
+    ]
+    times = pa.array(columns[0], pa.string())
+    try:
+        stamps = pc.cast(times, TIME)
+    except pa.ArrowInvalid:
+        stamps = pa.array([_parse_time(t) for t in columns[0]], TIME)
+    bad = stamps.null_count
+    if bad and on_bad_time is not None:
+        on_bad_time(bad)
+    arrays: list[pa.Array] = [stamps]
+    for values, field in zip(columns[1:], list(SCHEMA)[1:FIELDS], strict=True):
+        arrays.append(pa.array(values, field.type))
+    arrays.append(pa.array([r[1] for r in rows], pa.string()))
+    arrays.append(pa.array([log_object] * len(rows), pa.string()))
+    arrays.append(pa.array(range(len(rows)), pa.int32()))
+    batch = pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
+    low = pa.scalar(_micros(since), TIME)
+    high = pa.scalar(_micros(until), TIME)
+    mask = pc.and_(pc.greater_equal(stamps, low), pc.less(stamps, high))
+    return batch.filter(mask)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
