@@ -109,21 +109,27 @@ def test_open_checks_aware_at_and_detection_defaults_to_it(breach) -> None:
 
 
 def test_set_aware_at_moves_the_clocks_and_is_journaled(breach) -> None:
+    """Also kills the mutation "set-aware-at reports the new value as the old one": every move
+    is to a different instant, so `before` and `aware_at` differ in each report."""
     case = _open(breach, "P3")
-    moved = breach("incident", "set-aware-at", "--case", case, "--at", "2026-11-27T10:00:00+02:00",
+    moved = breach("incident", "set-aware-at", "--case", case, "--at", "2026-11-27T07:00:00+02:00",
                    "--reason", "legal confirmed awareness at the call", "--json")  # fmt: skip
     assert moved.exit_code == 0
     assert moved.json["before"] == "2026-11-27T08:00:00Z"
-    assert moved.json["aware_at"] == "2026-11-27T08:00:00Z"
+    assert moved.json["aware_at"] == "2026-11-27T05:00:00Z"
     entry = Case.load(case).timeline()[-1]
     assert (
         entry["what"] == "case.update" and entry["why"] == "legal confirmed awareness at the call"
     )
-    assert entry["details"]["after"]["aware_at"] == "2026-11-27T08:00:00Z"
+    assert entry["details"]["before"]["aware_at"] == "2026-11-27T08:00:00Z"
+    assert entry["details"]["after"]["aware_at"] == "2026-11-27T05:00:00Z"
     again = breach("incident", "set-aware-at", "--case", case, "--at", "2026-11-27T06:00:00Z",
                    "--reason", "earlier alert found", "--json")  # fmt: skip
     rows = breach("notify", "due", "--case", case, "--at", "2026-11-27T06:00:00Z", "--json").json
     assert again.exit_code == 0
+    assert (again.json["before"], again.json["aware_at"]) == (
+        "2026-11-27T05:00:00Z", "2026-11-27T06:00:00Z"
+    )  # fmt: skip
     assert rows["obligations"][0]["deadline"] == "2026-11-27T10:00:00Z"  # 4h for P3
     future = breach("incident", "set-aware-at", "--case", case, "--at", "2999-01-01T00:00:00Z",
                     "--reason", "typo")  # fmt: skip
