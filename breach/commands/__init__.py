@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("breach.commands.bundle:verify_command", "Verify a sealed evidence bundle."),
     "decrypt": ("breach.commands.bundle:decrypt_command", "Verify, then decrypt a bundle."),
     "custody": ("breach.commands.bundle:custody_group", "Read and extend a chain of custody."),
+    "bundle": ("breach.commands.locker:bundle_group", "Push, list, fetch and hold stored bundles."),
     "evidence": ("breach.commands.evidence:evidence", "Preserve audit logs and table snapshots."),
     "scope": ("breach.commands.evidence:scope", "Who and what the attacker touched."),
     "contain": ("breach.commands.contain:contain", "Revoke, disable, rotate and block."),

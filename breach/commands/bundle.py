@@ -12,18 +12,16 @@ from rich.console import Console
 from rich.markup import escape
 
 from breach.commands import invoke
+from breach.commands.locker import store_options
 from breach.options import PATH, aws_options, json_option, options
 from breach.output import byte_progress, mark, report
 
 # The custody events a person records (breach.procedure.bundle.RecordableEvent; "sealed" is
 # written by sealing only). Listed here so that `--help` imports nothing heavy.
 EVENTS = "stored locked legal-hold-on legal-hold-off accessed verified decrypted transferred"
-signing_key_option = click.option(
-    "--signing-key",
-    envvar="BREACH_SIGNING_KEY",
-    type=PATH,
-    help="Ed25519 private key (PEM). [BREACH_SIGNING_KEY]",
-)
+signing_key_option = options(
+    (("--signing-key",), dict(envvar="BREACH_SIGNING_KEY", type=PATH, help="Ed25519 private key (PEM). [BREACH_SIGNING_KEY]")),
+)  # fmt: skip
 bundle_argument = click.argument("bundle", type=PATH)
 
 
@@ -48,14 +46,9 @@ def passphrase_for(signing_key: Path | None) -> str | None:
 @click.option("--out", type=PATH, help="Bundle folder (with SOURCE).")
 @click.option("--incident", help="Incident id (with SOURCE).")
 @click.option("--severity", type=click.Choice(["P1", "P2", "P3", "P4"]), help="With SOURCE.")
-@click.option(
-    "--recipient",
-    "-r",
-    "recipients",
-    multiple=True,
-    envvar="BREACH_RECIPIENTS",
-    help="age recipient (age1..., ssh-ed25519, ssh-rsa) or a file of them; repeatable.",
-)
+@options(
+    (("--recipient", "-r", "recipients"), dict(multiple=True, envvar="BREACH_RECIPIENTS", help="age recipient (age1..., ssh-ed25519, ssh-rsa) or a file of them; repeatable.")),
+)  # fmt: skip
 @signing_key_option
 @click.option(
     "--kms-key", envvar="BREACH_KMS_KEY", help="Sign with this AWS KMS key (ARN or alias)."
@@ -92,6 +85,7 @@ def seal_command(as_json: bool, **values: Any) -> None:
     help="Record the verification in the custody log (needs --signing-key).",
 )
 @signing_key_option
+@store_options
 @json_option
 def verify_command(as_json: bool, **values: Any) -> None:
     """Check bag, tag manifest, signer, signature, subjects, chain link and custody. Exit 1 on any failure."""
@@ -115,18 +109,14 @@ def verify_command(as_json: bool, **values: Any) -> None:
 
 @click.command("decrypt")
 @bundle_argument
-@click.option(
-    "--identity",
-    "-i",
-    required=True,
-    type=PATH,
-    envvar="BREACH_IDENTITY",
-    help="age identity file or SSH private key of a recipient. [BREACH_IDENTITY]",
-)
+@options(
+    (("--identity", "-i"), dict(required=True, type=PATH, envvar="BREACH_IDENTITY", help="age identity file or SSH private key of a recipient. [BREACH_IDENTITY]")),
+)  # fmt: skip
 @click.option("--out", required=True, type=PATH, help="Folder for the plaintext.")
 @click.option("--reason", help="Why the evidence is accessed (recorded in the custody log).")
 @trust_options
 @signing_key_option
+@store_options
 @json_option
 def decrypt_command(as_json: bool, **values: Any) -> None:
     """Verify the bundle, decrypt every artifact into OUT, check it against the signed statement,
