@@ -62,11 +62,23 @@ def test_a_malformed_policy_is_one_line_naming_file_and_field_exit_2(
 
 
 def test_missing_or_unsupported_policy_file(breach, tmp_path: Path, breach_case: Case) -> None:
+    """Also kills the mutation "the policy file-extension check removed": the .yaml file holds
+    text that is valid TOML (and accepted as p.toml), so only its extension can refuse it."""
     missing = breach("notify", "due", "--case", breach_case.root, "--policy", tmp_path / "x.toml")
     assert missing.exit_code == 2 and "not found" in missing.stderr
+    text = "# an empty policy: the defaults apply\n[calendars]\n"
+    as_toml = tmp_path / "p.toml"
+    as_toml.write_text(text)
+    accepted = breach("notify", "due", "--case", breach_case.root, "--policy", as_toml, "--json")
+    assert accepted.exit_code in (0, 1) and "policy file" not in accepted.stderr, accepted.stderr
+    assert accepted.json["obligations"]
     yaml = tmp_path / "p.yaml"
-    yaml.write_text("a: 1")
-    assert breach("notify", "due", "--case", breach_case.root, "--policy", yaml).exit_code == 2
+    yaml.write_text(text)
+    refused = breach("notify", "due", "--case", breach_case.root, "--policy", yaml)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    line = refused.stderr.strip()
+    assert "\n" not in line and str(yaml) in line
+    assert "use TOML (.toml) or JSON (.json)" in line
 
 
 # -- templates -------------------------------------------------------------------------------
