@@ -117,3 +117,30 @@ def test_split_table_rewritten_while_every_worker_reads_is_read_as_of_the_snapsh
     assert sorted(table.column("id").to_pylist()) == list(range(1, 60001))
     assert set(table.column("state").to_pylist()) == {"old"}
     assert fetch(pg_dsn, "SELECT count(*) FILTER (WHERE state = 'new') FROM big")[0][0] == 29950
+
+
+def test_library_collect_returns_a_failed_export_as_data(case, audit_dsn, limited_role) -> None:
+    """Mutation: the library's export `collect()` raising instead of returning the failure.
+    A role that may not read the audit table makes the export fail: collect() returns it as a
+    FailedItem naming the table and the reason, and stages nothing."""
+    from datetime import UTC, datetime
+
+    from core.errors import StepFailed
+    from evidence.postgres.audit import AuditExport, Window
+
+    from .conftest import with_user
+
+    user, password = limited_role
+    exporter = AuditExport(
+        with_user(audit_dsn, user, password),
+        Window(datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)),
+        "occurred_at",
+        table="public.audit_log",
+    )
+    with pytest.raises(StepFailed) as raised:  # what export() says, collect() must return
+        exporter.export(case)
+    artifacts, failed = exporter.collect(case)
+    assert artifacts == []
+    assert [(f.target, f.reason) for f in failed] == [("public.audit_log", raised.value.message)]
+    assert "permission" in failed[0].reason.lower() or "privilege" in failed[0].reason.lower()
+    assert not list((case.staging).rglob("*.parquet"))
