@@ -112,7 +112,9 @@ def seed(base: datetime) -> dict[str, Any]:
         (base + 26 * h, v3(base + 26 * h)),
     ]
     put(CUSTOM, "eni-0a1b2c3d4e5f60002-all", custom)
-    put(APP, "web/1", [(base + h, "GET /health 200"), (base + 30 * h, "POST /pay 201")])
+    first_and_last = [(base, "boundary: the window's first instant"), (base + 48 * h, "excluded")]
+    app = [(base + h, "GET /health 200"), (base + 30 * h, "POST /pay 201"), *first_and_last]
+    put(APP, "web/1", app)
     put(APP, "web/2", [(base + 2 * h, "panic: boom\n  at main.go:12 [red]not markup[/red]")])
     return {"since": base, "until": base + timedelta(days=2)}
 
@@ -243,6 +245,7 @@ def test_other_logs_are_timestamped_lines(case: Case, window: dict[str, Any]) ->
     assert artifact.artifact == "cloud/logs/%2Fecs%2Fpayments-api" and artifact.format == "lines"
     got = rows(case.staging / artifact.artifact)
     assert [(r["stream"], r["message"]) for r in got] == [
+        ("web/1", "boundary: the window's first instant"),
         ("web/1", "GET /health 200"),
         ("web/2", "panic: boom\n  at main.go:12 [red]not markup[/red]"),
         ("web/1", "POST /pay 201"),
@@ -292,7 +295,7 @@ def test_events_past_the_retention_are_not_covered(case: Case, window: dict[str,
     result = run(case, window, APP)
     (artifact,) = result.artifacts
     assert not artifact.complete and "1-day retention" in artifact.not_covered[0]
-    assert result.problem and artifact.row_count == 3  # what moto still holds is staged
+    assert result.problem and artifact.row_count == 4  # what moto still holds is staged
 
 
 class _Raw:
