@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from breach.commands import invoke
-from breach.commands.bundle import trust_options
-from breach.options import PATH, json_option
+from breach.commands.bundle import passphrase_for, trust_options
+from breach.options import PATH, aws_options, json_option, options
 from breach.output import report as show
 
 VERDICTS = {
@@ -34,14 +34,22 @@ VERDICTS = {
     help="A time (RFC 3339) to print as the report's own; without it the same inputs give "
     "the same bytes. [BREACH_GENERATED_AT]",
 )
+@options(
+    (("--store",), dict(help="Read BUNDLE as a bundle id in this store: s3://BUCKET/PREFIX, file://PATH or a folder.")),
+    (("--reason",), dict(help="With --store: why the bundle is fetched (recorded in its custody log).")),
+    (("--signing-key",), dict(envvar="BREACH_SIGNING_KEY", type=PATH, help="With --store: the custodian's Ed25519 key (PEM) signing the access. [BREACH_SIGNING_KEY]")),
+)  # fmt: skip
+@aws_options
 @json_option
 def report_command(as_json: bool, **values: Any) -> None:
-    """Write one self-contained HTML report of a bundle for counsel and courts: verification,
-    signer, artifacts, chain, custody, receipts and a timeline. Exit 1 when the bundle fails
-    verification (the report is written all the same, and says so first)."""
+    """Write one self-contained HTML report of a bundle (a folder, or with --store a bundle id)
+    for counsel and courts: verification, signer, artifacts, chain, custody, receipts and a
+    timeline. Exit 1 when the bundle fails verification (the report is written all the same,
+    and says so first)."""
     from breach.procedure.report import ReportSettings, report
     from core.errors import StepFailed
 
+    values["passphrase"] = passphrase_for(values["signing_key"]) if values["store"] else None
     done = invoke(report, ReportSettings, **values)
 
     def human(out: Console) -> None:

@@ -22,14 +22,15 @@ import base64
 import contextlib
 import hashlib
 import json
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from breach import __version__
-from breach.procedure.bundle import VerifyResult, case_of_bundle
+from breach.procedure.bundle import SigningSettings, VerifyResult, case_of_bundle
 from core.errors import BadInput, BreachError
 from core.fsio import read_json, write_text
 from core.models import Moment
@@ -65,10 +66,11 @@ SOURCE_FIELDS = (
 HIDDEN_SOURCE = {"query", "arrow_schema", "partitions"}
 
 
-class ReportSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ReportSettings(SigningSettings):
+    """A bundle folder, or with `store` a bundle id there: fetched (checked, and recorded in the
+    store's custody log as an access, signed with `signing_key`, for `reason`) and reported."""
 
-    bundle: Path = Field(description="the sealed bundle's folder")
+    bundle: Path = Field(description="the sealed bundle's folder; with `store`, its bundle id")
     out: Path = Field(description="the HTML file to write")
     pubkeys: list[Path] = Field(default_factory=list, description="trusted signer keys (PEM)")
     trust: list[Path] = Field(default_factory=list, description="folders of trusted keys")
@@ -80,6 +82,15 @@ class ReportSettings(BaseModel):
     generated_at: Moment | None = Field(
         default=None, description="a time to print as the report's own (default: none)"
     )
+    store: str | None = Field(
+        default=None,
+        description="fetch the bundle from this store (s3://BUCKET/PREFIX, file://PATH)",
+    )
+    reason: str | None = Field(default=None, description="with store: why it is fetched")
+    profile: str | None = None
+    region: str | None = None
+    role_arn: str | None = None
+    endpoint_url: str | None = None
 
 
 class ReportResult(BaseModel):
@@ -101,11 +112,46 @@ class ReportResult(BaseModel):
 
 
 def report(settings: ReportSettings) -> ReportResult:
-    """Verify the bundle as `breach verify` does and write the report of it to `out`."""
+    """Verify the bundle as `breach verify` does and write the report of it to `out`; from a
+    store, fetch it first (each object checked on the way, the access recorded there)."""
+    if settings.store:
+        return _from_store(settings)
+    return _report(settings, settings.bundle, None)
+
+
+def _from_store(settings: ReportSettings) -> ReportResult:
+    from breach.procedure.locker import FetchSettings, fetch
+
+    if not settings.reason:
+        raise BadInput(
+            "fetching a bundle from a store is an access recorded in its custody log: say why",
+            field="reason",
+        )
+    _check_out(settings.out, None)
+    fields = ("signing_key", "passphrase", "pubkeys", "trust", "reason", "store")
+    aws = ("profile", "region", "role_arn", "endpoint_url")
+    with tempfile.TemporaryDirectory(prefix="breach-report-") as folder:
+        got = fetch(
+            FetchSettings(
+                bundle_id=str(settings.bundle),
+                out=Path(folder),
+                **{name: getattr(settings, name) for name in (*fields, *aws)},
+            )
+        )
+        stored = {
+            "uri": f"{got.store}/{got.bundle_id}",
+            "objects": len(got.objects),
+            "retain_until": got.retain_until or "none set",
+            "legal_hold": got.legal_hold,
+            "access": got.custody_seq,
+        }
+        return _report(settings, got.bundle, stored)
+
+
+def _report(settings: ReportSettings, bag: Path, stored: dict[str, Any] | None) -> ReportResult:
     from breach.report import render
     from manifests.verify import load_trusted, verify_bundle
 
-    bag = settings.bundle
     _check_out(settings.out, bag)
     trusted = load_trusted(settings.pubkeys, settings.trust)
     checked = VerifyResult.of(verify_bundle(bag, trusted))
@@ -124,6 +170,7 @@ def report(settings: ReportSettings) -> ReportResult:
             "at": rfc3339(settings.generated_at) if settings.generated_at else None,
         },
         "bundle": _bundle(bag, meta, checked, statement_note),
+        "stored": stored,
         "incident": _incident(meta, case, case_note),
         "checks": [_check(c) for c in checked.checks],
         "signer": _signer(bag, checked, settings),
@@ -142,7 +189,7 @@ def report(settings: ReportSettings) -> ReportResult:
         out=settings.out,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
-        bundle=bag,
+        bundle=settings.bundle,
         bundle_id=checked.bundle_id or _text(meta.get("id")) or None,
         verdict=context["verdict"]["state"],
         failed=checked.failed,
@@ -154,10 +201,10 @@ def report(settings: ReportSettings) -> ReportResult:
 
 
 # -- inputs -----------------------------------------------------------------------------------
-def _check_out(out: Path, bag: Path) -> None:
+def _check_out(out: Path, bag: Path | None) -> None:
     if out.is_dir():
         raise BadInput(f"{out} is a folder; name the report's file", field="out")
-    if bag.is_dir() and out.resolve().is_relative_to(bag.resolve()):
+    if bag is not None and bag.is_dir() and out.resolve().is_relative_to(bag.resolve()):
         raise BadInput("the report would be written inside the bundle it reports on", field="out")
 
 
