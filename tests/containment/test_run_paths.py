@@ -1,0 +1,79 @@
+"""containment.run paths that once ran in no test (issue 16): an action applied whose read-back
+fails is recorded as such on each target, never as done and never as not applied."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import ClassVar
+
+import pytest
+import redis
+
+from containment.base import AdapterBase
+from containment.interface import Action, TargetResult
+from containment.run import run_action
+from containment.sessions.redis import RedisSessions
+from core.errors import StepFailed
+
+
+class LostAfterApply(RedisSessions):
+    """The real Redis adapter; the server goes away between the deletes and the read-back."""
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        super().apply(planned)
+        pool = self.client.connection_pool
+        pool.disconnect()
+        pool.connection_kwargs["port"] = 1
+        pool.reset()
+
+
+@pytest.mark.redis
+def test_applied_but_not_read_back_is_a_failure_that_says_so(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.set("session:alice:1", "x")
+    client.set("session:bob:1", "y")
+    receipt = run_action(LostAfterApply(redis_url), ["alice", "bob"], dry_run=False)
+    assert client.exists("session:alice:1", "session:bob:1") == 0  # it was applied
+    assert receipt.status == "failed"
+    for target in receipt.targets:
+        assert target.status == "failed"
+        assert (target.reason or "").startswith("applied, but could not be read back: Redis")
+    assert receipt.counts == {"failed": 2}
+    assert receipt.summary.endswith("2 failed (alice, bob)")
+
+
+class HalfReadBack(AdapterBase):
+    """A fake for the driver alone: applies all; reads back the first, then raises."""
+
+    name: ClassVar[str] = "half"
+    action: ClassVar[Action] = "block"
+    noun: ClassVar[str] = "CIDR"
+
+    def system(self) -> str:
+        return "nowhere"
+
+    def operator(self) -> str:
+        return "tester"
+
+    def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
+        return [TargetResult(name=t, status="planned") for t in targets]
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        for target in planned:
+            target.status = "ok"
+
+    def verify(self, done: list[TargetResult]) -> None:
+        done[0].after = {"blocked": True}
+        raise StepFailed("the firewall API timed out", hint="read the rule set by hand")
+
+
+def test_a_target_read_back_before_the_failure_stays_done() -> None:
+    receipt = run_action(HalfReadBack(), ["10.0.0.0/8", "192.0.2.0/24"], dry_run=False)
+    first, second = receipt.targets
+    assert (first.status, first.reason, first.after) == ("ok", None, {"blocked": True})
+    assert second.status == "failed"
+    assert second.reason == "applied, but could not be read back: the firewall API timed out"
+    assert second.hint == "read the rule set by hand"
+    assert receipt.status == "partial"
+    assert receipt.summary == "blocked 1 CIDR; 1 failed (192.0.2.0/24)"
