@@ -25,6 +25,9 @@ jobs_option = click.option(
 # Collectors whose commands live in modules of their own, imported when one runs:
 # name -> ("module:attribute", the one line `breach evidence --help` shows).
 MORE: dict[str, tuple[str, str]] = {
+    "cloudwatch": ("breach.commands.cloud:cloudwatch", "CloudWatch logs and VPC flow logs."),
+    "s3-logs": ("breach.commands.cloud:s3_logs", "Copy ALB/NLB and S3 access log objects."),
+    "cloud-snapshot": ("breach.commands.cloud:cloud_snapshot", "Snapshot RDS and EBS resources."),
     "cloudtrail": (
         "breach.commands.cloudtrail:cloudtrail",
         "Preserve CloudTrail objects byte for byte and as Parquet.",

@@ -116,8 +116,8 @@ def checked_window(since: datetime, until: datetime) -> tuple[Window, datetime]:
     now = utcnow()
     if since > now:
         raise BadInput(
-            f"the window starts in the future ({rfc3339(since)}; it is now {rfc3339(now)})",
-            hint="logs cannot hold events that have not happened yet",
+            f"the window starts in the future ({rfc3339(since)}; it is now {rfc3339(now)}):"
+            " no log holds events that have not happened yet",
             field="since",
         )
     return Window(since, until), now
