@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ COLLECTOR = "evidence.scope"
 AFFECTED_USERS = "scope/affected-users.parquet"
 RECORDS_TOUCHED = "scope/records-touched.parquet"
 SCOPE_JSON = "scope/scope.json"
+CLOUD_EVENTS = "scope/cloudtrail-events.parquet"
 USERS_TABLES = ("users", "user", "accounts", "customers", "members", "auth_user")
 CONTACT_WORDS = ("email", "phone", "mobile", "address", "name")
 SECRET_WORDS = ("password", "passwd", "hash", "token", "secret", "salt", "otp", "key")
@@ -100,7 +102,7 @@ def audit_sources(staging: Path) -> list[AuditSource]:
     return found
 
 
-def _window(indicators: Indicators, sources: list[AuditSource]) -> tuple[datetime, datetime]:
+def _window(indicators: Indicators, sources: Sequence[Any]) -> tuple[datetime, datetime]:
     """The asked window, else the span of the exports' own windows."""
     since, until = indicators.since, indicators.until
     if since is None:
@@ -321,14 +323,21 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
             hint="--actor or --ip on the command line; actors or ips in settings",
             field="actors",
         )
+    from evidence.aws.cloudtrail_scope import cloud_sources, tally_cloud
+
     sources = audit_sources(stager.staging)
-    if not sources:
+    clouds = cloud_sources(stager.staging)
+    if not sources and not clouds:
         raise BadInput(
-            "no exported audit logs in this case",
-            hint="run `breach evidence export-audit` first",
+            "no exported audit logs in this case (nor CloudTrail or VPC flow logs)",
+            hint="run `breach evidence export-audit` or `breach evidence cloudtrail` first",
         )
-    since, until = _window(indicators, sources)
+    since, until = _window(indicators, [*sources, *clouds])
     tally = tally_sources(sources, indicators, since, until)
+    cloud = tally_cloud(clouds, indicators.actors, indicators.networks(), since, until)
+    cloud_summary = cloud.summary() if clouds else None
+    if clouds:
+        _stage_cloud_events(stager, cloud, clouds, since, until)
     users_file = find_users_snapshot(stager.staging)
     users = affected_users_table(sorted(tally.users), users_file)
     contacts_from = staged_name(stager, users_file) if users_file else None
@@ -346,17 +355,19 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
     scope = ScopeRecord(
         since=since,
         until=until,
-        principals=sorted(tally.principals),
-        source_ips=sorted(tally.source_ips),
-        actions=dict(sorted(tally.actions.items())),
+        principals=sorted(set(tally.principals) | _cloud_actors(cloud_summary)),
+        source_ips=sorted(set(tally.source_ips) | _cloud_ips(cloud_summary)),
+        actions=dict(sorted((tally.actions + _cloud_actions(cloud_summary)).items())),
         tables=dict(sorted(tally.tables.items())),
         records_touched=len(tally.records),
         affected_users=users.num_rows,
         affected_users_artifact=AFFECTED_USERS,
     )
-    warnings = coverage_warnings(sources, since, until)
-    if tally.events == 0:
+    warnings = coverage_warnings(sources, since, until) + _cloud_coverage(clouds, since, until)
+    if sources and tally.events == 0:
         warnings.append("no audit event matched the indicators in the window")
+    if clouds and cloud.events == 0 and not any(f["flows"] for f in cloud.flows.values()):
+        warnings.append("no CloudTrail event or flow matched the indicators in the window")
     if tally.users and users_file is None:
         warnings.append("no users table was snapshotted: affected users have no contact address")
     details = {
@@ -370,11 +381,61 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
         ],
         "contacts_from": contacts_from,
         "records_touched_artifact": RECORDS_TOUCHED,
+        "cloud": None,  # no CloudTrail or flow logs staged
     }
+    if cloud_summary is not None:
+        details["cloud"] = {**cloud_summary, "artifact": CLOUD_EVENTS if cloud.events else None}
     target = stager.stage_path(SCOPE_JSON)
     write_json(target, details)
     describe(target, _meta("application/json", sources, contacts_from, tally.events, since, until))
     return ScopeResult(scope, details, warnings)
+
+
+def _cloud_actors(summary: dict[str, Any] | None) -> set[str]:
+    return {name for name in (summary or {}).get("actors", {}) if name != "-"}
+
+
+def _cloud_ips(summary: dict[str, Any] | None) -> set[str]:
+    if not summary:
+        return set()
+    return {ip for actor in summary["actors"].values() for ip in actor["source_ips"]}
+
+
+def _cloud_actions(summary: dict[str, Any] | None) -> Counter[str]:
+    """CloudTrail calls as actions: `cloudtrail:iam.amazonaws.com CreateAccessKey`."""
+    return Counter({f"cloudtrail:{k}": v for k, v in (summary or {}).get("api_calls", {}).items()})
+
+
+def _cloud_coverage(clouds: list[Any], since: datetime, until: datetime) -> list[str]:
+    warnings = []
+    for source in clouds:
+        start, end = source.window.get("since"), source.window.get("until")
+        if start and end and (since < parse_rfc3339(start) or until > parse_rfc3339(end)):
+            warnings.append(
+                f"{source.name} covers only {start} .. {end}: events outside it are not counted"
+            )
+    return warnings
+
+
+def _stage_cloud_events(
+    stager: Stager, cloud: Any, clouds: list[Any], since: datetime, until: datetime
+) -> None:
+    from evidence.aws.cloudtrail_scope import matched_table
+
+    table = matched_table(cloud)
+    if table is None:
+        return
+    meta = {
+        "media_type": PARQUET_MEDIA_TYPE,
+        "source": {
+            "system": "breachkit-scope",
+            "inputs": [c.name for c in clouds if c.kind == "cloudtrail"],
+            "window": {"since": rfc3339(since), "until": rfc3339(until)},
+            "row_count": table.num_rows,
+        },
+        "collector": collector(COLLECTOR),
+    }
+    _stage_table(stager, CLOUD_EVENTS, table, meta)
 
 
 def _meta(

@@ -276,6 +276,11 @@ class ScopeResult(ScopeRecord):
     contacts_from: str | None
     records_touched_artifact: str
     warnings: list[str]
+    cloud: dict[str, Any] | None = Field(
+        default=None,
+        description="from CloudTrail and VPC flow logs: actors first/last seen, API calls,"
+        " resources, buckets and objects, denied attempts, flows",
+    )
 
     def record(self) -> ScopeRecord:
         return ScopeRecord.model_validate(self.model_dump(include=set(ScopeRecord.model_fields)))
