@@ -184,9 +184,20 @@ class CloudTrailExport:
     name = "aws.cloudtrail"
 
     def __post_init__(self) -> None:
-        if self.prefix and not self.prefix.endswith("/"):
-            self.prefix += "/"
+        self.prefix = self._trail_prefix(self.prefix)
         self._lock = threading.Lock()
+
+    def _trail_prefix(self, prefix: str) -> str:
+        """The part before AWSLogs/: a prefix given down to AWSLogs/[ORG/]ACCOUNT is cut there,
+        its account (if any) becoming the account to collect."""
+        parts = [p for p in prefix.split("/") if p]
+        if "AWSLogs" not in parts:
+            return "".join(f"{p}/" for p in parts)
+        at = parts.index("AWSLogs")
+        below = [p for p in parts[at + 1 :] if ACCOUNT.match(p)]
+        if below and not self.accounts:
+            self.accounts = below[:1]
+        return "".join(f"{p}/" for p in parts[:at])
 
     # -- discovery ---------------------------------------------------------------------------
     def plan(self, report: Report) -> list[tuple[TrailRoot, str, list[Item]]]:

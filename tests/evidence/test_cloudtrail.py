@@ -406,3 +406,35 @@ def test_stdlib_fallback_matches_msgspec(tmp_path: Path, monkeypatch: pytest.Mon
     )
     monkeypatch.undo()
     assert records.split_records(odd.encode())[0][0][19] is True
+
+
+def test_prefix_given_down_to_the_account(tmp_path: Path) -> None:
+    write_tree(tmp_path / "trail", trail_objects(START, 2) | trail_objects(START, 2, account=OTHER))
+    case = new_case(tmp_path)
+    result = run(case, source=tmp_path / "trail", since=START, until=START + timedelta(hours=3))
+    assert result.objects == 4
+    from evidence.aws.cloudtrail import CloudTrailExport
+    from evidence.aws.cloudtrail_source import LocalSource
+    from evidence.interface import Window
+
+    export = CloudTrailExport(
+        LocalSource(tmp_path / "trail"), Window(START, START + timedelta(hours=3)),
+        prefix=f"AWSLogs/{OTHER}/CloudTrail",
+    )  # fmt: skip
+    assert export.prefix == "" and export.accounts == [OTHER]
+
+
+def test_registry_builds_it_from_plain_settings_for_any_stager(tmp_path: Path) -> None:
+    from evidence.interface import DirStager
+    from evidence.registry import build
+
+    write_tree(tmp_path / "trail", trail_objects(START, 2))
+    collector = build(
+        "aws.cloudtrail",
+        {"source": str(tmp_path / "trail"), "since": "2026-11-01", "until": "2026-11-01T03:00:00Z"},
+    )
+    artifacts, failed = collector.collect(DirStager(tmp_path / "staging"))
+    assert failed == [] and artifacts[0].row_count == 2 * len(KINDS)
+    assert (tmp_path / "staging" / artifacts[0].name / "events.meta.json").is_file()
+    with pytest.raises(ValueError, match="exactly one of"):
+        build("aws.cloudtrail", {"since": "2026-11-01", "until": "2026-11-02"})

@@ -341,3 +341,25 @@ def test_access_denied_for_one_day(tmp_path: Path, endpoint: CloudTrailEndpoint)
     assert len(denied) == len([k for k in objects if "/2026/11/02/" in k])
     assert result.objects == len(objects) - len(denied)
     assert result.rows > 0
+
+
+def test_local_copy_checks_hashes_and_chain_not_signatures(tmp_path: Path) -> None:
+    from tests.evidence.test_cloudtrail import write_tree
+
+    objects = trail_objects(START, 3)
+    signer = Signer()
+    digests = build_digests(signer, objects, 5)
+    victim = sorted(objects)[2]
+    tampered = dict(objects)
+    tampered[victim] = gzip.compress(b'{"Records": []}', mtime=0)
+    write_tree(tmp_path / "copy", tampered | {k: data for k, (data, _) in digests.items()})
+    case = new_case(tmp_path)
+    result = run(case, source=tmp_path / "copy", since=START, until=START + timedelta(hours=4),
+                 validate_digests=True)  # fmt: skip
+    outcomes = digest_outcomes(case, result.artifact)
+    assert outcomes[victim] == "invalid"
+    assert [o for k, o in sorted(outcomes.items()) if k != victim] == ["valid", "valid"]
+    meta = json.loads((case.staging / result.artifact / "objects.meta.json").read_text())
+    assert {f["signature"] for f in meta["source"]["digests"]["files"]} == {
+        "not checked (a local copy has no S3 metadata)"
+    }
