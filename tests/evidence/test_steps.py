@@ -312,6 +312,7 @@ def test_registry_builds_collectors_by_name_from_plain_settings(case, audit_dsn)
     snap = registry.build("postgres.snapshot", {"dsn": audit_dsn, "schema": "public"})
     assert isinstance(snap, TableSnapshot) and snap.schema == "public"
     assert sorted(registry.COLLECTORS) == [
+        "aws.cloudtrail",
         "aws.cloudwatch",
         "aws.s3-logs",
         "aws.snapshot",

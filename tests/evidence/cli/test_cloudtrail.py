@@ -147,3 +147,35 @@ def test_lookup_events_with_throttling(
     assert meta["source"]["origin"] == "LookupEvents" and meta["source"]["limits"]
     ips = {json.loads(e["CloudTrailEvent"]).get("sourceIPAddress") for e in events}
     assert ATTACKER_IP in ips
+
+
+def test_sealed_and_decrypted_objects_are_the_source_bytes(tmp_path: Path, breach: Any) -> None:
+    objects = trail_objects(START, 3)
+    write_tree(tmp_path / "copy", objects)
+    case = new_case(tmp_path)
+    staged = breach(
+        "evidence", "cloudtrail", "--case", case.root, "--source", tmp_path / "copy", *_window(4)
+    )
+    assert staged.exit_code == 0, staged.stderr
+    keys = breach("keys", "generate", "--out", tmp_path / "keys", "--json").json
+    sealed = breach("seal", "--case", case.root, "-r", keys["age_recipient"],
+                    "--signing-key", keys["signing_key"], "--json")  # fmt: skip
+    assert sealed.exit_code == 0, sealed.stderr
+    bundle = Path(sealed.json["bundle"])
+    envelope = json.loads((bundle / "statement.dsse.json").read_text())
+    import base64
+
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    artifacts = {a["name"]: a for a in statement["predicate"]["artifacts"]}
+    gz = [a for name, a in artifacts.items() if "/objects/" in name]
+    assert len(gz) == 3 and all(a["media_type"] == "application/gzip" for a in gz)
+    assert all(a["collector"]["name"] == "evidence.aws.cloudtrail" for a in gz)
+    out = tmp_path / "plain"
+    opened = breach("decrypt", bundle, "-i", keys["age_identity"], "--out", out,
+                    "--pubkey", keys["signing_pub"], "--reason", "test",
+                    "--signing-key", keys["signing_key"])  # fmt: skip
+    assert opened.exit_code == 0, opened.stderr
+    meta = json.loads((case.root / "staging/cloud/cloudtrail/trail/objects.meta.json").read_text())
+    for entry in meta["source"]["objects"]:
+        plain = next(out.rglob(entry["file"].rsplit("/", 1)[-1]))
+        assert plain.read_bytes() == objects[entry["key"]]
