@@ -137,5 +137,8 @@ def cloud_snapshot(case_dir: str, as_json: bool, **values: Any) -> None:
         for failed in result.failed:
             out.print(f"[red]FAILED[/red] {escape(failed.target)}: {escape(failed.reason)}")
         out.print(f"record: {escape(result.record)}")
+        for earlier in result.reconciled:
+            found = f"{len(earlier.snapshots)} snapshot(s) of unfinished run {earlier.run}"
+            out.print(f"reconciled {found}: {escape(earlier.record)}")
 
     _finish(result, as_json, human)

@@ -202,12 +202,22 @@ class TakenSnapshot(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
+class Reconciled(BaseModel):
+    """An earlier run that never journaled its outcome, and what AWS has of it."""
+
+    run: str
+    record: str
+    snapshots: list[TakenSnapshot]
+    failed: list[NotCollected]
+
+
 class CloudSnapshotResult(BaseModel):
     run: str
     record: str = Field(description="the staged record of the snapshots")
     snapshots: list[TakenSnapshot]
     failed: list[NotCollected]
     warnings: list[str]
+    reconciled: list[Reconciled] = Field(default_factory=list)
 
     @property
     def problem(self) -> str | None:
@@ -243,10 +253,13 @@ def cloud_snapshot(
         "copy_to": list(settings.copy_to),
         "aws": _aws_details(settings),
     }
+    reconciled = [_reconcile(case, ready, r, i) for r, i in _unfinished(case)]
     case.journal("evidence.cloud-snapshot", result="intent", details=details)
     with case.step("evidence.cloud-snapshot", {"run": run}) as outcome:
         report = collector.run(case, progress=progress)
-        result = CloudSnapshotResult.model_validate({"run": run, **report.to_json()})
+        result = CloudSnapshotResult.model_validate(
+            {"run": run, **report.to_json(), "reconciled": reconciled}
+        )
         outcome.update(
             result="incomplete" if result.problem else "ok",
             record=result.record,
@@ -254,3 +267,35 @@ def cloud_snapshot(
             failed=[f.model_dump() for f in result.failed],
         )
     return result
+
+
+def _unfinished(case: Case) -> list[tuple[str, dict[str, Any]]]:
+    """Runs whose intent is journaled without an outcome (the process died between)."""
+    intents: dict[str, dict[str, Any]] = {}
+    for entry in case.timeline():
+        if entry.get("what") != "evidence.cloud-snapshot":
+            continue
+        details = entry.get("details") or {}
+        run = str(details.get("run", ""))
+        if entry.get("result") == "intent":
+            intents[run] = details
+        else:
+            intents.pop(run, None)
+    return [(run, details) for run, details in intents.items() if run]
+
+
+def _reconcile(
+    case: Case, settings: CloudSnapshotStepSettings, run: str, intent: dict[str, Any]
+) -> Reconciled:
+    """Read back what an unfinished run created (by its tag), stage it, journal it."""
+    collector = CLOUD_SNAPSHOT.build(settings.model_copy(update={"run": run}))
+    with case.step("evidence.cloud-snapshot", {"run": run, "reconciling": True}) as outcome:
+        report = collector.reconcile(case, list(intent.get("copy_to") or []))
+        data = report.to_json()
+        outcome.update(
+            result="reconciled",
+            record=report.record,
+            snapshots={s["snapshot_id"]: s["state"] for s in data["snapshots"]},
+            failed=data["failed"],
+        )
+    return Reconciled.model_validate({"run": run, **data})

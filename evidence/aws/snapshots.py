@@ -151,6 +151,58 @@ class CloudSnapshots:
         warnings = [f"{s.snapshot_id}: {p}" for s in snaps for p in s.to_json()["problems"]]
         return SnapshotReport(record, snaps, failed, warnings)
 
+    def reconcile(self, stager: Stager, regions: list[str]) -> SnapshotReport:
+        """After a run that journaled its intent but never its outcome (a crash): find the
+        snapshots tagged with its run id, in its region and the regions it copied to, as AWS has
+        them now, and stage their record (marked reconciled)."""
+        snaps: list[Snap] = []
+        failed: list[FailedItem] = []
+        for region in dict.fromkeys([self.account.region_name, *regions]):
+            try:
+                snaps.extend(self._tagged(region))
+            except BreachError as exc:
+                failed.append(FailedItem(f"run {self.settings.run} in {region}", exc.diagnostics()))
+        for snap in snaps:
+            if not snap.completed:
+                snap.problems.append(f"{snap.state} when reconciled")
+        record = self._stage(stager, snaps, failed, reconciled=True)
+        warnings = [f"{s.snapshot_id}: {p}" for s in snaps for p in s.problems]
+        return SnapshotReport(record, snaps, failed, warnings)
+
+    def _tagged(self, region: str) -> list[Snap]:
+        run = self.settings.run
+        found: list[Snap] = []
+        ec2 = self._client("ec2", region)
+        filters = [{"Name": "tag:breachkit:run", "Values": [run]}]
+        page = self.log.call(ec2.describe_snapshots, OwnerIds=["self"], Filters=filters)
+        for info in page.get("Snapshots", []):
+            tags = {t["Key"]: t["Value"] for t in info.get("Tags", [])}
+            snap = Snap("ebs-volume", tags.get("breachkit:source", ""), region, info["SnapshotId"])
+            snap.tags, snap.source_arn = tags, f"volume {info.get('VolumeId')}"
+            snap.arn = self._ebs_arn(region, snap.snapshot_id)
+            self._ebs_state(snap, info)
+            found.append(snap)
+        rds = self._client("rds", region)
+        for kind, call, key in (
+            ("rds-instance", rds.describe_db_snapshots, "DBSnapshots"),
+            ("rds-cluster", rds.describe_db_cluster_snapshots, "DBClusterSnapshots"),
+        ):
+            kwargs: dict[str, Any] = {"SnapshotType": "manual"}
+            while True:
+                page = self.log.call(call, **kwargs)
+                for info in page.get(key, []):
+                    tags = {t["Key"]: t["Value"] for t in info.get("TagList", [])}
+                    if tags.get("breachkit:run") != run:
+                        continue
+                    ident = info.get("DBSnapshotIdentifier") or info["DBClusterSnapshotIdentifier"]
+                    snap = Snap(kind, tags.get("breachkit:source", ""), region, ident, tags=tags)
+                    self._rds_state(snap, info)
+                    found.append(snap)
+                if not page.get("Marker"):
+                    break
+                kwargs["Marker"] = page["Marker"]
+        return found
+
     # -- clients and names -------------------------------------------------------------------
     def _client(self, service: str, region: str | None = None) -> Any:
         if region is None or region == self.account.region_name:
@@ -403,9 +455,12 @@ class CloudSnapshots:
             snap.problems.append(f"sharing with {', '.join(missing)} not confirmed on read-back")
 
     # -- record ------------------------------------------------------------------------------
-    def _stage(self, stager: Stager, snaps: list[Snap], failed: list[FailedItem]) -> str:
+    def _stage(
+        self, stager: Stager, snaps: list[Snap], failed: list[FailedItem], reconciled: bool = False
+    ) -> str:
         stamp = self.started.strftime("%Y%m%dT%H%M%SZ")
-        target = stager.stage_path(f"cloud/snapshots/{stamp}-{self.settings.run or 'run'}.json")
+        name = f"{stamp}-{self.settings.run or 'run'}{'-reconciled' if reconciled else ''}"
+        target = stager.stage_path(f"cloud/snapshots/{name}.json")
         try:
             identity = self.account.identity()
         except BreachError:
@@ -423,6 +478,11 @@ class CloudSnapshots:
             "failed": [f.to_json() for f in failed],
             "calls": self.log.summary(),
         }
+        if reconciled:
+            record["reconciled"] = (
+                "the run journaled its intent but not its outcome: these are the snapshots"
+                " tagged with its run id as AWS had them when reconciled"
+            )
         write_json(target, record)
         source = {
             "system": "aws",

@@ -199,3 +199,40 @@ def test_nothing_to_snapshot_and_bad_accounts_are_refused(case: Case, aws: None)
     with pytest.raises(ValidationError, match="not an AWS region"):
         take(case, rds_instances=["db"], copy_to=["../eu"])
     assert [e["what"] for e in case.timeline()] == ["incident.open"]
+
+
+def test_a_run_that_died_after_its_intent_is_reconciled_by_the_next(
+    case: Case, resources: dict[str, Any]
+) -> None:
+    """The intent is journaled, a snapshot created and tagged, then the process dies: the next
+    run finds it by its run id, stages its record and journals the outcome, once."""
+    ec2 = resources["ec2"]
+    case.journal(
+        "evidence.cloud-snapshot",
+        result="intent",
+        details={"run": "0123456789ab", "targets": {"ebs_volumes": [resources["volume"]]}},
+    )
+    tags = [
+        {"Key": "breachkit:run", "Value": "0123456789ab"},
+        {"Key": "breachkit:source", "Value": resources["volume"]},
+    ]
+    orphan = ec2.create_snapshot(
+        VolumeId=resources["volume"],
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}],
+    )["SnapshotId"]
+    ec2.create_snapshot(VolumeId=resources["volume"])  # not ours: not reconciled
+    resources["rds"].create_db_snapshot(
+        DBSnapshotIdentifier="nightly", DBInstanceIdentifier="orders-db"
+    )
+
+    result = take(case, rds_instances=["orders-db"])
+    (earlier,) = result.reconciled
+    assert earlier.run == "0123456789ab"
+    assert [(s.snapshot_id, s.source, s.state) for s in earlier.snapshots] == [
+        (orphan, resources["volume"], "completed")
+    ]
+    record = json.loads((case.staging / earlier.record).read_text())
+    assert record["reconciled"] and record["snapshots"][0]["snapshot_id"] == orphan
+    reconciled = [e for e in case.timeline() if e["result"] == "reconciled"]
+    assert [e["details"]["run"] for e in reconciled] == ["0123456789ab"]
+    assert take(case, rds_instances=["orders-db"]).reconciled == []
