@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo bench lint docs clean
+.PHONY: install test demo bench lint docs clean mutate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,21 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m breach.clidoc > docs/cli.md
+
+# Mutation testing of the evidence core (slow, minutes per module; not part of CI): mutmut
+# over the modules [tool.mutmut] names, one module at a time, the smaller first, against the
+# tests that cover them; then the score per module. MUTATE_MODULES=... picks some; docs/mutation.md.
+MUTATE_MODULES ?= notify.deadlines manifests.decrypt manifests.custody manifests.chain \
+	containment.run manifests.seal manifests.verify
+
+mutate: $(STAMP)
+	$(BIN)/mutmut --version >/dev/null 2>&1 || $(BIN)/pip install -q -e '.[mutate]'
+	for module in $(MUTATE_MODULES); do \
+		echo "mutating $$module ..."; \
+		nice -n 10 $(BIN)/mutmut run "$$module.*" >/dev/null || exit 1; \
+		$(BIN)/python -m tests.mutation_score $$module | tail -1; \
+	done
+	$(BIN)/python -m tests.mutation_score $(MUTATE_MODULES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out
