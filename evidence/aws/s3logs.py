@@ -42,6 +42,8 @@ ELB = re.compile(
     r"(?:^|/)(?P<account>\d{12})_elasticloadbalancing_(?P<region>[a-z0-9-]+)_(?P<lb>.+)"
     r"_(?P<end>\d{8}T\d{4}Z)_(?P<ip>[0-9A-Fa-f.:]+)_(?P<random>[A-Za-z0-9]+)\.log(?:\.gz)?$"
 )
+# A load balancer's region folder, under which its logs are filed by day (YYYY/MM/DD/).
+ELB_REGION = re.compile(r"(?:^|/)AWSLogs/\d{12}/elasticloadbalancing/[a-z0-9-]+/$")
 S3_ACCESS = re.compile(r"(?P<time>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})-(?P<unique>[0-9A-F]{16})$")
 
 
@@ -160,16 +162,29 @@ class AccessLogCopy:
         return report
 
     # -- listing and choosing ----------------------------------------------------------------
+    def listed_prefixes(self) -> list[str]:
+        """What to list: a load balancer's region folder is listed only in the day folders the
+        window needs (its first day to the day its last files are written); any other prefix
+        whole."""
+        if not ELB_REGION.search(self.prefix):
+            return [self.prefix]
+        late = timedelta(minutes=self.delivery_lag_minutes + 60)
+        first, last = self.window.since.date(), (self.window.until + late).date()
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        return [f"{self.prefix}{day:%Y/%m/%d}/" for day in days]
+
     def _list(self, log: RetryLog) -> list[dict[str, Any]]:
         client = self.account.client("s3")
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
         found: list[dict[str, Any]] = []
-        while True:
-            page = log.call(client.list_objects_v2, **kwargs)
-            found.extend(page.get("Contents", []))
-            if not page.get("IsTruncated"):
-                return found
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        for prefix in self.listed_prefixes():
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            while True:
+                page = log.call(client.list_objects_v2, **kwargs)
+                found.extend(page.get("Contents", []))
+                if not page.get("IsTruncated"):
+                    break
+                kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        return found
 
     def _select(self, key: str, item: dict[str, Any], entry: dict[str, Any]) -> LogKey | None:
         if key.endswith("/"):
@@ -237,6 +252,7 @@ class AccessLogCopy:
             "system": "aws.s3",
             "bucket": self.bucket,
             "prefix": self.prefix,
+            "listed_prefixes": self.listed_prefixes(),
             "window": self.window.to_json(),
             "selection": "by the time in each key name; objects written up to"
             f" {lag} minutes after the window (plus a load balancer file's interval) included",

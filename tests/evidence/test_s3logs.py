@@ -200,3 +200,17 @@ def test_bad_prefixes_and_future_windows_are_refused(case: Case, aws: None) -> N
     with pytest.raises(BadInput) as caught:
         run(case, since=later, until=later + timedelta(days=1))
     assert caught.value.field == "since"
+
+
+def test_a_load_balancers_region_folder_is_listed_only_in_the_windows_days(
+    case: Case, bucket: Any
+) -> None:
+    result = run(case, prefix=f"s3://{BUCKET}/{ELB}/")
+    elb = {k for k in IN_WINDOW if k.startswith(ELB)}
+    assert {c.key for c in result.copied} == elb and result.problem is None
+    index = json.loads((case.staging / result.index).read_text())
+    days = ["2026/11/29/", "2026/11/30/", "2026/12/01/"]
+    assert index["source"]["listed_prefixes"] == [f"{ELB}/{day}" for day in days]
+    listed = {o["key"] for o in index["objects"]}
+    assert OUTSIDE[0] not in listed  # 2026/11/28: its folder was never listed
+    assert OUTSIDE[1] in listed  # 2026/12/01 03:00: listed, and outside the window
