@@ -165,6 +165,7 @@ def test_push_stores_every_object_locked_checked_and_recorded(store: Locker, sea
     assert stored["details"]["custodian_keyid"] == stored["signature"]["keyid"]
     soon = datetime.now(UTC) + timedelta(days=29)
     if store.s3 is None:
+        assert stored["who"] == "tester@breachkit"  # the operator at this host
         for name, digest in expected.items():
             path = Path(store.uri) / bundle_id / name
             assert path.stat().st_mode & 0o777 == 0o444
@@ -188,6 +189,10 @@ def test_push_stores_every_object_locked_checked_and_recorded(store: Locker, sea
             assert head["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(digest)).decode()
     line = store.s3.get_object(Bucket=BUCKET, Key=store.key(bundle_id, custody[1]))["Body"].read()
     assert json.loads(line) == stored
+    assert stored["who"].startswith("arn:aws:")  # the AWS caller identity
+    for name in custody:  # custody entries are locked objects too
+        head = store.s3.head_object(Bucket=BUCKET, Key=store.key(bundle_id, name))
+        assert head["ObjectLockMode"] == "GOVERNANCE" and head["ObjectLockLegalHoldStatus"] == "ON"
 
 
 @IN_PROCESS
