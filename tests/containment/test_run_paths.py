@@ -77,3 +77,17 @@ def test_a_target_read_back_before_the_failure_stays_done() -> None:
     assert second.hint == "read the rule set by hand"
     assert receipt.status == "partial"
     assert receipt.summary == "blocked 1 CIDR; 1 failed (192.0.2.0/24)"
+
+
+class Broken(HalfReadBack):
+    """A fake whose apply fails with an error no adapter anticipated (a bug)."""
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        raise KeyError("region")
+
+
+def test_an_unexpected_error_names_its_type_and_says_how_to_see_more() -> None:
+    receipt = run_action(Broken(), ["10.0.0.0/8"], dry_run=False)
+    (target,) = receipt.targets
+    assert (target.status, target.reason) == ("failed", "not applied: KeyError: 'region'")
+    assert target.hint == "an unexpected error; rerun with --verbose"
