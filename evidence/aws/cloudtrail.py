@@ -186,6 +186,7 @@ class CloudTrailExport:
     def __post_init__(self) -> None:
         self.prefix = self._trail_prefix(self.prefix)
         self._lock = threading.Lock()
+        self.planned_keys: set[str] = set()  # every object the window needs, read or not
 
     def _trail_prefix(self, prefix: str) -> str:
         """The part before AWSLogs/: a prefix given down to AWSLogs/[ORG/]ACCOUNT is cut there,
@@ -255,7 +256,7 @@ class CloudTrailExport:
                         continue
                     if not items:
                         missing_days.append(f"{root.account}/{region}/{day}")
-                    chosen = [i for i in items if self._delivered_in_window(i.key)]
+                    chosen = [i for i in items if self.delivered_in_window(i.key)]
                     if chosen:
                         planned.append((root, region, chosen))
         for region in sorted(set(self.regions) - regions_seen):
@@ -273,14 +274,15 @@ class CloudTrailExport:
             )
         return planned
 
-    def _delivered_in_window(self, key: str) -> bool:
+    def delivered_in_window(self, key: str) -> bool:
         if not key.endswith(".json.gz"):
             return False
         delivered = file_time(key)
         if delivered is None:  # not CloudTrail's naming: read it rather than guess
             return True
-        # Delivered before the window starts: every event in it is older. After the slack: newer.
-        return self.window.since <= delivered + timedelta(minutes=1) and (
+        # Delivered before the window starts: every event in it is older (the name's minute is
+        # truncated; 5 minutes allow for clock skew). After the slack: every event is newer.
+        return self.window.since <= delivered + timedelta(minutes=5) and (
             delivered <= self.window.until + DELIVERY_SLACK
         )
 
@@ -307,6 +309,7 @@ class CloudTrailExport:
         )
         try:
             work = [(root, region, item) for root, region, items in planned for item in items]
+            self.planned_keys = {item.key for _, _, item in work}
             self._read_all(work, tmp, sink, report)
             stats = sink.finish(empty_file="part-0000.parquet")
         except BaseException:

@@ -207,6 +207,7 @@ def _validate_group(
     readable = sorted((d for d in digests.values() if d.body), key=lambda d: d.end)
     _check_signatures(export, region, readable)
     _check_chain(export, tmp, readable, digests, summary)
+    _check_deleted(export, report, readable, base, region, summary)
     for obj in objects:
         _outcome(obj, readable)
         if obj.digest != VALID:
@@ -303,6 +304,34 @@ def _check_chain(
         ):
             digest.problems.append(f"previousDigestSignature does not match {previous_key}")
             summary["chain"].append({"digest": digest.key, "problem": "previous signature differs"})
+
+
+def _check_deleted(
+    export: CloudTrailExport,
+    report: Report,
+    digests: list[Digest],
+    base: str,
+    region: str,
+    summary: dict[str, Any],
+) -> None:
+    """Objects a digest lists, that the window needs, and that are not there: deleted."""
+    folder = f"{base}CloudTrail/{region}/"
+    bucket = getattr(export.source, "bucket", None)
+    for digest in digests:
+        for entry in digest.body.get("logFiles") or []:
+            key = entry.get("s3Object") if isinstance(entry, dict) else None
+            if not isinstance(key, str) or not key.startswith(folder):
+                continue
+            if bucket is not None and entry.get("s3Bucket") not in (None, bucket):
+                continue
+            if key in export.planned_keys or not export.delivered_in_window(key):
+                continue
+            summary.setdefault("deleted", []).append({"key": key, "digest": digest.key})
+            report.failed.append(
+                FailedItem(
+                    key, f"listed in {digest.key} but absent from {export.source.describe()}"
+                )
+            )
 
 
 def _outcome(obj: ObjectRecord, digests: list[Digest]) -> None:

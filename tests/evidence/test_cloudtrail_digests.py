@@ -363,3 +363,20 @@ def test_local_copy_checks_hashes_and_chain_not_signatures(tmp_path: Path) -> No
     assert {f["signature"] for f in meta["source"]["digests"]["files"]} == {
         "not checked (a local copy has no S3 metadata)"
     }
+
+
+def test_deleted_object_is_caught_by_its_digest(
+    tmp_path: Path, endpoint: CloudTrailEndpoint
+) -> None:
+    import boto3
+
+    objects, _ = setup_trail(endpoint)
+    gone = sorted(objects)[2]
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint.moto_url)
+    s3.delete_object(Bucket=BUCKET, Key=gone)  # the attacker removes an hour of their traces
+    case = new_case(tmp_path)
+    result = validate(case, endpoint)
+    assert [
+        (n.target, "absent from s3://trail-bucket" in n.reason) for n in result.not_covered
+    ] == [(gone, True)]
+    assert result.digests == {"valid": 3}
