@@ -1,0 +1,41 @@
+"""Survivors of `make mutate` on manifests/chain.py, killed (issue 16; docs/mutation.md): the
+count of entries read and the problem named for a line that is not JSON, exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from manifests import chain
+from manifests.chain import ChainProblem
+
+
+def _log(tmp_path: Path, entries: int) -> Path:
+    path = tmp_path / "log.jsonl"
+    for n in range(entries):
+        chain.append(path, {"what": f"step {n}"})
+    return path
+
+
+def test_verify_counts_every_entry_read(tmp_path: Path) -> None:
+    path = _log(tmp_path, 3)
+    assert chain.verify(path) == (3, [])
+    assert chain.verify(_log(tmp_path / "one", 1)) == (1, [])
+
+
+def test_a_line_that_is_not_json_is_named_by_its_line_number(tmp_path: Path) -> None:
+    path = _log(tmp_path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[1] = b"{torn line\n"
+    path.write_bytes(b"".join(lines))
+    count, problems = chain.verify(path)
+    assert count == 3
+    assert problems == [
+        ChainProblem(2, "is not a valid JSON entry"),
+        ChainProblem(3, "does not link to the entry before it (prev hash differs)"),
+    ]
+
+
+def test_blank_lines_are_not_entries(tmp_path: Path) -> None:
+    path = _log(tmp_path, 2)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\n\n", 1))
+    assert chain.verify(path) == (2, [])
