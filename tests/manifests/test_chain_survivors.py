@@ -39,3 +39,34 @@ def test_blank_lines_are_not_entries(tmp_path: Path) -> None:
     path = _log(tmp_path, 2)
     path.write_bytes(path.read_bytes().replace(b"\n", b"\n\n", 1))
     assert chain.verify(path) == (2, [])
+
+
+def test_a_dropped_entry_is_named_by_seq_and_link_exactly(tmp_path: Path) -> None:
+    path = _log(tmp_path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[2])  # the middle entry removed
+    assert chain.verify(path) == (
+        2,
+        [
+            ChainProblem(2, "has seq 2, expected 1"),
+            ChainProblem(2, "does not link to the entry before it (prev hash differs)"),
+        ],
+    )
+
+
+def test_an_unknown_custody_event_lists_the_known_ones(tmp_path: Path) -> None:
+    import pytest
+
+    from core.errors import BadInput
+    from manifests import custody
+    from manifests.keys import generate
+    from manifests.signing import local_signer
+
+    signer = local_signer(generate(tmp_path / "k").signing_key)
+    with pytest.raises(BadInput) as raised:
+        custody.record(tmp_path, "stolen", signer, who="x")
+    assert raised.value.message == "unknown custody event 'stolen'"
+    assert raised.value.hint == (
+        "one of: sealed, stored, locked, legal-hold-on, legal-hold-off, accessed, verified, "
+        "decrypted, transferred"
+    )
