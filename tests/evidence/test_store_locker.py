@@ -526,3 +526,33 @@ def test_access_denied_on_legal_hold_is_one_line_naming_the_permission(
             Bucket=BUCKET, Key=version["Key"], VersionId=version["VersionId"]
         )
         assert hold["LegalHold"].get("Status", "OFF") == "OFF"
+
+
+@IN_PROCESS
+def test_entries_recorded_after_the_push_are_stored_as_new_objects(
+    store: Locker, sealed: Path, sealer: GeneratedKeys
+) -> None:
+    from breach.procedure.bundle import CustodyRecordSettings, custody_record
+
+    pushed = locker.push(locker.PushSettings(bundle=sealed, **store.args()))
+    before = {
+        o.key: (o.version_id, o.sha256)
+        for o in locker._open(_settings(store)).objects(pushed.bundle_id)
+    }
+    custody_record(
+        CustodyRecordSettings(
+            bundle=sealed, event="transferred", to="outside counsel", signing_key=sealer.signing_key
+        )
+    )
+    again = locker.push(locker.PushSettings(bundle=sealed, **store.args()))
+    assert again.uploaded == ["custody/00000002.json"] and again.custody_seq == 3
+    after = {
+        o.key: (o.version_id, o.sha256)
+        for o in locker._open(_settings(store)).objects(pushed.bundle_id)
+    }
+    assert {k: after[k] for k in before} == before  # nothing written over
+    assert sorted(set(after) - set(before)) == ["custody/00000002.json", "custody/00000003.json"]
+
+
+def _settings(store: Locker) -> locker.ListSettings:
+    return locker.ListSettings(**store.args())
