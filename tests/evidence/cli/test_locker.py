@@ -142,3 +142,15 @@ def test_an_unlocked_bucket_is_refused_unless_allowed(
     assert len(refused.stderr.strip().splitlines()) == 1
     allowed = _run(breach, store, keys, "bundle", "push", sealed[0], "--allow-unlocked")
     assert allowed.exit_code == 0, allowed.stderr
+
+
+def test_a_fetch_that_fails_verification_exits_1_and_says_so(
+    breach: Any, store: Store, keys: GeneratedKeys, sealed: tuple[Path, str], tmp_path: Path
+) -> None:
+    bundle, bundle_id = sealed
+    assert _run(breach, store, keys, "bundle", "push", bundle).exit_code == 0
+    stranger = generate(tmp_path / "stranger")  # the only key trusted: not the sealer's
+    got = _run(breach, store, keys, "bundle", "fetch", bundle_id, "--out", tmp_path / "o", "--reason", "r", "--pubkey", stranger.signing_pub)  # fmt: skip
+    assert got.exit_code == 1
+    assert "NOT VERIFIED" in got.stdout and "signer identity" in got.stdout
+    assert "FAILED verification" in got.stderr
