@@ -91,3 +91,28 @@ def test_an_unexpected_error_names_its_type_and_says_how_to_see_more() -> None:
     (target,) = receipt.targets
     assert (target.status, target.reason) == ("failed", "not applied: KeyError: 'region'")
     assert target.hint == "an unexpected error; rerun with --verbose"
+
+
+def test_a_targets_file_comment_ends_the_line_at_its_first_hash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from containment.run import read_targets
+
+    listing = tmp_path / "targets.txt"
+    listing.write_text("alice # from the alert # and the SIEM\n#bob\ncarol#\n", encoding="utf-8")
+    assert read_targets([], listing) == ["alice", "carol"]
+
+
+def test_a_targets_file_that_cannot_be_read_is_one_line_naming_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from containment.run import read_targets
+    from core.errors import BadInput
+
+    listing = tmp_path / "targets.txt"
+    listing.write_bytes(b"alice\n\xff\xfe not utf-8\n")
+    with pytest.raises(BadInput) as raised:
+        read_targets([], listing)
+    assert raised.value.message.startswith(f"cannot read targets file {listing}: ")
+    assert "utf-8" in raised.value.message
+    with pytest.raises(BadInput) as raised:
+        read_targets([], tmp_path)  # a folder
+    assert raised.value.message.startswith(f"cannot read targets file {tmp_path}: ")
+    with pytest.raises(BadInput, match=r"^targets file not found: "):
+        read_targets([], tmp_path / "nope.txt")
