@@ -116,3 +116,16 @@ def test_a_targets_file_that_cannot_be_read_is_one_line_naming_it(tmp_path) -> N
     assert raised.value.message.startswith(f"cannot read targets file {tmp_path}: ")
     with pytest.raises(BadInput, match=r"^targets file not found: "):
         read_targets([], tmp_path / "nope.txt")
+
+
+def test_no_targets_is_bad_input_saying_how_to_give_them(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from containment.run import read_targets
+    from core.errors import BadInput
+
+    empty = tmp_path / "targets.txt"
+    empty.write_text("# nobody yet\n\n   \n")
+    for given, listing in (([], None), ([" ", ""], None), ([], empty)):
+        with pytest.raises(BadInput) as raised:
+            read_targets(given, listing)
+        assert raised.value.message == "no targets given"
+        assert raised.value.hint == "pass --target NAME (repeatable) or --targets-file F"
