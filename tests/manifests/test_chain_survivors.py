@@ -70,3 +70,23 @@ def test_an_unknown_custody_event_lists_the_known_ones(tmp_path: Path) -> None:
         "one of: sealed, stored, locked, legal-hold-on, legal-hold-off, accessed, verified, "
         "decrypted, transferred"
     )
+
+
+def test_a_json_line_that_is_not_an_object_is_not_an_entry(tmp_path: Path) -> None:
+    path = _log(tmp_path, 2)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"[1, 2]\n" + lines[1])
+    count, problems = chain.verify(path)
+    assert count == 3 and problems[0] == ChainProblem(2, "is not a valid JSON entry")
+    assert [e["what"] for e in chain.entries(path)] == ["step 0", "step 1"]
+
+
+def test_a_log_rewritten_with_crlf_line_ends_no_longer_links(tmp_path: Path) -> None:
+    """Every byte counts: a log whose line ends were changed (an editor, a mail transfer) is
+    not the log that was written, and its links say so."""
+    path = _log(tmp_path, 3)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    count, problems = chain.verify(path)
+    assert count == 3
+    assert [p.line for p in problems] == [2, 3]
+    assert all(p.message.startswith("does not link") for p in problems)
