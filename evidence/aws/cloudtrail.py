@@ -376,20 +376,19 @@ class CloudTrailExport:
             item.key, f"objects/{file}", hashlib.sha256(data).hexdigest(), len(data),
             root.account, region, day,
         )  # fmt: skip
+        bad: list[int] = []
+        since, until = self.window.since, self.window.until
         try:
             inflated = _gunzip(data)
             if self.validate_digests:
                 record.inflated_sha256 = hashlib.sha256(inflated).hexdigest()
-            rows = records.split_records(inflated)
+            batch, record.events = records.object_batch(
+                inflated, item.key, since, until, on_bad_time=bad.append
+            )
             del inflated
         except records.MalformedObject as exc:
             record.error = str(exc)
-            rows = []
-        record.events = len(rows)
-        bad: list[int] = []
-        batch = records.to_batch(
-            rows, item.key, self.window.since, self.window.until, on_bad_time=bad.append
-        )
+            batch = records.to_batch([], item.key, since, until)
         if bad:
             record.error = f"{sum(bad)} record(s) without a readable eventTime (kept in the object)"
         record.in_window = batch.num_rows
