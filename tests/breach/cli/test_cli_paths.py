@@ -83,7 +83,7 @@ def test_verbose_shows_the_traceback_of_a_domain_error_too(breach, tmp_path: Pat
 
 
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,  # not strict: a fix to breach/cli.py is under way; then remove this marker
     reason="a real bug: click turns Ctrl-C into Abort, so breach.cli.main prints 'aborted' and "
     "exits 2; the fix (breach/cli.py, a shared file) is in the issue 16 report",
 )
