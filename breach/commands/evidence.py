@@ -30,7 +30,7 @@ MORE: dict[str, tuple[str, str]] = {
     "cloud-snapshot": ("breach.commands.cloud:cloud_snapshot", "Snapshot RDS and EBS resources."),
     "cloudtrail": (
         "breach.commands.cloudtrail:cloudtrail",
-        "Preserve CloudTrail objects byte for byte and as Parquet.",
+        "CloudTrail, byte for byte and as Parquet.",
     ),
 }
 
@@ -141,13 +141,22 @@ def scope(case_dir: str, as_json: bool, **values: Any) -> None:
     warn(found.warnings, as_json)
     data = found.model_dump(mode="json")
 
-    def human(out: Console) -> None:
-        out.print(f"scope {data['since']} .. {data['until']}: {found.events} matching events")
-        out.print(f"  principals: {some(found.principals)}")
-        out.print(f"  source IPs: {some(found.source_ips)}")
-        out.print(f"  actions: {found.actions or '-'}")
-        out.print(f"  tables: {found.tables or '-'}")
-        out.print(f"  records touched: {found.records_touched}")
-        out.print(f"  affected users: {found.affected_users} -> {found.affected_users_artifact}")
+    def human(out: Console) -> None:  # names come from the breached systems: escaped
+        cloud = found.cloud or {}
+        lines = [
+            f"scope {data['since']} .. {data['until']}: {found.events} matching events",
+            f"  principals: {some(found.principals)}",
+            f"  source IPs: {some(found.source_ips)}",
+            f"  actions: {found.actions or '-'}",
+            f"  tables: {found.tables or '-'}",
+            f"  records touched: {found.records_touched}",
+            f"  affected users: {found.affected_users} -> {found.affected_users_artifact}",
+        ]
+        if cloud:  # CloudTrail and flow logs: the whole of it is in --json
+            seen, calls = f"{cloud['first_seen']} .. {cloud['last_seen']}", cloud["api_calls"]
+            lines.append(f"  cloud: {cloud['events']} events ({seen}), {cloud['denied']} denied")
+            lines.append(f"  cloud API calls: {some(list(calls))}")
+        for line in lines:
+            out.print(escape(line))
 
     report(as_json, data, human)

@@ -9,9 +9,10 @@ COMMANDS = Path(__file__).resolve().parents[2] / "breach" / "commands"
 MAX_BODY = 30  # lines of one command function or helper
 MAX_MODULE = 250  # lines of one commands module
 # The commands of the procedure's core steps (incident, keys, evidence, contain, notify, seal,
-# verify, decrypt, custody) and the group plumbing: about a thousand lines in all.
-CORE = ("__init__", "bundle", "contain", "evidence", "incident", "keys", "notify")
-MAX_CORE_TOTAL = 1_060
+# verify, decrypt, custody): under a thousand lines in all. The group plumbing and the command
+# registry (__init__) and later families (cloud, locker, report) are bounded per module above.
+CORE = ("bundle", "contain", "evidence", "incident", "keys", "notify")
+MAX_CORE_TOTAL = 1_000
 
 
 def test_no_function_in_the_commands_is_long() -> None:
