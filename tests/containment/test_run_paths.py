@@ -129,3 +129,24 @@ def test_no_targets_is_bad_input_saying_how_to_give_them(tmp_path) -> None:  # t
             read_targets(given, listing)
         assert raised.value.message == "no targets given"
         assert raised.value.hint == "pass --target NAME (repeatable) or --targets-file F"
+
+
+class AllFail(HalfReadBack):
+    """A fake for the driver alone: every target fails when applied."""
+
+    def apply(self, planned: list[TargetResult]) -> None:
+        for target in planned:
+            target.fail("refused")
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        (5, "5 failed (t1, t2, t3, t4, t5)"),
+        (6, "6 failed (t1, t2, t3, t4, t5, ...)"),
+        (7, "7 failed (t1, t2, t3, t4, t5, ...)"),
+    ],
+)
+def test_the_summary_names_five_failed_targets_then_an_ellipsis(count: int, shown: str) -> None:
+    receipt = run_action(AllFail(), [f"t{n}" for n in range(1, count + 1)], dry_run=False)
+    assert receipt.summary == f"nothing done; {shown}"
