@@ -90,3 +90,17 @@ def test_a_log_rewritten_with_crlf_line_ends_no_longer_links(tmp_path: Path) -> 
     assert count == 3
     assert [p.line for p in problems] == [2, 3]
     assert all(p.message.startswith("does not link") for p in problems)
+
+
+def test_canonical_bytes_do_not_depend_on_key_order() -> None:
+    """What is hashed and signed: sorted keys, no spaces, UTF-8 as is."""
+    assert chain.canonical({"b": 1, "a": "é"}) == '{"a":"é","b":1}'.encode()
+    assert chain.canonical({"a": "é", "b": 1}) == chain.canonical({"b": 1, "a": "é"})
+
+
+def test_line_hash_ignores_only_the_line_end() -> None:
+    import hashlib
+
+    assert chain.line_hash(b'{"a":1}\n') == hashlib.sha256(b'{"a":1}').hexdigest()
+    assert chain.line_hash(b'{"a":1}') == hashlib.sha256(b'{"a":1}').hexdigest()
+    assert chain.line_hash(b"\nX\n") == hashlib.sha256(b"\nX").hexdigest()
