@@ -104,3 +104,14 @@ def test_line_hash_ignores_only_the_line_end() -> None:
     assert chain.line_hash(b'{"a":1}\n') == hashlib.sha256(b'{"a":1}').hexdigest()
     assert chain.line_hash(b'{"a":1}') == hashlib.sha256(b'{"a":1}').hexdigest()
     assert chain.line_hash(b"\nX\n") == hashlib.sha256(b"\nX").hexdigest()
+
+
+def test_an_append_links_to_the_last_line_exactly_as_stored(tmp_path: Path) -> None:
+    """The next entry's `prev` is the hash of the last line's bytes as they are on disk (a
+    trailing carriage return included), so verify, which reads the same bytes, agrees."""
+    path = _log(tmp_path, 1)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    entry = chain.append(path, {"what": "after"})
+    first = path.read_bytes().splitlines()[0]
+    assert first.endswith(b"\r") and entry["prev"] == chain.line_hash(first)
+    assert chain.verify(path) == (2, [])
