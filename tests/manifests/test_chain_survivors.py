@@ -112,6 +112,6 @@ def test_an_append_links_to_the_last_line_exactly_as_stored(tmp_path: Path) -> N
     path = _log(tmp_path, 1)
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
     entry = chain.append(path, {"what": "after"})
-    first = path.read_bytes().splitlines()[0]
+    first = path.read_bytes().split(b"\n")[0]
     assert first.endswith(b"\r") and entry["prev"] == chain.line_hash(first)
     assert chain.verify(path) == (2, [])
