@@ -37,7 +37,10 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         stderr.print(f"[red]error:[/red] {escape(exc.diagnostics())}")
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click wraps Ctrl-C in Abort
+            stderr.print("interrupted")
+            sys.exit(130)
         stderr.print("aborted")
         sys.exit(BAD_INPUT)
     except click.ClickException as exc:

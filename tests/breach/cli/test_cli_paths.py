@@ -82,11 +82,6 @@ def test_verbose_shows_the_traceback_of_a_domain_error_too(breach, tmp_path: Pat
     assert loud.stderr.rstrip().splitlines()[-1] == quiet.stderr.strip()
 
 
-@pytest.mark.xfail(
-    strict=False,  # not strict: a fix to breach/cli.py is under way; then remove this marker
-    reason="a real bug: click turns Ctrl-C into Abort, so breach.cli.main prints 'aborted' and "
-    "exits 2; the fix (breach/cli.py, a shared file) is in the issue 16 report",
-)
 def test_ctrl_c_exits_130_with_one_word(tmp_path: Path, bundle: Path, keys: GeneratedKeys) -> None:
     """Ctrl-C (SIGINT) while `breach custody record` waits for the custody log's lock: the
     KeyboardInterrupt becomes "interrupted" and exit 130, and the log is unchanged."""
