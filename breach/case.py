@@ -56,6 +56,10 @@ class CaseRecord(BaseModel):
         default_factory=dict, description="the classification facts last applied"
     )
     scope: ScopeRecord | None = Field(default=None, description="what the last scope found")
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="the notification policy pinned to the case (breach.procedure.policy)",
+    )
     closed_at: UtcDatetime | None = None
 
 

@@ -16,7 +16,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    field_serializer,
+    field_validator,
+)
 
 Kind = Literal["none", "immediate", "elapsed", "days", "business_days", "next_business_day"]
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -91,6 +98,11 @@ class Calendar(BaseModel):
             if name not in WEEKDAYS:
                 raise ValueError(f"{name!r} is not a weekday; use {', '.join(WEEKDAYS)}")
         return value
+
+    @field_serializer("holidays")
+    def _in_order(self, holidays: frozenset[date]) -> list[date]:
+        """Sorted: a set's order differs between runs, and a pinned policy is compared as JSON."""
+        return sorted(holidays)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,9 +1,11 @@
 """Every obligation a case has (escalation matrix + regulatory regimes) and where each stands.
 
 State comes only from the records made up to the time asked about: a notification receipt
-with status "sent" for the obligation makes it sent (late if after the deadline); a recorded decision not to notify makes it
-"not-notified" (the GDPR Art. 33(5) register); otherwise it is "due" or, past its deadline,
-"overdue".
+with status "sent" for the obligation makes it sent (late if after the deadline); a recorded
+decision not to notify makes it "not-notified" (the GDPR Art. 33(5) register); otherwise it is
+"due" or, past its deadline, "overdue". An "immediate" escalation is due until the severity's
+response time has passed (P1: 15 minutes). The status-update cadence (`update_every`) is a
+recurring clock: the next update is due that long after the last internal notice sent.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ State = Literal["sent", "not-notified", "due", "overdue"]
 
 @dataclass(frozen=True)
 class Obligation:
-    id: str  # "escalation:cto", "gdpr-art33"
-    kind: Literal["escalation", "regulatory"]
+    id: str  # "escalation:cto", "gdpr-art33", "update:internal"
+    kind: Literal["escalation", "regulatory", "update"]
     label: str
     audience: str
     rule: Duration
@@ -65,9 +67,11 @@ def obligations(context: IncidentContext, policy: Policy) -> list[Obligation]:
     start = context.case.aware_at
     severity = context.case.severity
     found: list[Obligation] = []
+    response = policy.severities[severity].response_time
     for role_id, role in policy.escalation.items():
         rule = role.rule(severity)
-        due = deadline(start, rule, policy.calendar)
+        # "immediate" is due at once and overdue once the severity's response time has passed
+        due = deadline(start, response if rule.kind == "immediate" else rule, policy.calendar)
         if due is not None:
             found.append(
                 Obligation(
@@ -103,6 +107,34 @@ def obligations(context: IncidentContext, policy: Policy) -> list[Obligation]:
                 )
             )
     return sorted(found, key=lambda ob: (ob.deadline, ob.id))
+
+
+def next_update(context: IncidentContext, policy: Policy, now: datetime) -> Obligation | None:
+    """The next internal status update, every `update_every` from the last one sent by `now`
+    (from aware-at before the first); none once the case is resolved."""
+    if context.case.status in ("resolved", "closed"):
+        return None
+    level = policy.severities[context.case.severity]
+    sent = [
+        r.sent_at
+        for r in context.notifications
+        if r.notice == "internal" and r.status in ("sent", "partial")
+        if r.sent_at and r.sent_at <= now
+    ]
+    start = max(sent) if sent else context.case.aware_at
+    due = deadline(start, level.update_every, policy.calendar)
+    if due is None:
+        return None
+    return Obligation(
+        id="update:internal",
+        kind="update",
+        label=f"Next status update (every {level.update_every}, internal notice)",
+        audience="internal",
+        rule=level.update_every,
+        calendar=policy.calendar,
+        deadline=due,
+        notice="internal",
+    )
 
 
 def _first_sent(

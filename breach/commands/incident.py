@@ -1,4 +1,5 @@
-"""`breach incident open | show | classify | set-aware-at | severity | status | close`.
+"""`breach incident open | show | classify | set-aware-at | severity | status | close`
+(`list | note | policy` in breach/commands/casework.py).
 
 Each command calls one step of breach.procedure.incident, where the lifecycle rules live.
 """
@@ -11,14 +12,22 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from breach.commands import invoke
+from breach.commands import LazyGroup, invoke
 from breach.options import PATH, POLICY_HELP, case_option, json_option, options, reason_option
 from breach.output import report, report_line
 
 SEVERITY = click.Choice(["P1", "P2", "P3", "P4"])
 
 
-@click.group("incident")
+# Commands in breach/commands/casework.py, imported when one runs.
+MORE: dict[str, tuple[str, str]] = {
+    "list": ("breach.commands.casework:list_", "The cases: severity, status, clocks, last action."),
+    "note": ("breach.commands.casework:note", "Add a responder's note to the timeline."),
+    "policy": ("breach.commands.casework:policy", "Change the notification policy pinned to the case."),
+}  # fmt: skip
+
+
+@click.group("incident", cls=LazyGroup, lazy=MORE)
 def incident() -> None:
     """Open and inspect incident cases."""
 
@@ -32,6 +41,9 @@ def incident() -> None:
     "--aware-at", help="When you became aware (starts the regulator clocks). Default: now."
 )
 @click.option("--case-dir", type=PATH, help="Folder (default ./cases/ID).")
+@click.option(
+    "--policy", envvar="BREACH_POLICY", type=PATH, help=f"{POLICY_HELP} Pinned to the case."
+)
 @json_option
 def open_(as_json: bool, **values: Any) -> None:
     """Create the case folder: case.json, journal, staging, bundles, receipts."""

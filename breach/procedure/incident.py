@@ -113,6 +113,7 @@ class OpenSettings(_Settings):
     detected_at: Moment | None = None
     aware_at: AwareAt | None = None
     case_dir: Path | None = None  # default: $BREACH_CASES_DIR/<incident_id>
+    policy: Path | None = None  # a notification policy file, pinned to the case
 
 
 class OpenedCase(CaseRecord):
@@ -122,7 +123,12 @@ class OpenedCase(CaseRecord):
 
 
 def open_case(settings: OpenSettings) -> OpenedCase:
-    """Create the case folder (case.json, journal, staging, bundles, receipts), journaled."""
+    """Create the case folder (case.json, journal, staging, bundles, receipts), journaled;
+    a policy file given is read first (a bad one opens nothing), then pinned to the case."""
+    from breach.procedure.policy import pin
+    from notify.policy import load_policy
+
+    policy = load_policy(settings.policy) if settings.policy is not None else None
     case = Case.open(
         settings.incident_id,
         settings.severity,
@@ -132,6 +138,8 @@ def open_case(settings: OpenSettings) -> OpenedCase:
         detected_at=settings.detected_at or settings.aware_at,
         aware_at=settings.aware_at,
     )
+    if policy is not None:
+        pin(case, policy, f"notification policy {settings.policy} pinned at opening")
     return OpenedCase(case=case.root, **case.record.model_dump())
 
 
@@ -240,12 +248,12 @@ def case_facts(case: Case, given: dict[str, Any] | None = None) -> Facts:
 
 def classify_case(settings: ClassifySettings) -> Classified:
     """Propose a severity from the facts and say why; `apply` sets it and records the facts."""
+    from breach.procedure.policy import policy_for
     from notify.classify import classify
-    from notify.policy import load_policy
 
     case = Case.load(settings.case)
     facts = case_facts(case, settings.given_facts())
-    result = classify(facts, load_policy(settings.policy_file))
+    result = classify(facts, policy_for(case, settings.policy_file))
     current = case.record.severity
     if settings.apply:
         ensure_open(case)

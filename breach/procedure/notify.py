@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from breach.case import Case
+from breach.procedure.policy import policy_for
 from core.artifacts import artifact_meta, describe
 from core.errors import BadInput
 from core.fsio import read_json, resolve_inside, write_text
@@ -36,8 +37,8 @@ from notify.channels.interface import describe as describe_channel
 from notify.channels.registry import AnyChannelSettings, build, settings_model
 from notify.channels.smtp import SmtpChannel, valid_address
 from notify.context import CaseInfo, IncidentContext
-from notify.obligations import State, notices_owed, obligations, status
-from notify.policy import Policy, load_policy
+from notify.obligations import State, next_update, notices_owed, obligations, status
+from notify.policy import Policy
 from notify.postmortem import render_postmortem, unfinished_sections
 from notify.recipients import RecipientList
 from notify.records import (
@@ -111,7 +112,7 @@ class DueSettings(NotifySettings):
 
 class ObligationRow(BaseModel):
     id: str
-    kind: Literal["escalation", "regulatory"]
+    kind: Literal["escalation", "regulatory", "update"]
     label: str
     audience: str
     rule: str
@@ -142,12 +143,15 @@ class DueResult(BaseModel):
 
 
 def due(settings: DueSettings) -> DueResult:
-    """Every obligation with its deadline, time left and state, from the records made by `at`."""
+    """Every obligation with its deadline, time left and state, from the records made by `at`,
+    and the next internal status update the severity's cadence asks for."""
     case = Case.load(settings.case)
-    policy = load_policy(settings.policy)
+    policy = policy_for(case, settings.policy)
     now = settings.at or utcnow()
     context = incident_context(case)
     owed = obligations(context, policy)
+    update = next_update(context, policy, now)
+    owed += [update] if update is not None else []
     rows = [
         ObligationRow.model_validate(row.as_dict())
         for row in status(owed, context.notifications, context.decisions, now)
@@ -187,7 +191,7 @@ class DraftResult(BaseModel):
 def draft(settings: DraftSettings) -> DraftResult:
     """Write notices for review under CASE/notify/drafts/; a draft that exists is kept."""
     case = Case.load(settings.case)
-    policy = load_policy(settings.policy)
+    policy = policy_for(case, settings.policy)
     context = incident_context(case)
     rows = []
     for name in settings.notices or notices_owed(context, policy):
@@ -340,7 +344,7 @@ def _check_addressing(settings: SendSettings, mailing: bool) -> None:
 def send(settings: SendSettings) -> SendResult:
     """Send a notice (the reviewed draft if there is one) and record it: receipt, text, journal."""
     case = Case.load(settings.case)
-    policy = load_policy(settings.policy)
+    policy = policy_for(case, settings.policy)
     name = settings.notice
     notice, source = notice_to_send(case, name, policy, settings.templates, settings.values)
     unfilled = notice.unfilled()
@@ -451,7 +455,7 @@ class DecideResult(NotificationDecision):
 def decide(settings: DecideSettings) -> DecideResult:
     """Record a decision not to notify, with its reason (the GDPR Art. 33(5) register)."""
     case = Case.load(settings.case)
-    policy = load_policy(settings.policy)
+    policy = policy_for(case, settings.policy)
     check_obligations(policy, [settings.obligation], field="obligation")
     record = decision_record(settings.obligation, settings.reason, decided_by=operator())
     name = record_name("decision", settings.obligation)
@@ -490,7 +494,7 @@ def postmortem(settings: PostmortemSettings) -> PostmortemResult:
     values = settings.values | ({"author": settings.author} if settings.author else {})
     rendered = render_postmortem(
         incident_context(case),
-        load_policy(settings.policy),
+        policy_for(case, settings.policy),
         templates_dir=settings.templates,
         values=values,
     )

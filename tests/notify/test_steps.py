@@ -72,7 +72,7 @@ def test_due_on_a_new_case_counts_from_aware_at_and_names_what_is_overdue() -> N
     rows = {row.id: row for row in early.obligations}
     assert set(rows) == {
         "escalation:on-call", "escalation:team-lead", "escalation:cto",
-        "escalation:affected-users",
+        "escalation:affected-users", "update:internal",
     }  # fmt: skip
     assert rows["escalation:on-call"].deadline == AWARE + dt.timedelta(hours=1)
     assert (

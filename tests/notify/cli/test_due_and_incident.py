@@ -32,7 +32,8 @@ def test_due_derives_due_and_overdue_from_the_clock_and_exits_1_when_overdue(bre
     assert before.exit_code == 0
     rows = {r["id"]: r for r in before.json["obligations"]}
     assert set(rows) == {"escalation:on-call", "escalation:team-lead", "escalation:cto",
-                         "escalation:affected-users"}  # fmt: skip
+                         "escalation:affected-users", "update:internal"}  # fmt: skip
+    assert rows["update:internal"]["deadline"] == "2026-11-27T09:00:00Z"  # P2: updates hourly
     assert rows["escalation:on-call"]["deadline"] == "2026-11-27T09:00:00Z"
     assert rows["escalation:on-call"]["time_left"] == "30m"
     after = breach("notify", "due", "--case", case, "--at", "2026-11-27T09:30:00Z")
@@ -43,7 +44,8 @@ def test_due_derives_due_and_overdue_from_the_clock_and_exits_1_when_overdue(bre
 def test_a_p3_without_data_breach_owes_only_the_on_call(breach) -> None:
     case = _open(breach, "P3")
     assert _states(breach, Case.load(case), "--at", "2026-11-27T08:00:00Z") == {
-        "escalation:on-call": "due"
+        "escalation:on-call": "due",
+        "update:internal": "due",
     }
 
 
