@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "notify": ("breach.commands.notify:notify", "Clocks, notices and who was told when."),
     "postmortem": ("breach.commands.notify:postmortem", "Write the post-mortem from the case."),
     "report": ("breach.commands.report:report_command", "A bundle's report for counsel (HTML)."),
+    "playbook": ("breach.commands.playbook:playbook_group", "List, show and validate playbooks."),
 }
 
 

@@ -35,8 +35,10 @@ def test_the_command_reference_is_current() -> None:
 
 
 def test_every_command_appears_in_the_written_docs() -> None:
-    """The hand-written guides (README and docs/, not the generated reference) name each command."""
-    written = (ROOT / "README.md").read_text(encoding="utf-8") + "".join(
+    """The hand-written guides (README, playbooks/README and docs/, not the generated reference)
+    name each command."""
+    guides = (ROOT / "README.md", ROOT / "playbooks" / "README.md")
+    written = "".join(p.read_text(encoding="utf-8") for p in guides) + "".join(
         p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md") if p.name != "cli.md"
     )
     absent = [
