@@ -6,11 +6,10 @@ import sys
 import traceback
 
 import click
-from rich.markup import escape
 
 from breach import __version__
 from breach.commands import LazyGroup
-from breach.output import stderr
+from breach.output import safe, stderr
 from core.errors import BAD_INPUT, STEP_FAILED, BreachError
 
 
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     except BreachError as exc:
         if verbose:
             traceback.print_exc()
-        stderr.print(f"[red]error:[/red] {escape(exc.diagnostics())}")
+        stderr.print(f"[red]error:[/red] {safe(exc.diagnostics())}")
         sys.exit(exc.exit_code)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):  # click wraps Ctrl-C in Abort
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         if verbose:
             traceback.print_exc()
         stderr.print(
-            f"[red]internal error:[/red] {escape(f'{type(exc).__name__}: {exc}')} (rerun with --verbose)"
+            f"[red]internal error:[/red] {safe(f'{type(exc).__name__}: {exc}')} (rerun with --verbose)"
         )
         sys.exit(STEP_FAILED)
     sys.exit(code if isinstance(code, int) else 0)

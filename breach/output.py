@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +14,20 @@ from rich.markup import escape
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+# C0 and C1 controls, DEL, line/paragraph separators and bidi overrides: what can move a
+# terminal's cursor, recolour it, or make one line read as two or backwards.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(value: object) -> str:
+    """Text from a bundle, a case or a breached system, fit for the terminal: control characters
+    shown as \\xNN / \\uNNNN escapes and rich markup escaped, so it prints as the bytes it is."""
+    return escape(_CONTROL.sub(_visible, str(value)))
 
 
 def report(as_json: bool, data: Any, human: Callable[[Console], None]) -> None:
@@ -33,7 +48,7 @@ def report_line(as_json: bool, result: Any, line: Callable[[dict[str, Any]], str
 def warn(warnings: list[str], as_json: bool) -> None:
     """Warnings go to stderr on a terminal run; under --json they are in the result."""
     for line in [] if as_json else warnings:
-        stderr.print(f"[yellow]warning:[/yellow] {escape(line)}")
+        stderr.print(f"[yellow]warning:[/yellow] {safe(line)}")
 
 
 def some(values: list[str], shown: int = 20) -> str:

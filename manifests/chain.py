@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import BadInput
+from core.errors import BadInput, BreachError
 from core.fsio import disk_errors, fsync_dir
+from core.untrusted import LINE, bounded_lines, loads, open_regular
 
 GENESIS = "0" * 64
 
@@ -90,17 +91,22 @@ class ChainProblem:
 
 
 def read(path: Path) -> Iterator[tuple[int, bytes, dict[str, Any] | None]]:
-    """Yield (line number, raw line, parsed entry or None when it is not JSON)."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip(b"\n")
-            if not line:
+    """Yield (line number, raw line, parsed entry or None when it is not an entry).
+
+    The log may be hostile: only a regular file is opened (never a link or a FIFO), a line
+    longer than LINE bytes is not held in memory (yielded as b"" and None), and a line nested
+    too deep or holding a key twice is not an entry."""
+    with open_regular(path.parent, path.name) as handle:
+        for number, line in bounded_lines(handle, LINE):
+            if line == b"":
                 continue
-            try:
-                parsed = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                parsed = None
-            yield number, line, parsed if isinstance(parsed, dict) else None
+            parsed = None
+            if line is not None:
+                try:
+                    parsed = loads(line, what=f"line {number}")
+                except BreachError:
+                    parsed = None
+            yield number, line or b"", parsed if isinstance(parsed, dict) else None
 
 
 def entries(path: Path) -> list[dict[str, Any]]:

@@ -8,11 +8,13 @@ sealing and names the sha256 of the envelope and of the tag manifest, binding lo
 from __future__ import annotations
 
 import base64
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.errors import BadInput
+from core.errors import BadInput, StepFailed
 from core.timeutil import rfc3339, utcnow
 from manifests import chain
 from manifests.keys import PublicKey, keyid, load_public_key
@@ -63,14 +65,22 @@ def record(
         fields["why"] = why
     if details:
         fields["details"] = details
-    return chain.append(bundle / CUSTODY_FILE, fields, sign=_chain_signer(signer))
+    log = bundle / CUSTODY_FILE
+    if os.path.lexists(log):
+        log_of(bundle)  # never append through a link or into a FIFO
+    return chain.append(log, fields, sign=_chain_signer(signer))
 
 
 def log_of(bundle: Path) -> Path:
-    """The bundle's custody log; a folder without one is not a bundle."""
+    """The bundle's custody log; a folder without one is not a bundle, and a log that is a
+    link, a FIFO or a device is refused (it is never followed or opened)."""
     log = bundle / CUSTODY_FILE
-    if not log.is_file():
-        raise BadInput(f"{bundle} is not a bundle (no {CUSTODY_FILE})")
+    try:
+        mode = os.lstat(log).st_mode
+    except FileNotFoundError:
+        raise BadInput(f"{bundle} is not a bundle (no {CUSTODY_FILE})") from None
+    if not stat.S_ISREG(mode):
+        raise StepFailed(f"{log} is not a regular file (a link, FIFO or device); refusing it")
     return log
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
-from core.errors import BadInput
+from core.errors import BadInput, StepFailed
+from core.untrusted import loads
 
 IN_TOTO = "application/vnd.in-toto+json"
 
@@ -28,7 +28,10 @@ def envelope(payload: bytes, payload_type: str, signatures: list[dict[str, str]]
 def parse(data: bytes, *, source: str) -> tuple[str, bytes, list[dict[str, str]]]:
     """Return (payloadType, payload bytes, signatures) or raise BadInput naming what is wrong."""
     try:
-        env = json.loads(data)
+        env = loads(data, what=source)
+    except StepFailed as exc:  # too deep, a duplicate key, not JSON
+        raise BadInput(exc.message) from None
+    try:
         payload_type = env["payloadType"]
         payload = base64.b64decode(env["payload"], validate=True)
         signatures = env["signatures"]

@@ -283,11 +283,16 @@ def decrypt(
 def sha256_file(path: Path, buffer: bytearray | None = None) -> str:
     """Streaming sha256 of a file into a reused buffer (by default one sized to the file, so
     hashing many small files does not zero a whole chunk for each)."""
-    digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as handle:
-        if buffer is None:
-            buffer = bytearray(min(CHUNK, os.fstat(handle.fileno()).st_size + 1))
-        view = memoryview(buffer)
-        while n := handle.readinto(buffer):
-            digest.update(view[:n])
+        return sha256_handle(handle, buffer)
+
+
+def sha256_handle(handle: io.RawIOBase | io.BufferedIOBase, buffer: bytearray | None = None) -> str:
+    """sha256 of what is left to read in an open file (sha256_file's loop)."""
+    digest = hashlib.sha256()
+    if buffer is None:
+        buffer = bytearray(min(CHUNK, os.fstat(handle.fileno()).st_size + 1))
+    view = memoryview(buffer)
+    while n := handle.readinto(buffer):
+        digest.update(view[:n])
     return digest.hexdigest()

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
+import stat
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import BadInput
+from core.errors import BadInput, BreachError
+from core.untrusted import LARGE, SMALL, NotRegular, loads, open_regular, read_regular
 from manifests import bagit, chain, custody, dsse, statement
 from manifests.keys import PublicKey, keyid, load_public_key
 from manifests.seal import ENVELOPE, SIGNER_PEM, TAG_FILES
 from manifests.signing import verify as verify_signature
-from manifests.stream import CHUNK, sha256_file
+from manifests.stream import CHUNK, sha256_handle
 
 
 @dataclass
@@ -59,6 +61,8 @@ class _Context:
     statement: dict[str, Any] | None = None
     envelope_bytes: bytes = b""
     envelope: tuple[str, bytes, list[dict[str, str]]] | None = None  # type, payload, signatures
+    envelope_problem: str = f"{ENVELOPE} is missing or not a DSSE envelope"
+    tag_manifest: dict[str, str] = field(default_factory=dict)
     signer_key: PublicKey | None = None
     signer_keyid: str | None = None
 
@@ -80,24 +84,42 @@ def load_trusted(pubkeys: list[Path], trust_dirs: list[Path]) -> dict[str, Publi
 
 
 def verify_bundle(bag: Path, trusted: dict[str, PublicKey]) -> Report:
-    if not bag.is_dir() or not (bag / "bagit.txt").is_file():
+    if not bag.is_dir() or not os.path.lexists(bag / "bagit.txt"):
         raise BadInput(f"{bag} is not a bundle (no bagit.txt)", hint="pass the bundle folder")
     ctx = _Context(bag, trusted)
     _load_signed_parts(ctx)
-    checks = [
-        _check_bag(ctx),
-        _check_payload(ctx),
-        _check_tags(ctx),
-        _check_signer(ctx),
-        _check_signature(ctx),
-        _check_subjects(ctx),
-        _check_chain_link(ctx),
-        _check_custody(ctx),
-    ]
+    steps: tuple[Callable[[_Context], Check], ...] = (_check_bag, _check_payload, _check_tags)
+    steps += (_check_contents, _check_signer)
+    steps += (_check_signature, _check_subjects, _check_chain_link, _check_custody)
+    checks = [_run(step, ctx) for step in steps]
     bundle_id = None
     if ctx.statement:
         bundle_id = ctx.statement.get("predicate", {}).get("bundle", {}).get("id")
     return Report(str(bag), bundle_id, checks)
+
+
+CHECK_NAMES = {
+    "_check_bag": "bag declaration",
+    "_check_payload": "evidence files (payload manifest)",
+    "_check_tags": "bundle metadata (tag manifest)",
+    "_check_contents": "nothing unlisted in the bag",
+    "_check_signer": "signer identity",
+    "_check_signature": "signature over the statement",
+    "_check_subjects": "statement matches the files",
+    "_check_chain_link": "link to the previous bundle",
+    "_check_custody": "chain of custody",
+}
+
+
+def _run(step: Callable[[_Context], Check], ctx: _Context) -> Check:
+    """A hostile bundle fails the check it was caught in (a link, a FIFO, an oversized or
+    ambiguous file), never the whole run: the other checks still report."""
+    try:
+        return step(ctx)
+    except BreachError as exc:
+        return Check(CHECK_NAMES[step.__name__], False, exc.message)
+    except OSError as exc:
+        return Check(CHECK_NAMES[step.__name__], False, f"cannot read the bundle: {exc.strerror}")
 
 
 def _check_bag(ctx: _Context) -> Check:
@@ -108,15 +130,19 @@ def _check_bag(ctx: _Context) -> Check:
         problems.append(f"bagit.txt declares version {declaration.version!r}, expected 1.0")
     if declaration.encoding != "UTF-8":
         problems.append(f"bagit.txt declares encoding {declaration.encoding!r}, expected UTF-8")
-    if not (ctx.bag / "data").is_dir():
+    data_mode = _lmode(ctx.bag / "data")
+    if not data_mode:
         problems.append("the data/ folder is missing")
+    elif not stat.S_ISDIR(data_mode):
+        problems.append("data/ is not a folder (a link or a file)")
     if problems:
         return Check(name, False, "the bag is not BagIt 1.0", problems)
     return Check(name, True, "BagIt 1.0, UTF-8, data/ present")
 
 
 def _hash_all(root: Path, names: list[str]) -> dict[str, str | None]:
-    """sha256 of each file (None when missing) on two threads, as hashlib releases the GIL.
+    """sha256 of each file (None when missing; a link or special file is a problem of its
+    own, reported by the contents check) on two threads, as hashlib releases the GIL.
 
     Each thread takes the next name from one shared iterator and reuses one buffer: a task and
     a fresh buffer per file cost more than hashing a small file does.
@@ -127,8 +153,7 @@ def _hash_all(root: Path, names: list[str]) -> dict[str, str | None]:
     def work() -> None:
         buffer = bytearray(CHUNK)
         for name in pending:
-            path = root / name
-            found[name] = sha256_file(path, buffer) if path.is_file() else None
+            found[name] = _hash_one(root, name, buffer)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         for worker in [pool.submit(work) for _ in range(2)]:
@@ -136,10 +161,18 @@ def _hash_all(root: Path, names: list[str]) -> dict[str, str | None]:
     return {name: found[name] for name in names}
 
 
+def _hash_one(root: Path, name: str, buffer: bytearray) -> str | None:
+    try:
+        with open_regular(root, name) as handle:
+            return sha256_handle(handle, buffer)
+    except (FileNotFoundError, NotRegular):
+        return None
+
+
 def _check_payload(ctx: _Context) -> Check:
     name = "evidence files (payload manifest)"
     manifest = ctx.bag / bagit.PAYLOAD_MANIFEST
-    if not manifest.is_file():
+    if not os.path.lexists(manifest):
         return Check(name, False, f"{bagit.PAYLOAD_MANIFEST} is missing")
     try:
         ctx.payload_manifest = bagit.parse_manifest(manifest)
@@ -171,10 +204,10 @@ def _check_payload(ctx: _Context) -> Check:
 def _check_tags(ctx: _Context) -> Check:
     name = "bundle metadata (tag manifest)"
     manifest = ctx.bag / bagit.TAG_MANIFEST
-    if not manifest.is_file():
+    if not os.path.lexists(manifest):
         return Check(name, False, f"{bagit.TAG_MANIFEST} is missing")
     try:
-        listed = bagit.parse_manifest(manifest)
+        listed = ctx.tag_manifest = bagit.parse_manifest(manifest)
     except BadInput as exc:
         return Check(name, False, exc.message)
     problems = [f"{t}: not listed in {bagit.TAG_MANIFEST}" for t in TAG_FILES if t not in listed]
@@ -192,14 +225,17 @@ def _load_signed_parts(ctx: _Context) -> None:
     """Read the envelope and signer.pub.pem once; a missing or malformed one stays None and the
     checks that need it say so."""
     try:
-        ctx.signer_key = load_public_key((ctx.bag / SIGNER_PEM).read_bytes(), source=SIGNER_PEM)
+        pem = read_regular(ctx.bag, SIGNER_PEM, SMALL)
+        ctx.signer_key = load_public_key(pem, source=SIGNER_PEM)
         ctx.signer_keyid = keyid(ctx.signer_key)
-    except (BadInput, FileNotFoundError):
+    except (BreachError, FileNotFoundError):
         pass
     try:
-        ctx.envelope_bytes = (ctx.bag / ENVELOPE).read_bytes()
+        ctx.envelope_bytes = read_regular(ctx.bag, ENVELOPE, LARGE)
         ctx.envelope = dsse.parse(ctx.envelope_bytes, source=ENVELOPE)
-    except (BadInput, FileNotFoundError):
+    except BreachError as exc:
+        ctx.envelope_problem = exc.message
+    except FileNotFoundError:
         pass
 
 
@@ -232,7 +268,7 @@ def _check_signer(ctx: _Context) -> Check:
 def _check_signature(ctx: _Context) -> Check:
     name = "signature over the statement"
     if ctx.envelope is None:
-        return Check(name, False, f"{ENVELOPE} is missing or not a DSSE envelope")
+        return Check(name, False, ctx.envelope_problem)
     payload_type, payload, signatures = ctx.envelope
     if payload_type != dsse.IN_TOTO:
         return Check(name, False, f"payloadType is {payload_type!r}, expected {dsse.IN_TOTO}")
@@ -251,9 +287,12 @@ def _check_signature(ctx: _Context) -> Check:
             f"{'any trusted key' if pinned else SIGNER_PEM}: the statement or signature was altered",
         )
     try:
-        ctx.statement = json.loads(payload)
-    except json.JSONDecodeError:
-        return Check(name, False, "the signed payload is not JSON")
+        parsed = loads(payload, what="the signed statement")
+    except BreachError as exc:
+        return Check(name, False, exc.message)
+    if not isinstance(parsed, dict):
+        return Check(name, False, "the signed statement is not a JSON object")
+    ctx.statement = parsed
     return Check(name, True, f"valid signature by key {keyid(key)[:16]}…")
 
 
@@ -298,15 +337,16 @@ def _check_chain_link(ctx: _Context) -> Check:
     previous = ctx.statement.get("predicate", {}).get("bundle", {}).get("previous")
     if not previous:
         return Check(name, True, "first bundle of its case (no previous bundle)")
-    candidate = ctx.bag.parent / previous["id"] / ENVELOPE
-    if not candidate.is_file():
+    try:
+        envelope = read_regular(ctx.bag.parent, f"{previous['id']}/{ENVELOPE}", LARGE)
+    except (FileNotFoundError, NotADirectoryError):
         return Check(
             name,
             None,
             f"previous bundle {previous['id']} is not beside this one; "
             f"its envelope sha256 must be {previous['envelope_sha256']}",
         )
-    actual = hashlib.sha256(candidate.read_bytes()).hexdigest()
+    actual = hashlib.sha256(envelope).hexdigest()
     if actual != previous["envelope_sha256"]:
         return Check(
             name,
@@ -320,7 +360,7 @@ def _check_chain_link(ctx: _Context) -> Check:
 def _check_custody(ctx: _Context) -> Check:
     name = "chain of custody"
     log = ctx.bag / custody.CUSTODY_FILE
-    if not log.is_file():
+    if not os.path.lexists(log):
         return Check(name, False, f"{custody.CUSTODY_FILE} is missing")
     trusted = set(ctx.trusted) if ctx.trusted else None
     count, problems = chain.verify(log, custody.signature_checker(trusted))
@@ -351,17 +391,70 @@ def _sealing_mismatches(ctx: _Context, details: dict[str, Any]) -> list[str]:
     if envelope_sha and details.get("envelope_sha256") != envelope_sha:
         problems.append("the sealing entry names a different statement envelope")
     tag_manifest = ctx.bag / bagit.TAG_MANIFEST
-    if tag_manifest.is_file() and details.get("tagmanifest_sha256") != sha256_file(tag_manifest):
+    digest = _hash_one(ctx.bag, tag_manifest.name, bytearray(CHUNK))
+    if digest is not None and details.get("tagmanifest_sha256") != digest:
         problems.append(f"the sealing entry names a different {bagit.TAG_MANIFEST}")
     return problems
 
 
+def _lmode(path: Path) -> int:
+    """The mode of `path` itself (a link is a link), 0 when it does not exist."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
+
+
 def _files_under(root: Path, folder: str) -> set[str]:
-    """Every regular file below root/folder, as '/'-separated paths relative to root."""
+    """Every regular file below root/folder (links are never followed; they, and FIFOs and
+    devices, are the contents check's), as '/'-separated paths relative to root."""
     found: set[str] = set()
+    if not stat.S_ISDIR(_lmode(root / folder)):
+        return found
     for parent, _, names in os.walk(root / folder):
         rel = Path(parent).relative_to(root).as_posix()
         found.update(
-            f"{rel}/{name}" for name in names if os.path.isfile(os.path.join(parent, name))
+            f"{rel}/{name}"
+            for name in names
+            if stat.S_ISREG(os.lstat(os.path.join(parent, name)).st_mode)
         )
     return found
+
+
+MAX_LISTED = 50  # problems named one by one; --json has the count of the rest
+
+
+def _check_contents(ctx: _Context) -> Check:
+    """Everything in the bag is a regular file the bag lists, or a folder holding one: a link,
+    a FIFO, a device, an unlisted file or an unlisted folder anywhere is reported."""
+    name = "nothing unlisted in the bag"
+    listed = {*TAG_FILES, bagit.TAG_MANIFEST, custody.CUSTODY_FILE, *ctx.tag_manifest}
+    listed |= set(ctx.payload_manifest)
+    folders = {p.rsplit("/", i)[0] for p in listed for i in range(1, p.count("/") + 1)}
+    problems: list[str] = []
+    for parent, dirs, files in os.walk(ctx.bag):
+        for entry in sorted(dirs + files):
+            path = os.path.join(parent, entry)
+            rel = Path(path).relative_to(ctx.bag).as_posix()
+            problem = _unlisted(rel, os.lstat(path).st_mode, listed, folders)
+            if problem:
+                problems.append(problem)
+    if problems:
+        count = len(problems)
+        if count > MAX_LISTED:
+            problems = [*problems[:MAX_LISTED], f"... and {count - MAX_LISTED} more"]
+        return Check(name, False, f"{count} unexpected item(s) in the bag", problems)
+    return Check(name, True, "only listed regular files, no links or special files")
+
+
+def _unlisted(rel: str, mode: int, files: set[str], folders: set[str]) -> str | None:
+    if stat.S_ISLNK(mode):
+        return f"{rel}: a symbolic link (never followed)"
+    if stat.S_ISDIR(mode):
+        return None if rel in folders else f"{rel}/: a folder holding no listed file"
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        return f"{rel}: {kind}, not a regular file"
+    if rel in files or rel.startswith("data/"):  # an added payload file: the payload check's
+        return None
+    return f"{rel}: a file the bag does not list"

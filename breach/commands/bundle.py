@@ -9,12 +9,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from breach.commands import invoke
 from breach.commands.locker import store_options
 from breach.options import PATH, aws_options, json_option, options
-from breach.output import byte_progress, mark, report
+from breach.output import byte_progress, mark, report, safe
 
 # The custody events a person records (breach.procedure.bundle.RecordableEvent; "sealed" is
 # written by sealing only). Listed here so that `--help` imports nothing heavy.
@@ -96,11 +95,11 @@ def verify_command(as_json: bool, **values: Any) -> None:
     result = invoke(verify, VerifySettings, **values)
 
     def human(out: Console) -> None:
-        out.print(f"bundle {escape(str(result.bundle))}  ({result.bundle_id or 'unknown id'})")
+        out.print(f"bundle {safe(result.bundle)}  ({safe(result.bundle_id or 'unknown id')})")
         for check in result.checks:
-            out.print(f"  {mark(check.ok)}  {check.name}: {escape(check.detail)}")
+            out.print(f"  {mark(check.ok)}  {check.name}: {safe(check.detail)}")
             for problem in check.problems:
-                out.print(f"          - {escape(problem)}")
+                out.print(f"          - {safe(problem)}")
         out.print("  [green]VERIFIED[/green]" if result.ok else "  [red]NOT VERIFIED[/red]")
 
     report(as_json, result.model_dump(mode="json", exclude={"custody"}), human)
@@ -176,6 +175,6 @@ def custody_show(bundle: Path, as_json: bool) -> None:
     def human(out: Console) -> None:
         for e in shown.entries:
             why = f" - {e['why']}" if e.get("why") else ""
-            out.print(f"{e.get('at')}  {e.get('event'):<15} {e.get('who')}{escape(why)}")
+            out.print(safe(f"{e.get('at')}  {e.get('event')!s:<15} {e.get('who')}{why}"))
 
     report(as_json, shown.entries, human)

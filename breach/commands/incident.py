@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from breach.commands import LazyGroup, invoke
 from breach.options import PATH, POLICY_HELP, case_option, json_option, options, reason_option
-from breach.output import report, report_line
+from breach.output import report, report_line, safe
 
 SEVERITY = click.Choice(["P1", "P2", "P3", "P4"])
 
@@ -67,14 +67,14 @@ def show(case_dir: str, as_json: bool) -> None:
 
     def human(out: Console) -> None:
         out.print(
-            f"[bold]{shown.id}[/bold]  {shown.severity}  {shown.status}  {escape(shown.title)}"
+            f"[bold]{safe(shown.id)}[/bold]  {shown.severity}  {shown.status}  {safe(shown.title)}"
         )
         out.print(f"  detected {data['detected_at']}   aware {data['aware_at']}")
-        out.print(f"  folder   {escape(data['case'])}")
+        out.print(f"  folder   {safe(data['case'])}")
         intact = "intact" if shown.journal_intact else "[red]BROKEN[/red]"
         out.print(f"  journal  {shown.journal_entries} entries, chain {intact}")
         for at, what, result, who in shown.rows():
-            out.print(escape(f"    {at}  {what:<26} {result:<7} {who}"))
+            out.print(safe(f"    {at}  {what:<26} {result:<7} {who}"))
 
     report(as_json, data, human)
 

@@ -29,7 +29,7 @@ from core.errors import BadInput, StepFailed
 from core.operator import operator
 from manifests import custody as custody_log
 from manifests import seal as sealing
-from manifests.decrypt import decrypt_bundle
+from manifests.decrypt import DecryptedArtifact, decrypt_bundle
 from manifests.keys import load_identities, load_recipients, recipient_lines
 from manifests.signing import Signer, kms_signer, local_signer
 from manifests.staging import StagedArtifact, staged_artifacts
@@ -293,9 +293,15 @@ def decrypt(settings: DecryptSettings) -> DecryptResult:
             f"({', '.join(checked.failed)})",
             hint="run `breach verify` for details",
         )
-    done = decrypt_bundle(settings.bundle, identities, settings.out)
-    details = {"artifacts": len(done), "out": str(settings.out)}
-    entry = _record(settings.bundle, "decrypted", signer, settings.reason, details)
+    recorded: list[CustodyEntry] = []
+
+    def record_release(released: list[DecryptedArtifact]) -> None:
+        # The custody entry is written when, and only when, the plaintext is in `out`.
+        details = {"artifacts": len(released), "out": str(settings.out)}
+        recorded.append(_record(settings.bundle, "decrypted", signer, settings.reason, details))
+
+    done = decrypt_bundle(settings.bundle, identities, settings.out, release=record_release)
+    entry = recorded[0]
     files = [DecryptedFile(name=d.name, path=d.path, sha256=d.sha256, size=d.size) for d in done]
     return DecryptResult(bundle=settings.bundle, out=settings.out, artifacts=files, custody=entry)
 
