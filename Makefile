@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[test,bench,dev]'
+	$(BIN)/pip install -q -e '.[test,bench,dev,sandbox]'
 	touch $(STAMP)
 
 install: $(STAMP)
