@@ -20,6 +20,12 @@ since_option = click.option("--since", required=True, help="Window start, inclus
 until_option = click.option("--until", required=True, help="Window end, exclusive (RFC 3339).")
 
 
+def jobs_option(what: str) -> Any:
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(1, 32), default=4, show_default=True, help=what
+    )
+
+
 def _aws(values: dict[str, Any]) -> dict[str, Any]:
     return {key: values.pop(key) for key in AWS}
 
@@ -44,6 +50,7 @@ def _finish(result: Any, as_json: bool, human: Any) -> None:
     show_default=True, help="vpc-flow: typed flow log columns; lines: timestamped lines.",
 )  # fmt: skip
 @click.option("--fields", help="Flow log format, '${version} ${vpc-id} ...' (default: header).")
+@jobs_option("Log groups and streams fetched at once (written in order).")
 @aws_options
 @json_option
 @lean
@@ -78,6 +85,7 @@ def cloudwatch(case_dir: str, as_json: bool, **values: Any) -> None:
     "--delivery-lag", type=click.IntRange(0, 1440), default=60, show_default=True,
     help="Minutes after the window a log object may still have been written.",
 )  # fmt: skip
+@jobs_option("Objects copied at once.")
 @aws_options
 @json_option
 @lean

@@ -8,6 +8,7 @@ metadata: a collection that was throttled says so.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,13 +67,15 @@ THROTTLING = frozenset(
 
 @dataclass
 class RetryLog:
-    """Calls through one account, counting retries per operation (for the metadata)."""
+    """Calls through one account, counting retries per operation (for the metadata); shared
+    by the threads of one collection."""
 
     account: AwsAccount
     attempts: int = 4  # our own tries on throttling, after botocore's
     backoff: float = 1.0  # seconds, doubled each time
     retries: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def call(self, method: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
         """`method(**kwargs)`; throttling retried; any other AWS error as AwsCallFailed."""
@@ -89,8 +92,8 @@ class RetryLog:
                     code = str(exc.response.get("Error", {}).get("Code", ""))
                     if code not in THROTTLING or attempt >= self.attempts:
                         raise
-                    self.throttled[name] = self.throttled.get(name, 0) + 1
-                    self.retries[name] = self.retries.get(name, 0) + 1
+                    self._add(self.throttled, name, 1)
+                    self._add(self.retries, name, 1)
                     time.sleep(self.backoff * 2**attempt)
                     attempt += 1
                     continue
@@ -100,14 +103,19 @@ class RetryLog:
     def _count(self, name: str, response: dict[str, Any]) -> None:
         retried = int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
         if retried:
-            self.retries[name] = self.retries.get(name, 0) + retried
+            self._add(self.retries, name, retried)
+
+    def _add(self, counts: dict[str, int], name: str, n: int) -> None:
+        with self._lock:
+            counts[name] = counts.get(name, 0) + n
 
     def summary(self) -> dict[str, Any]:
         """For the metadata: retries per operation (botocore's and ours), and ours on throttling."""
-        return {
-            "retries": dict(sorted(self.retries.items())),
-            "throttled_then_retried": dict(sorted(self.throttled.items())),
-        }
+        with self._lock:
+            return {
+                "retries": dict(sorted(self.retries.items())),
+                "throttled_then_retried": dict(sorted(self.throttled.items())),
+            }
 
 
 def checked_window(since: datetime, until: datetime) -> tuple[Window, datetime]:

@@ -7,12 +7,16 @@
 
 Every stream of the group is read with GetLogEvents (startFromHead, paginated until the token
 repeats) and kept to [since, until). A stream that cannot be read is recorded and the others go
-on; a group that does not exist is a failed item. Group names are attacker-controlled: the
-folder is evidence.aws.names.safe_name of the name, the name itself is in the metadata.
+on; a group that does not exist is a failed item. With `jobs` > 1 groups are collected at once
+and each group's streams are fetched on several threads, but written in the order they were
+listed: the staged rows and metadata are the same whatever `jobs` is. Group names are
+attacker-controlled: the folder is evidence.aws.names.safe_name of the name, the name itself is
+in the metadata.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 from collections.abc import Iterator
@@ -27,6 +31,7 @@ from core.timeutil import rfc3339
 from evidence.aws import flowlogs
 from evidence.aws.calls import RetryLog, epoch_ms
 from evidence.aws.names import safe_name
+from evidence.aws.parallel import in_order, ordered_map
 from evidence.interface import (
     PARQUET_MEDIA_TYPE,
     ArtifactResult,
@@ -67,27 +72,42 @@ class LogGroupExport:
     fields: list[str] | None = None
     page_size: int = 10_000
     backoff: float = 1.0
+    jobs: int = 1  # groups at once, and streams of a group fetched at once
     progress: Progress | None = None
     name: str = COLLECTOR
 
     def collect(self, stager: Stager) -> tuple[list[ArtifactResult], list[FailedItem]]:
-        artifacts, failed = [], []
-        for group in self.log_groups:
+        groups = min(self.jobs, len(self.log_groups))
+        streams = max(1, -(-self.jobs // max(groups, 1)))  # under 2 x `jobs` threads in all
+        self._make_clients()
+
+        def one(group: str) -> ArtifactResult | FailedItem:
             try:
-                artifacts.append(self.export_group(stager, group))
+                return self.export_group(stager, group, jobs=streams)
             except BreachError as exc:
-                failed.append(FailedItem(group, exc.diagnostics()))
-        return artifacts, failed
+                return FailedItem(group, exc.diagnostics())
+
+        outcomes = ordered_map(one, self.log_groups, groups, name="log-group")
+        artifacts = [o for o in outcomes if isinstance(o, ArtifactResult)]
+        return artifacts, [o for o in outcomes if isinstance(o, FailedItem)]
+
+    def _make_clients(self) -> None:
+        """The clients the threads share, made here: a boto3 session must not make clients on
+        several threads at once. A failure here is met again, and reported, per group."""
+        with contextlib.suppress(BreachError), self.account.calls(what="make AWS clients"):
+            flow_logs_described = self.format != "lines" and not self.fields
+            for service in ("logs", "sts", *(["ec2"] if flow_logs_described else [])):
+                self.account.client(service)
 
     # -- one group ---------------------------------------------------------------------------
-    def export_group(self, stager: Stager, group: str) -> ArtifactResult:
+    def export_group(self, stager: Stager, group: str, *, jobs: int = 1) -> ArtifactResult:
         log = RetryLog(self.account, backoff=self.backoff)
         report = GroupReport(group)
         info = self._describe(group, log)
         streams = self._streams(group, log)
         report.streams_listed = len(streams)
         self._retention(info, report)
-        events = self._events(group, streams, log, report)
+        events = self._events(group, streams, log, report, jobs)
         first = next(events, None)
         kind, fields, fields_from = self._format(group, first, log, report)
         folder = "vpc-flow" if kind == "vpc-flow" else "logs"
@@ -179,44 +199,52 @@ class LogGroupExport:
             )
 
     def _events(
-        self, group: str, streams: list[str], log: RetryLog, report: GroupReport
+        self, group: str, streams: list[str], log: RetryLog, report: GroupReport, jobs: int
     ) -> Iterator[Event]:
-        client = self.account.client("logs")
-        since, until = epoch_ms(self.window.since), epoch_ms(self.window.until)
-        for stream in streams:
-            token: str | None = None
-            seen = 0
-            try:
-                while True:
-                    kwargs: dict[str, Any] = {
-                        "logGroupName": group,
-                        "logStreamName": stream,
-                        "startTime": since,
-                        "endTime": until,
-                        "startFromHead": True,
-                        "limit": self.page_size,
-                    }
-                    if token:
-                        kwargs["nextToken"] = token
-                    page = log.call(client.get_log_events, **kwargs)
-                    for event in page.get("events", []):
-                        if since <= int(event["timestamp"]) < until:
+        """The streams' events in the streams' order (fetched on `jobs` threads); what each
+        stream's failure leaves out is recorded here, in that order too."""
+        fetched = in_order(streams, lambda s: self._pages(group, s, log), jobs, name="log-stream")
+        with contextlib.closing(fetched):
+            for stream, pages in fetched:
+                seen = 0
+                try:
+                    for page in pages:
+                        for event in page:
                             seen += 1
                             yield stream, event
-                    following = page.get("nextForwardToken")
-                    if not following or following == token:
-                        break
-                    token = following
-            except BreachError as exc:
-                report.streams_failed.append(
-                    {"stream": stream, "events_read": seen, "reason": exc.diagnostics()}
-                )
-                report.not_covered.append(
-                    f"stream {stream!r} not read to its end ({seen} events read):"
-                    f" {exc.diagnostics()}"
-                )
-                continue
-            report.streams_read += 1
+                except BreachError as exc:
+                    report.streams_failed.append(
+                        {"stream": stream, "events_read": seen, "reason": exc.diagnostics()}
+                    )
+                    report.not_covered.append(
+                        f"stream {stream!r} not read to its end ({seen} events read):"
+                        f" {exc.diagnostics()}"
+                    )
+                    continue
+                report.streams_read += 1
+
+    def _pages(self, group: str, stream: str, log: RetryLog) -> Iterator[list[dict[str, Any]]]:
+        """One stream's events of the window, page by page, until the token repeats."""
+        client = self.account.client("logs")
+        since, until = epoch_ms(self.window.since), epoch_ms(self.window.until)
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "logGroupName": group,
+                "logStreamName": stream,
+                "startTime": since,
+                "endTime": until,
+                "startFromHead": True,
+                "limit": self.page_size,
+            }
+            if token:
+                kwargs["nextToken"] = token
+            page = log.call(client.get_log_events, **kwargs)
+            yield [e for e in page.get("events", []) if since <= int(e["timestamp"]) < until]
+            following = page.get("nextForwardToken")
+            if not following or following == token:
+                return
+            token = following
 
     def _format(
         self, group: str, first: Event | None, log: RetryLog, report: GroupReport

@@ -11,7 +11,9 @@ The window is read from the key names, in the layouts AWS documents:
 
 A load balancer's file holds the requests of the 5 minutes (Classic: up to 60) before its time;
 S3 writes its logs after the requests, best effort, so objects written up to `delivery_lag`
-minutes after the window are taken too. Each copy is staged under
+minutes after the window are taken too. Objects are copied on `jobs` threads; what is recorded
+of them (the result, the index) is in the listing's order whatever `jobs` is. Each copy is
+staged under
 cloud/s3-logs/<safe bucket>/<safe key>, with a sidecar holding the key, its SHA-256, size, ETag
 and version; the collection's index (cloud/s3-logs/<safe bucket>.<time>.index.json) lists every
 key under the prefix and what became of it: copied, failed, or skipped and why.
@@ -34,6 +36,7 @@ from core.fsio import atomic_open, write_json
 from core.timeutil import rfc3339
 from evidence.aws.calls import RetryLog
 from evidence.aws.names import safe_name, safe_path
+from evidence.aws.parallel import ordered_map
 from evidence.interface import ArtifactResult, FailedItem, Progress, Stager, Window, staged_name
 
 COLLECTOR = "evidence.aws.s3logs"
@@ -106,8 +109,10 @@ class AccessLogCopy:
     window: Window
     collected_at: datetime
     delivery_lag_minutes: int = 60
+    jobs: int = 1  # objects copied at once
     progress: Progress | None = None
     name: str = COLLECTOR
+    _client: Any = field(default=None, init=False, repr=False)
 
     def collect(self, stager: Stager) -> tuple[list[ArtifactResult], list[FailedItem]]:
         report = self.run(stager)
@@ -128,25 +133,35 @@ class AccessLogCopy:
             self._index(stager, report, entries, log)
             return report
         days: set[date] = set()
+        chosen: list[tuple[dict[str, Any], LogKey, dict[str, Any]]] = []
         for item in listed:
-            key = item["Key"]
-            entry = {"key": key, "size": item.get("Size"), "etag": item.get("ETag")}
+            entry = {"key": item["Key"], "size": item.get("Size"), "etag": item.get("ETag")}
             entries.append(entry)
-            chosen = self._select(key, item, entry)
-            if chosen is None:
+            kind = self._select(item["Key"], item, entry)
+            if kind is None:
                 report.skipped[entry["status"]] += 1
                 continue
-            days.add(chosen.time.date())
+            days.add(kind.time.date())
+            chosen.append((entry, kind, item))
+
+        def copy(job: tuple[dict[str, Any], LogKey, dict[str, Any]]) -> dict[str, Any] | str:
             try:
-                copied = self._copy(stager, log, key, chosen, item)
+                copied = self._copy(stager, log, job[2]["Key"], job[1], job[2])
             except BreachError as exc:
-                entry.update(status="failed", reason=exc.diagnostics())
-                report.failed.append({"target": key, "reason": exc.diagnostics()})
+                return exc.diagnostics()
+            if self.progress:
+                self.progress(job[2]["Key"], 1)
+            return copied
+
+        for (entry, _, _), copied in zip(
+            chosen, ordered_map(copy, chosen, self.jobs, name="s3-copy"), strict=True
+        ):
+            if isinstance(copied, str):
+                entry.update(status="failed", reason=copied)
+                report.failed.append({"target": entry["key"], "reason": copied})
                 continue
             entry.update(status="copied", artifact=copied["artifact"], sha256=copied["sha256"])
             report.copied.append(copied)
-            if self.progress:
-                self.progress(key, 1)
         if not listed:
             report.not_covered.append(
                 f"no object under s3://{self.bucket}/{self.prefix}: is the prefix right?"
@@ -173,8 +188,22 @@ class AccessLogCopy:
         days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         return [f"{self.prefix}{day:%Y/%m/%d}/" for day in days]
 
+    def _s3(self) -> Any:
+        """The S3 client the listing makes (on this thread) and the copying threads share, with
+        a connection for each of them."""
+        if self._client is None:
+            from botocore.config import Config
+
+            config = Config(max_pool_connections=max(10, self.jobs))
+            with self.account.calls(what=f"reach s3://{self.bucket}"):
+                session = self.account.session
+                self._client = session.client(
+                    "s3", endpoint_url=self.account.endpoint_url, config=config
+                )
+        return self._client
+
     def _list(self, log: RetryLog) -> list[dict[str, Any]]:
-        client = self.account.client("s3")
+        client = self._s3()
         found: list[dict[str, Any]] = []
         for prefix in self.listed_prefixes():
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
@@ -211,7 +240,7 @@ class AccessLogCopy:
         self, stager: Stager, log: RetryLog, key: str, kind: LogKey, item: dict[str, Any]
     ) -> dict[str, Any]:
         target = stager.stage_path(f"cloud/s3-logs/{safe_name(self.bucket)}/{safe_path(key)}")
-        response = log.call(self.account.client("s3").get_object, Bucket=self.bucket, Key=key)
+        response = log.call(self._s3().get_object, Bucket=self.bucket, Key=key)
         body = response["Body"]
         etag = str(response.get("ETag", item.get("ETag", ""))).strip('"')
         with self.account.calls(what=f"read s3://{self.bucket}/{key}"), atomic_open(target) as out:

@@ -26,6 +26,8 @@ SESSION_NAME = "breachkit-evidence"  # how an assumed role's CloudTrail entries 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
 S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?$", re.S)
+# Threads making API calls at once (I/O, not CPU: more than the cores help).
+Jobs = Annotated[int, Field(ge=1, le=32, description="API calls at once")]
 
 
 def evidence_account(value: Any) -> Any:
@@ -58,6 +60,7 @@ class CloudWatchSettings(AwsCollectorSettings):
     )
     page_size: Annotated[int, Field(ge=1, le=10_000)] = 10_000
     backoff: Annotated[float, Field(ge=0)] = 1.0
+    jobs: Jobs = 4
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -89,6 +92,7 @@ class S3LogsSettings(AwsCollectorSettings):
     delivery_lag: Annotated[int, Field(ge=0, le=24 * 60)] = Field(
         default=60, description="minutes after the window a log object may still be written"
     )
+    jobs: Jobs = 4
 
     @field_validator("prefix")
     @classmethod
@@ -150,6 +154,7 @@ def cloudwatch(settings: CloudWatchSettings) -> LogGroupExport:
         fields=list(settings.fields) if settings.fields else None,
         page_size=settings.page_size,
         backoff=settings.backoff,
+        jobs=settings.jobs,
     )
 
 
@@ -166,6 +171,7 @@ def s3_logs(settings: S3LogsSettings) -> AccessLogCopy:
         window=window,
         collected_at=now,
         delivery_lag_minutes=settings.delivery_lag,
+        jobs=settings.jobs,
     )
 
 
