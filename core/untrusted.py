@@ -8,6 +8,7 @@ different values. Each refusal is a StepFailed with one line: the input failed a
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -53,16 +54,10 @@ def open_regular(root: Path, name: str) -> io.BufferedReader:
     dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in parts[:-1]:
-            try:
-                child = os.open(part, _OPEN_FLAGS | os.O_DIRECTORY, dir_fd=dir_fd)
-            except OSError as exc:
-                raise _refusal(exc, name) from None
+            child = _open_at(dir_fd, part, _OPEN_FLAGS | os.O_DIRECTORY, name, final=False)
             os.close(dir_fd)
             dir_fd = child
-        try:
-            fd = os.open(parts[-1], _OPEN_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            raise _refusal(exc, name) from None
+        fd = _open_at(dir_fd, parts[-1], _OPEN_FLAGS, name, final=True)
     finally:
         os.close(dir_fd)
     mode = os.fstat(fd).st_mode
@@ -73,13 +68,17 @@ def open_regular(root: Path, name: str) -> io.BufferedReader:
     return os.fdopen(fd, "rb")
 
 
-def _refusal(exc: OSError, name: str) -> OSError | NotRegular:
-    """ELOOP/ENOTDIR from O_NOFOLLOW mean a link (or a file where a folder should be)."""
-    import errno
-
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-        return NotRegular(f"{name} is a symbolic link or not a folder; refusing to follow it")
-    return exc
+def _open_at(dir_fd: int, part: str, flags: int, name: str, *, final: bool) -> int:
+    """os.open relative to `dir_fd`; O_NOFOLLOW's ELOOP (and ENOTDIR on the way) is a refusal."""
+    try:
+        return os.open(part, flags, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            where = "is" if final else f"passes through {part}, which is"
+            raise NotRegular(f"{name} {where} a symbolic link; refusing to follow it") from None
+        if exc.errno == errno.ENOTDIR:
+            raise NotRegular(f"{name}: {part} is not a folder") from None
+        raise
 
 
 def read_regular(root: Path, name: str, limit: int) -> bytes:

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import pyrage
 
-from core.errors import BadInput
+from core.errors import BadInput, StepFailed
 from manifests.keys import Identity, Recipient
 
 CHUNK = 1 << 20
@@ -277,6 +277,11 @@ def decrypt(
         raise BadInput(
             f"cannot decrypt {name}: {exc}", hint="is this identity a recipient?"
         ) from None
+    except OSError as exc:
+        if exc.errno is not None:  # the write side: a full disk, a permission
+            raise
+        # pyrage reports a chunk that fails its authentication midway as a bare OSError.
+        raise StepFailed(f"cannot decrypt {name}: the ciphertext is damaged ({exc})") from None
     return sink.digest.hexdigest(), sink.size
 
 
