@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.artifacts import describe
 from core.errors import BadInput, BreachError
-from core.fsio import read_json, resolve_inside, write_json
+from core.fsio import read_json, resolve_inside, stage_target, write_json
 from core.models import UtcDatetime
 from core.operator import operator
 from core.records import ScopeRecord
@@ -185,9 +185,7 @@ class Case:
     # -- staging ---------------------------------------------------------------------------
     def stage_path(self, name: str) -> Path:
         """Where a collector writes artifact `name` (relative, no '..') in this case's staging."""
-        target = resolve_inside(self.staging, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
+        return stage_target(self.staging, name)
 
     def stage_json(self, name: str, data: Any, meta: dict[str, Any] | None = None) -> Path:
         """Stage a JSON artifact (a receipt, a scope report) with its metadata sidecar."""

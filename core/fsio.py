@@ -4,14 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
+import re
+import string
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
+from urllib.parse import unquote
 
 from core.errors import BadInput, StepFailed
+
+# Names from the systems under investigation (tables, columns, roles, S3 keys, log groups) choose
+# no path: each becomes ONE file name by percent-encoding (UTF-8) every character but lower-case
+# ASCII letters, digits, '-', '_' and '.'. So the name has no '/', no control or line-breaking
+# character, never starts with '.' (a leading '.' is encoded too), and two names never differ only
+# in case (capitals are encoded, escapes are upper-case hex), which keeps them apart on
+# case-insensitive file systems as well. `file_to_name` undoes it; so does any URL decoder.
+KEPT = frozenset(string.ascii_lowercase + string.digits + "-_.")
+MAX_FILE_NAME = 200  # bytes: file systems allow 255; suffixes (.ddl.sql.meta.json) need the rest
+SHORTENED = "~"  # never kept as is, so it marks a name shortened to its head and a hash
+EMPTY = "%"  # an empty name (an S3 key's empty segment); a lone '%' is never an escape
+# What breaks a line in Python's str.splitlines and in terminals: never in a staged path.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def fsync_dir(path: Path) -> None:
@@ -25,7 +43,7 @@ def fsync_dir(path: Path) -> None:
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "wb", perms: int = 0o644) -> Iterator[IO[Any]]:
     """Open a temporary sibling of `path`; on clean exit fsync it and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, perms)
     try:
@@ -33,12 +51,23 @@ def atomic_open(path: Path, mode: str = "wb", perms: int = 0o644) -> Iterator[IO
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except IsADirectoryError:  # names 'a' and 'a/b' from an S3 listing: 'a' is a folder
+            raise StepFailed(f"cannot write {path}: a folder of that name is there") from None
         fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def make_folder(folder: Path) -> None:
+    """mkdir -p; a file where a folder must go (names 'a' and 'a/b') is one line, StepFailed."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StepFailed(f"cannot make folder {folder}: a file of that name is there") from None
 
 
 def write_bytes(path: Path, data: bytes, perms: int = 0o644) -> None:
@@ -79,9 +108,13 @@ def disk_errors(path: Path) -> Iterator[None]:
 
 
 def safe_relpath(name: str) -> PurePosixPath:
-    """A relative artifact name that cannot escape its folder: no `..`, no absolute path."""
-    if not name or "\\" in name or "\x00" in name:
-        raise BadInput(f"unsafe artifact name {name!r}")
+    """A relative artifact name that cannot escape its folder (no `..`, no absolute path) and
+    cannot break a line-based file (no control or line-breaking character)."""
+    if not name or "\\" in name or not line_safe(name):
+        raise BadInput(
+            f"unsafe artifact name {name!r}",
+            hint="names read from breached systems go through core.fsio.name_to_file",
+        )
     rel = PurePosixPath(name)
     if not rel.parts or rel.is_absolute() or any(part in ("..", ".", "") for part in rel.parts):
         raise BadInput(
@@ -95,4 +128,67 @@ def resolve_inside(root: Path, name: str) -> Path:
     target = (root / safe_relpath(name)).resolve()
     if not target.is_relative_to(root.resolve()):
         raise BadInput(f"artifact {name!r} would be written outside {root}")
+    return target
+
+
+def name_to_file(name: str, *, keep_dots: bool = True) -> str:
+    """One safe file name for a name read from a breached system: reversible, collision-free.
+
+    `keep_dots=False` encodes '.' too, so that parts joined by '.' (`qualified_file`) stay apart.
+    A name whose encoding is longer than MAX_FILE_NAME keeps a readable head and ends in '~' and
+    a hash of the whole name: the artifact's metadata keeps the name itself."""
+    if name == "":
+        return EMPTY
+    kept = KEPT if keep_dots else KEPT - {"."}
+    text = "".join(
+        char
+        if char in kept and not (index == 0 and char == ".")
+        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for index, char in enumerate(name)
+    )
+    return _shortened(text, name)
+
+
+def qualified_file(*parts: str) -> str:
+    """One file name for a qualified name (schema, table): each part encoded with its dots,
+    joined by '.', so ("a.b", "c") and ("a", "b.c") never meet."""
+    joined = ".".join(name_to_file(part, keep_dots=False) for part in parts)
+    return _shortened(joined, "\x00".join(parts))
+
+
+def _shortened(text: str, name: str) -> str:
+    if len(text) <= MAX_FILE_NAME:
+        return text
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    head = text[: MAX_FILE_NAME - len(digest) - 1]
+    cut = head.rfind("%", len(head) - 2)  # never end inside an escape
+    return f"{head[:cut] if cut != -1 else head}{SHORTENED}{digest}"
+
+
+def file_to_name(file: str) -> str | None:
+    """The name `name_to_file` was given, or None for a shortened name (see its metadata)."""
+    if SHORTENED in file:
+        return None
+    if file == EMPTY:
+        return ""
+    return unquote(file, encoding="utf-8", errors="surrogatepass")
+
+
+def names_to_path(names: list[str]) -> str:
+    """A relative path of several untrusted names (an S3 key's segments), one folder each."""
+    return "/".join(name_to_file(name) for name in names)
+
+
+def line_safe(text: str) -> bool:
+    """True when `text` can be one field of a line-based file (a manifest, a sha256sum list)
+    and be shown on a terminal: no control character (C0, DEL, C1) and no line break."""
+    return not (_CONTROL.search(text) or LINE_BREAKS.intersection(text))
+
+
+def stage_target(root: Path, name: str) -> Path:
+    """Where `name` goes under `root` (resolve_inside), with its folders made. A name whose
+    folder is already a file (S3 keys 'a' and 'a/b') cannot be stored: StepFailed, so the
+    collector records it and goes on with the others."""
+    target = resolve_inside(root, name)
+    make_folder(target.parent)
     return target

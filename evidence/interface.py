@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from core.errors import BadInput
-from core.fsio import resolve_inside
+from core.fsio import stage_target
 from core.timeutil import rfc3339
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -48,9 +48,7 @@ class DirStager:
         return self.root
 
     def stage_path(self, name: str) -> Path:
-        target = resolve_inside(self.root, name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
+        return stage_target(self.root, name)
 
 
 class CollectorSettings(BaseModel):

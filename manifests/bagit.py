@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import BadInput
+from core.fsio import line_safe
 from core.untrusted import LARGE, SMALL, read_file
 
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
@@ -14,19 +15,31 @@ PAYLOAD_MANIFEST = "manifest-sha256.txt"
 TAG_MANIFEST = "tagmanifest-sha256.txt"
 _LINE = re.compile(r"^([0-9a-f]{64}) [ *]?(.+)$")
 # Characters a payload name may not carry, so manifests stay readable by `sha256sum -c` and
-# need no RFC 8493 percent-encoding: '%', backslash, control characters.
-_UNSAFE = re.compile(r"[%\\\x00-\x1f\x7f]")
+# need no RFC 8493 percent-encoding: '%', backslash, control characters and line breaks.
+# Staged names made from untrusted names are percent-encoded (core.fsio.name_to_file) and hold
+# no '+': '%' becomes '+' (same length, one-to-one on such names, so 'a%2Fb' and 'a_2Fb' stay
+# two payloads); any other of them becomes '_' (two names meeting there are refused by seal).
+_UNSAFE = re.compile("[+\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Lines are split on '\n' only (as written); a line holding any other line break or control
 # character (a '\r', U+2028, U+0085) is malformed, never read as two lines or a name with it.
 _BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 def safe_payload_name(name: str) -> str:
-    return _UNSAFE.sub("_", name)
+    """The payload's path for a staged name (without '%' and line breaks, same length)."""
+    return _UNSAFE.sub("_", name).replace("%", "+")
 
 
 def manifest_text(entries: dict[str, str]) -> str:
-    """`<sha256>  <path>` lines, sorted by path: the format of sha256sum."""
+    """`<sha256>  <path>` lines, sorted by path: the format of sha256sum. A path that would
+    break its line (or be read back differently) is refused, never written."""
+    for path in entries:
+        if not path or "\\" in path or not line_safe(path):
+            raise BadInput(
+                f"refusing to list {path!r} in a manifest: it holds a line break or control"
+                " character",
+                hint="staged names go through core.fsio.name_to_file",
+            )
     return "".join(f"{digest}  {path}\n" for path, digest in sorted(entries.items()))
 
 

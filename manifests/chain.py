@@ -22,13 +22,17 @@ from core.fsio import disk_errors, fsync_dir
 from core.untrusted import LINE, bounded_lines, loads, open_regular
 
 GENESIS = "0" * 64
+# JSON escapes only C0 controls; these break lines in str.splitlines, JavaScript and editors.
+_UNICODE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 Signer = Callable[[bytes], dict[str, str]]
 
 
 def canonical(value: Any) -> bytes:
-    """The bytes that are hashed and signed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes that are hashed and signed: sorted keys, no spaces, UTF-8; the Unicode line
+    breaks escaped, so a name holding one never splits a line for any reader."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.translate(_UNICODE_BREAKS).encode()
 
 
 def line_hash(line: bytes) -> str:

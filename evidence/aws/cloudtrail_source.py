@@ -12,7 +12,6 @@ folder and maps back with `original_key`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import threading
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, unquote
 
 from core.aws import IAM_ACTIONS, AwsAccount, translate
+from core.fsio import file_to_name, name_to_file
 
 IAM_ACTIONS.update(
     {
@@ -40,22 +39,13 @@ REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
 # ..._CloudTrail_us-east-1_20261101T0005Z_AbCd.json.gz (and CloudTrail-Digest_..._20261101T010203Z)
 FILE_TIME = re.compile(r"_(\d{8}T\d{4}(?:\d\d)?Z)[_.]")
 THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}
-MAX_NAME = 200  # bytes of a staged file name; longer keys are shortened and hashed
 
 
 def safe_name(key: str) -> str:
-    """A file name for an attacker-controlled key: every byte outside [A-Za-z0-9._-] (and a
-    leading '.') percent-encoded, so it is one path component, never hidden, and reversible.
-    A name too long for a file system keeps its head and the key's SHA-256 (the sidecar keeps
-    the key)."""
-    name = quote(key, safe="").replace("~", "%7E")  # '~' marks a shortened name
-    if name.startswith("."):
-        name = "%2E" + name[1:]
-    name = name or "%00empty"
-    if len(name) > MAX_NAME:
-        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
-        name = f"{name[: MAX_NAME - 70]}~{digest}"
-    return name
+    """A file name for an attacker-controlled key: core.fsio.name_to_file, so it is one path
+    component, never hidden, case-safe and reversible (a too long name keeps its head and a
+    hash; the sidecar keeps the key)."""
+    return name_to_file(key)
 
 
 def printable(text: str) -> str:
@@ -65,7 +55,7 @@ def printable(text: str) -> str:
 
 def original_key(name: str) -> str | None:
     """The key `safe_name` encoded (None for a shortened name: read it from the sidecar)."""
-    return None if "~" in name else unquote(name)
+    return file_to_name(name)
 
 
 def file_time(key: str) -> datetime | None:

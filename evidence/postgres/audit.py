@@ -21,6 +21,7 @@ from psycopg import sql
 
 from core.artifacts import collector, describe
 from core.errors import BadInput, BreachError, StepFailed
+from core.fsio import line_safe, qualified_file
 from core.redact import redact_dsn
 from core.timeutil import rfc3339
 from evidence.interface import (
@@ -93,8 +94,9 @@ def detect_roles(names: list[str], given: dict[str, str | None]) -> dict[str, st
 
 def export_name(name: str) -> str:
     """An export's folder under audit/: one plain name, so sealing and scope both find it
-    (sealing skips dot-names as temporaries; scope looks one level down)."""
-    if not name or name.startswith(".") or "/" in name or "\\" in name:
+    (sealing skips dot-names as temporaries; scope looks one level down), and one that fits
+    on a manifest's line (no control character or line break)."""
+    if not name or name.startswith(".") or "/" in name or "\\" in name or not line_safe(name):
         raise BadInput(
             f"export name {name!r} is not a plain name",
             hint="one word, no '/', not starting with '.'",
@@ -171,7 +173,7 @@ class AuditExport:
             return export_name(self.artifact)
         if self.table:
             schema, name = catalog.split_name(self.table)
-            return f"{schema}.{name}"
+            return qualified_file(schema, name)
         raise BadInput("a query's export needs a name to be staged under", field="name")
 
     def export(self, stager: Stager) -> ArtifactResult:
@@ -228,6 +230,8 @@ class AuditExport:
             "dsn": redact_dsn(self.dsn),
             "server_version": version,
             "table": relation.qualified if relation else None,
+            "schema_name": relation.schema if relation else None,  # the names themselves:
+            "table_name": relation.name if relation else None,  # the folder's name is encoded
             "query": query_text,
             "window": self.window.to_json(),
             "filters": {"actors": self.actors, "ips": networks},

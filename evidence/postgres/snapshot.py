@@ -4,6 +4,10 @@
     snapshot/<snapshot-id>/<schema.table>.ddl.sql      columns, types, constraints, indexes
     snapshot/<snapshot-id>/snapshot.json               tables, failures, snapshot id, LSN, txid
 
+Schema and table names come from the server under investigation: <schema.table> is
+core.fsio.qualified_file of the two (percent-encoded, '.' inside a name too), and each sidecar
+keeps the names themselves (source.schema_name, source.table_name).
+
 One REPEATABLE READ READ ONLY transaction takes ACCESS SHARE locks (so no DDL can change a table
 under us; writers are never blocked) and exports its snapshot; every worker adopts it. A table the
 role may not read is recorded as failed with the reason, and the others are still exported.
@@ -24,7 +28,7 @@ from psycopg import sql
 
 from core.artifacts import collector, describe
 from core.errors import BadInput, BreachError, StepFailed
-from core.fsio import write_json, write_text
+from core.fsio import qualified_file, write_json, write_text
 from core.redact import redact_dsn
 from core.timeutil import rfc3339, utcnow
 from evidence.interface import (
@@ -75,7 +79,8 @@ class TablePlan:
 
     @property
     def key(self) -> str:
-        return self.relation.qualified
+        """The table's file name (without suffix), also its sink's key: unique per relation."""
+        return qualified_file(self.relation.schema, self.relation.name)
 
 
 @dataclass
@@ -223,7 +228,9 @@ class TableSnapshot:
                 if not lost:
                     break
                 if attempt == 2:
-                    report.failed += [FailedItem(p.key, error.message) for p, error in lost]
+                    report.failed += [
+                        FailedItem(p.relation.qualified, error.message) for p, error in lost
+                    ]
                 remaining = [p for p, _ in lost]
         finally:
             shutil.rmtree(tmp_root, ignore_errors=True)
@@ -262,7 +269,7 @@ class TableSnapshot:
                 elif isinstance(error, ConnectionLost):
                     lost.append((plan, error))
                 else:
-                    report.failed.append(FailedItem(plan.key, error.message))
+                    report.failed.append(FailedItem(plan.relation.qualified, error.message))
         finally:
             for sink in sinks.values():
                 sink.abort()
@@ -283,7 +290,9 @@ class TableSnapshot:
             "system": "postgresql",
             "dsn": report.snapshot["dsn"],
             "server_version": report.snapshot["server_version"],
-            "table": plan.key,
+            "table": plan.relation.qualified,
+            "schema_name": plan.relation.schema,
+            "table_name": plan.relation.name,
             "query": plan.select.as_string(),
             "row_count": stats.rows,
             "estimated_rows": plan.relation.estimated_rows,

@@ -18,6 +18,7 @@ import pytest
 
 from breach.case import Case
 from core.errors import BadInput
+from core.fsio import name_to_file
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
@@ -358,7 +359,7 @@ def test_malformed_object_recorded_others_parsed(tmp_path: Path) -> None:
     assert [n.target for n in result.not_covered] == [bad_key]
     assert "preserved, not parsed" in result.not_covered[0].reason
     assert (case.staging / result.artifact / "objects").joinpath(
-        bad_key.replace("/", "%2F")
+        name_to_file(bad_key)
     ).read_bytes() == objects[bad_key]
 
 
