@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.artifacts import describe
 from core.errors import BadInput, BreachError
 from core.fsio import read_json, resolve_inside, stage_target, write_json
-from core.models import UtcDatetime
+from core.models import IncidentId, UtcDatetime
+from core.models import incident_id as check_incident_id
 from core.operator import operator
 from core.records import ScopeRecord
 from core.timeutil import rfc3339, utcnow
@@ -30,7 +30,6 @@ from manifests import chain
 
 Severity = Literal["P1", "P2", "P3", "P4"]
 Status = Literal["open", "contained", "resolved", "closed"]
-INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class CaseRecord(BaseModel):
@@ -38,7 +37,7 @@ class CaseRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    id: str
+    id: IncidentId
     severity: Severity
     title: str
     status: Status = "open"
@@ -123,11 +122,7 @@ class Case:
         detected_at: datetime | None = None,
         aware_at: datetime | None = None,
     ) -> Case:
-        if not INCIDENT_ID.match(incident_id):
-            raise BadInput(
-                f"incident id {incident_id!r} is not usable as a folder name",
-                hint="letters, digits, '.', '_' and '-', e.g. INC-2026-0042",
-            )
+        check_incident_id(incident_id)
         folder = root if root is not None else cases_root() / incident_id
         if (folder / "case.json").exists():
             raise BadInput(f"case {folder} already exists", hint="use `breach incident show`")

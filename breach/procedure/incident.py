@@ -30,7 +30,7 @@ from breach.case import Case, CaseRecord, Severity, Status
 from core.artifacts import artifact_meta, describe
 from core.errors import BadInput
 from core.fsio import write_text
-from core.models import Moment, UtcDatetime
+from core.models import IncidentId, Moment, UtcDatetime
 from core.records import JournalEntry
 from core.timeutil import rfc3339, to_utc, utcnow
 
@@ -107,7 +107,7 @@ class _Settings(BaseModel):
 
 # -- open ------------------------------------------------------------------------------------
 class OpenSettings(_Settings):
-    incident_id: str
+    incident_id: IncidentId
     severity: Severity
     title: str
     detected_at: Moment | None = None

@@ -45,6 +45,7 @@ from breach.procedure.bundle import (
 from core.aws import AwsAccount
 from core.errors import BadInput, StepFailed
 from core.fsio import resolve_inside
+from core.models import IncidentId
 from core.operator import operator
 from core.timeutil import utcnow
 from evidence.stores.interface import ChecksumMismatch, Lock, Store, StoredObject
@@ -85,7 +86,7 @@ class PushSettings(StoreSettings):
 
 
 class ListSettings(StoreSettings):
-    incident: str | None = None
+    incident: IncidentId | None = None
     reason: str | None = None
 
 
