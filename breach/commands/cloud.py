@@ -21,8 +21,9 @@ until_option = click.option("--until", required=True, help="Window end, exclusiv
 
 
 def jobs_option(what: str) -> Any:
+    """--jobs, bounded by the settings (so 0 is one line of bad input, not click's usage)."""
     return click.option(
-        "--jobs", "-j", type=click.IntRange(1, 32), default=4, show_default=True, help=what
+        "--jobs", "-j", type=int, default=4, show_default=True, help=f"{what} [1-32]"
     )
 
 
@@ -118,6 +119,7 @@ def s3_logs(case_dir: str, as_json: bool, **values: Any) -> None:
 @click.option("--instance", "instances", multiple=True, help="EC2 instance: all its volumes.")
 @click.option("--share-with", multiple=True, help="Share with this AWS account id (repeat).")
 @click.option("--copy-to-region", "copy_to", multiple=True, help="Copy to this region (repeat).")
+@click.option("--kms-key", help="Encrypt the copies with this KMS key (alias/NAME, id or ARN).")
 @click.option(
     "--wait-minutes", type=click.FloatRange(0), default=60, show_default=True,
     help="How long to wait for the snapshots to complete.",

@@ -178,9 +178,12 @@ class CloudSnapshotStepSettings(SnapshotSettings):
 
 class SnapshotCopy(BaseModel):
     region: str
+    purpose: str = Field(default="region copy", description="or 're-encrypted to share'")
     snapshot_id: str | None = None
     arn: str | None = None
     state: str | None = None
+    encrypted: bool | None = None
+    kms_key_id: str | None = None
     shared_with: list[str] = Field(default_factory=list)
     error: str | None = None
 
@@ -196,6 +199,7 @@ class TakenSnapshot(BaseModel):
     created_at: str | None = None
     completed: bool
     encrypted: bool | None = None
+    kms_key_id: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     shared_with: list[str] = Field(default_factory=list)
     copies: list[SnapshotCopy] = Field(default_factory=list)
@@ -251,6 +255,7 @@ def cloud_snapshot(
         "targets": {k: v for k, v in targets.items() if v},
         "share_with": list(settings.share_with),
         "copy_to": list(settings.copy_to),
+        "kms_key": settings.kms_key,
         "aws": _aws_details(settings),
     }
     reconciled = [_reconcile(case, ready, r, i) for r, i in _unfinished(case)]

@@ -44,6 +44,7 @@ IAM_ACTIONS.update(
         "DescribeInstances": "ec2:DescribeInstances",
         "ModifySnapshotAttribute": "ec2:ModifySnapshotAttribute",
         "CopySnapshot": "ec2:CopySnapshot",
+        "DescribeKey": "kms:DescribeKey",
     }
 )
 

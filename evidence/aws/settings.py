@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 SESSION_NAME = "breachkit-evidence"  # how an assumed role's CloudTrail entries name us
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
+KMS_KEY = re.compile(
+    r"^(alias/[A-Za-z0-9/_-]{1,250}|[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}|mrk-[0-9a-f]{32}"
+    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+)$"
+)
 S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?$", re.S)
 # Threads making API calls at once (I/O, not CPU: more than the cores help).
 Jobs = Annotated[int, Field(ge=1, le=32, description="API calls at once")]
@@ -120,6 +124,10 @@ class SnapshotSettings(AwsCollectorSettings):
     instances: list[str] = Field(default_factory=list)
     share_with: list[str] = Field(default_factory=list, description="AWS account ids")
     copy_to: list[str] = Field(default_factory=list, description="regions to copy to")
+    kms_key: str | None = Field(
+        default=None,
+        description="KMS key the copies are encrypted with (alias/NAME, key id, mrk- id or ARN)",
+    )
     wait_minutes: Annotated[float, Field(ge=0)] = 60
     poll_seconds: Annotated[float, Field(gt=0)] = 15
 
@@ -129,6 +137,13 @@ class SnapshotSettings(AwsCollectorSettings):
         for account in value:
             if not ACCOUNT_ID.match(account):
                 raise ValueError(f"{account!r} is not an AWS account id (12 digits)")
+        return value
+
+    @field_validator("kms_key")
+    @classmethod
+    def _kms_key(cls, value: str | None) -> str | None:
+        if value is not None and not KMS_KEY.match(value):
+            raise ValueError(f"{value!r} is not a KMS key: alias/NAME, a key id, mrk-... or an ARN")
         return value
 
     @field_validator("copy_to")
@@ -176,6 +191,7 @@ def s3_logs(settings: S3LogsSettings) -> AccessLogCopy:
 
 
 def snapshots(settings: SnapshotSettings) -> CloudSnapshots:
-    from evidence.aws.snapshots import CloudSnapshots
+    from evidence.aws.snapshots import CloudSnapshots, check_kms_key
 
+    check_kms_key(settings)
     return CloudSnapshots(settings)

@@ -10,6 +10,12 @@ Sharing an RDS snapshot adds the account to its `restore` attribute (ModifyDBSna
 ModifyDBClusterSnapshotAttribute); an EBS snapshot, to its `createVolumePermission`
 (ModifySnapshotAttribute). Each share is read back. A snapshot encrypted with an AWS managed
 key cannot be shared: AWS refuses, and the refusal is recorded.
+
+With a KMS key (`kms_key`), the copies are encrypted with it: every copy to another region, and,
+when sharing, a copy in the snapshot's own region of every encrypted snapshot, which is shared in
+its place (the original's key may be AWS managed, or one the forensics account cannot use). The
+key is looked up in each region first (DescribeKey: it must exist there, be enabled and be a
+customer managed key), and each copy is read back: a copy not encrypted with it is a problem.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.artifacts import TOOL_VERSION, collector, describe
-from core.errors import BreachError
+from core.errors import BadInput, BreachError, StepFailed
 from core.fsio import write_json
 from core.timeutil import rfc3339, utcnow
 from evidence.aws.calls import RetryLog
@@ -34,6 +40,9 @@ if TYPE_CHECKING:
 COLLECTOR = "evidence.aws.snapshots"
 DONE = {"available", "completed"}
 BROKEN = {"failed", "error", "incompatible-restore", "recoverable"}
+REGION_COPY = "region copy"
+SHARE_COPY = "re-encrypted to share"
+KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:(?:key|alias)/")
 KINDS = {
     "rds_instances": "rds-instance",
     "rds_clusters": "rds-cluster",
@@ -56,6 +65,8 @@ class Snap:
     progress: str | None = None
     created_at: str | None = None
     encrypted: bool | None = None
+    kms_key_id: str | None = None
+    purpose: str = "snapshot"  # or, for a copy, REGION_COPY or SHARE_COPY
     tags: dict[str, str] = field(default_factory=dict)
     shared_with: list[str] = field(default_factory=list)
     copies: list[Snap] = field(default_factory=list)
@@ -79,14 +90,18 @@ class Snap:
             "created_at": self.created_at,
             "completed": self.completed,
             "encrypted": self.encrypted,
+            "kms_key_id": self.kms_key_id,
             "tags": self.tags,
             "shared_with": self.shared_with,
             "copies": [
                 {
                     "region": c.region,
+                    "purpose": c.purpose,
                     "snapshot_id": c.snapshot_id,
                     "arn": c.arn,
                     "state": c.state,
+                    "encrypted": c.encrypted,
+                    "kms_key_id": c.kms_key_id,
                     "shared_with": c.shared_with,
                     "error": "; ".join(c.problems) or None,
                 }
@@ -123,6 +138,7 @@ class CloudSnapshots:
         self.log = RetryLog(self.account)
         self.started = utcnow()
         self.sleep: Callable[[float], None] = time.sleep
+        self._keys: dict[str, str] = {}  # region -> the key's ARN there
 
     def collect(self, stager: Stager) -> tuple[list[ArtifactResult], list[FailedItem]]:
         report = self.run(stager)
@@ -142,7 +158,13 @@ class CloudSnapshots:
             for region in self.settings.copy_to:
                 for snap in snaps:
                     self._copy(snap, region)
-            self._wait([c for s in snaps for c in s.copies], progress)
+            if self.settings.kms_key and self.settings.share_with:
+                for snap in [s for s in snaps if s.completed and s.encrypted]:
+                    self._copy(snap, snap.region, purpose=SHARE_COPY)
+            copies = [c for s in snaps for c in s.copies]
+            self._wait(copies, progress)
+            for copy in copies:
+                self._check_encryption(copy)
             for snap in [s for s in snaps if s.completed]:
                 for each in [snap, *snap.copies]:
                     self._share(each)
@@ -302,6 +324,7 @@ class CloudSnapshots:
         snap.created_at = _time(info.get("SnapshotCreateTime")) or snap.created_at
         encrypted = info.get("Encrypted", info.get("StorageEncrypted"))
         snap.encrypted = bool(encrypted) if encrypted is not None else snap.encrypted
+        snap.kms_key_id = info.get("KmsKeyId") or snap.kms_key_id
 
     @staticmethod
     def _ebs_state(snap: Snap, info: dict[str, Any]) -> None:
@@ -310,6 +333,7 @@ class CloudSnapshots:
         snap.created_at = _time(info.get("StartTime")) or snap.created_at
         if info.get("Encrypted") is not None:
             snap.encrypted = bool(info["Encrypted"])
+        snap.kms_key_id = info.get("KmsKeyId") or snap.kms_key_id
         if info.get("StateMessage") and snap.state in BROKEN:
             snap.problems.append(str(info["StateMessage"]))
 
@@ -358,31 +382,41 @@ class CloudSnapshots:
             self._ebs_state(snap, found["Snapshots"][0])
 
     # -- copy and share ----------------------------------------------------------------------
-    def _copy(self, snap: Snap, region: str) -> None:
+    def _copy(self, snap: Snap, region: str, purpose: str = REGION_COPY) -> None:
         if not snap.completed:
             snap.problems.append(f"not copied to {region}: the snapshot is not complete")
             return
         tags = {**snap.tags, "breachkit:copy-of": snap.arn or snap.snapshot_id}
         client = self._client("ec2" if snap.kind == "ebs-volume" else "rds", region)
         copy = Snap(snap.kind, snap.source, region, "", source_arn=snap.arn, tags=tags)
+        copy.purpose = purpose
+        # A copy in the snapshot's own region needs another identifier (RDS), and no
+        # pre-signed request (botocore makes one for RDS whenever SourceRegion is given).
+        target = snap.snapshot_id if region != snap.region else f"{snap.snapshot_id[:240]}-shared"
+        source_region = {"SourceRegion": snap.region} if region != snap.region else {}
         try:
+            key = self._key(region) if self.settings.kms_key else None
             if snap.kind == "rds-instance":
                 made = self.log.call(
                     client.copy_db_snapshot,
                     SourceDBSnapshotIdentifier=snap.arn,
-                    TargetDBSnapshotIdentifier=snap.snapshot_id,
+                    TargetDBSnapshotIdentifier=target,
                     Tags=self._tag_list(tags),
-                    SourceRegion=snap.region,
+                    **source_region,
+                    **({"KmsKeyId": key} if key else {}),
                 )["DBSnapshot"]
                 copy.snapshot_id = made["DBSnapshotIdentifier"]
                 self._rds_state(copy, made)
             elif snap.kind == "rds-cluster":
+                # AWS encrypts a cluster snapshot's copy only when the snapshot is encrypted
+                # (an unencrypted one's copy stays so: _check_encryption says it)
                 made = self.log.call(
                     client.copy_db_cluster_snapshot,
                     SourceDBClusterSnapshotIdentifier=snap.arn,
-                    TargetDBClusterSnapshotIdentifier=snap.snapshot_id,
+                    TargetDBClusterSnapshotIdentifier=target,
                     Tags=self._tag_list(tags),
-                    SourceRegion=snap.region,
+                    **source_region,
+                    **({"KmsKeyId": key} if key and snap.encrypted else {}),
                 )["DBClusterSnapshot"]
                 copy.snapshot_id = made["DBClusterSnapshotIdentifier"]
                 self._rds_state(copy, made)
@@ -393,6 +427,7 @@ class CloudSnapshots:
                     SourceSnapshotId=snap.snapshot_id,
                     Description=f"copy of {snap.snapshot_id} for {self.settings.incident}",
                     TagSpecifications=[{"ResourceType": "snapshot", "Tags": self._tag_list(tags)}],
+                    **({"Encrypted": True, "KmsKeyId": key} if key else {}),
                 )
                 copy.snapshot_id = made["SnapshotId"]
                 copy.arn = self._ebs_arn(region, copy.snapshot_id)
@@ -403,10 +438,42 @@ class CloudSnapshots:
             copy.problems.append(f"copy to {region} failed: {exc.diagnostics()}")
         snap.copies.append(copy)
 
+    def _key(self, region: str) -> str:
+        """The ARN of the settings' KMS key in `region`, looked up once: it must exist there, be
+        enabled and be customer managed (an AWS managed key's snapshots cannot be shared)."""
+        if region not in self._keys:
+            given = str(self.settings.kms_key)
+            try:
+                found = self.log.call(self._client("kms", region).describe_key, KeyId=given)
+            except BreachError as exc:
+                problem = f"KMS key {given} not usable in {region}: {exc.diagnostics()}"
+                raise StepFailed(problem) from None
+            meta = found["KeyMetadata"]
+            if meta.get("KeyState", "Enabled") != "Enabled":
+                raise StepFailed(f"KMS key {given} in {region} is {meta.get('KeyState')}")
+            if meta.get("KeyManager") == "AWS":
+                raise StepFailed(f"KMS key {given} in {region} is AWS managed: not shareable")
+            self._keys[region] = str(meta["Arn"])
+        return self._keys[region]
+
+    def _check_encryption(self, copy: Snap) -> None:
+        """A completed copy made with the KMS key is encrypted with it (read back from AWS)."""
+        if not self.settings.kms_key or not copy.completed:
+            return
+        wanted = self._keys.get(copy.region, "")
+        same_key = (copy.kms_key_id or "") in (wanted, wanted.rsplit("/", 1)[-1])
+        if not copy.encrypted or not same_key:
+            copy.problems.append(
+                f"the copy in {copy.region} is not encrypted with {self.settings.kms_key}"
+                f" (encrypted: {copy.encrypted}, key: {copy.kms_key_id})"
+            )
+
     def _share(self, snap: Snap) -> None:
         accounts = list(self.settings.share_with)
         if not accounts or not snap.completed:
             return
+        if any(c.purpose == SHARE_COPY for c in snap.copies):
+            return  # shared through its copy under the KMS key
         client = self._client("ec2" if snap.kind == "ebs-volume" else "rds", snap.region)
         try:
             if snap.kind == "rds-instance":
@@ -497,6 +564,32 @@ class CloudSnapshots:
             {"media_type": "application/json", "source": source, "collector": collector(COLLECTOR)},
         )
         return staged_name(stager, target)
+
+
+def check_kms_key(settings: SnapshotSettings) -> None:
+    """Refused before anything is created: a key with no copy to encrypt, or a key's ARN (one
+    region's key) where copies are made in another region too."""
+    key = settings.kms_key
+    if not key:
+        return
+    if not settings.copy_to and not settings.share_with:
+        raise BadInput(
+            "a KMS key encrypts copies: copy to a region or share with an account too",
+            field="kms_key",
+        )
+    found = KEY_ARN.match(key)
+    if not found:
+        return
+    needed = set(settings.copy_to) | ({settings.aws.region_name} if settings.share_with else set())
+    elsewhere = sorted(needed - {found["region"]})
+    if elsewhere:
+        raise BadInput(
+            f"the KMS key's ARN names a key in {found['region']}; copies are made in"
+            f" {', '.join(elsewhere)}",
+            hint="give its alias (alias/NAME) or a multi-Region key's mrk- id: each region"
+            " finds its own",
+            field="kms_key",
+        )
 
 
 def _restore_accounts(attributes: list[dict[str, Any]]) -> list[str]:

@@ -141,8 +141,14 @@ def test_cloud_snapshot_exits_1_for_a_missing_resource(
             "--copy-to-region",
         ),
         (["cloud-snapshot"], "nothing to snapshot"),
+        (["cloud-snapshot", "--ebs-volume", "vol-1", "--kms-key", "../k", "--share-with",
+          "111122223333"], "--kms-key"),
+        (["cloud-snapshot", "--ebs-volume", "vol-1", "--copy-to-region", "eu-west-1", "--kms-key",
+          "arn:aws:kms:us-east-1:111122223333:key/0b7c"], "names a key in us-east-1"),
+        (["cloud-snapshot", "--ebs-volume", "vol-1", "--kms-key", "alias/f"], "--kms-key"),
+        (["s3-logs", "--prefix", "s3://b-b-b/", "--jobs", "0"], "--jobs"),
     ],
-)
+)  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(
     breach: Any, case: Case, aws_env: None, args: list[str], expected: str
 ) -> None:
