@@ -58,7 +58,7 @@ from manifests.signing import Signer
 from manifests.verify import load_trusted, verify_bundle
 
 CUSTODY_DIR = "custody/"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\Z")  # \Z: no trailing newline
 Progress = Callable[[int], None]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from core.artifacts import collector, describe
 from core.aws import AwsAccount, AwsCallFailed
-from core.fsio import write_text
+from core.fsio import name_to_file, write_text
 from core.timeutil import rfc3339, utcnow
 from evidence.aws import cloudtrail_records as records
 from evidence.aws.cloudtrail import COLLECTOR, Accumulator, Report, _free_name
@@ -146,7 +146,7 @@ class LookupExport:
                 return throttled
             page_no += 1
             events = page.get("Events", [])
-            name = f"responses/{region}/page-{page_no:05d}.json"
+            name = f"responses/{name_to_file(region)}/page-{page_no:05d}.json"
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
             write_text(tmp / name, json.dumps(events, default=str, indent=1) + "\n")
             texts = [str(e.get("CloudTrailEvent") or "{}") for e in events]

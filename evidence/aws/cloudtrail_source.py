@@ -33,9 +33,11 @@ IAM_ACTIONS.update(
     }
 )
 
-ACCOUNT = re.compile(r"^\d{12}$")
-ORG = re.compile(r"^o-[a-z0-9]{10,32}$")
-REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+$")
+# Folder names read from the bucket: matched whole ('\Z', not '$', which also matches before a
+# trailing newline), so "123456789012\n" is no account.
+ACCOUNT = re.compile(r"^\d{12}\Z")
+ORG = re.compile(r"^o-[a-z0-9]{10,32}\Z")
+REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-\d+\Z")
 # ..._CloudTrail_us-east-1_20261101T0005Z_AbCd.json.gz (and CloudTrail-Digest_..._20261101T010203Z)
 FILE_TIME = re.compile(r"_(\d{8}T\d{4}(?:\d\d)?Z)[_.]")
 THROTTLE_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "503"}

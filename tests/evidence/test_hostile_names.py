@@ -3,13 +3,14 @@ moto. Tables, schemas and columns named with '/', '..', line breaks, U+2028, ter
 names differing only in case and names that encode to each other's naive form are exported,
 snapshotted and sealed: nothing lands outside its artifact folder, nothing is overwritten, every
 line-based file stays one entry a line (`sha256sum -c` passes), the bundle verifies, and the
-original names are in the metadata and the signed statement."""
+original names are in the metadata and the signed statement. (AWS names:
+test_hostile_aws_names.py.)"""
 
 from __future__ import annotations
 
 import json
 import subprocess
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -183,72 +184,3 @@ def test_hostile_tables_snapshot_export_and_seal_safely(
         if a.get("source", {}).get("system") == "postgresql"
     }
     assert set(HOSTILE_TABLES) <= signed
-
-
-def test_s3_keys_that_cannot_all_be_stored_fail_alone(case: Case, aws: None) -> None:
-    import boto3
-
-    from breach.procedure.cloud import S3LogsStepSettings, s3_logs
-
-    stamp = "2026-11-29-10-15-02-"
-    keys = {
-        f"logs/{stamp}AAAAAAAAAAAAAAAA": b"file",
-        f"logs/{stamp}AAAAAAAAAAAAAAAA/\u2028{stamp}BBBBBBBBBBBBBBBB": b"needs a file as a folder",
-        f"Logs/{stamp}AAAAAAAAAAAAAAAA": b"case only",
-        f"logs%2F{stamp}AAAAAAAAAAAAAAAA": b"naive form",
-        f"../../etc/{stamp}CCCCCCCCCCCCCCCC": b"dots",
-        f"x\n\u2028\x1b[31m/{stamp}DDDDDDDDDDDDDDDD": b"line breaks",
-    }
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="hostile-logs")
-    for key, data in keys.items():
-        s3.put_object(Bucket="hostile-logs", Key=key, Body=data)
-    result = s3_logs(
-        S3LogsStepSettings(
-            case=str(case.root), prefix="s3://hostile-logs/", jobs=1,
-            since=datetime(2026, 11, 29, tzinfo=UTC), until=datetime(2026, 11, 30, tzinfo=UTC),
-        )
-    )  # fmt: skip
-    (failed,) = result.failed
-    assert failed.target == f"logs/{stamp}AAAAAAAAAAAAAAAA/\u2028{stamp}BBBBBBBBBBBBBBBB"
-    assert "a file of that name is there" in failed.reason and "\n" not in failed.reason
-    assert result.problem is not None  # the command exits 1, naming it
-    copied = {c.key: c.artifact for c in result.copied}
-    assert set(copied) == set(keys) - {failed.target}
-    for key, artifact in copied.items():
-        staged = case.staging / artifact
-        assert staged.is_relative_to(case.staging / "cloud" / "s3-logs" / "hostile-logs")
-        assert line_safe(artifact) and staged.read_bytes() == keys[key]
-        sidecar = json.loads((case.staging / f"{artifact}.meta.json").read_text())
-        assert sidecar["source"]["key"] == key
-    assert not (case.staging / "etc").exists() and not (case.root.parent / "etc").exists()
-    entries = [json.loads(line) for line in assert_line_file(case.journal_path)]
-    assert failed.target in json.dumps(entries, ensure_ascii=False)  # named, one line each
-
-
-def test_log_groups_differing_in_case_or_naive_form_stay_apart(case: Case, aws: None) -> None:
-    from breach.procedure.cloud import CloudWatchStepSettings, cloudwatch
-
-    from .test_cloudwatch import base_day, put
-
-    since = base_day()
-    groups = ["/aws/App", "/aws/app", "%2Faws%2Fapp", "../../etc", "/aws/sep\u2028x"]
-    for n, group in enumerate(groups):
-        put(group, "s", [(since + timedelta(hours=1), f"event of group {n}")])
-    result = cloudwatch(
-        CloudWatchStepSettings(
-            case=str(case.root), log_groups=groups, since=since, until=since + timedelta(days=1)
-        )
-    )
-    assert result.failed == []
-    folders = {a.log_group: case.staging / a.artifact for a in result.artifacts}
-    assert set(folders) == set(groups)
-    assert len({f.name.casefold() for f in folders.values()}) == len(groups)
-    for n, group in enumerate(groups):
-        folder = folders[group]
-        assert folder.parent == case.staging / "cloud" / "logs" and line_safe(folder.name)
-        rows = pq.read_table(folder).column("message").to_pylist()
-        assert rows == [f"event of group {n}"]  # nothing overwritten by a look-alike
-        sidecar = json.loads(folder.with_name(folder.name + ".meta.json").read_text())
-        assert sidecar["source"]["log_group"] == group
-    assert_line_file(case.journal_path)
