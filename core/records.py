@@ -75,6 +75,14 @@ class ScopeRecord(BaseModel):
     records_touched: int | None = None
     affected_users: int | None = None
     affected_users_artifact: str | None = None
+    # When the attacker was active: the first and last matching event (not the searched window).
+    first_seen: UtcDatetime | None = None
+    last_seen: UtcDatetime | None = None
+    # The columns of each touched table, from its snapshot (what kinds of data were exposed).
+    columns: dict[str, list[str]] = Field(default_factory=dict)
+    # What the evidence cannot count, and why: affected_users / records_touched -> reason.
+    # A count named here is a lower bound (or None: nothing countable), never a true zero.
+    uncounted: dict[str, str] = Field(default_factory=dict)
 
 
 class TargetResult(BaseModel):

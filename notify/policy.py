@@ -7,6 +7,7 @@ over it table by table. Any mistake is one line naming the file and the field.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import time
 from importlib import resources
@@ -27,11 +28,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+PLACEHOLDER_NAME = "Example Ltd"
+PLACEHOLDER_DOMAIN = "example.com"
+
+
 class Organisation(_Strict):
-    name: str = "Example Ltd"
+    name: str = PLACEHOLDER_NAME
     dpo_contact: str = ""
     security_contact: str = ""
     supervisory_authority: str = "the competent supervisory authority"
+
+    def placeholders(self) -> dict[str, str]:
+        """The fields still holding the default policy's placeholders: field -> value."""
+        found = {"name": self.name} if self.name.strip() == PLACEHOLDER_NAME else {}
+        for key in ("dpo_contact", "security_contact"):
+            value = getattr(self, key)
+            if re.search(rf"@{re.escape(PLACEHOLDER_DOMAIN)}\b", value, re.IGNORECASE):
+                found[key] = value
+        return found
 
 
 class SeverityLevel(_Strict):
@@ -83,6 +97,8 @@ class Policy(_Strict):
     escalation: dict[str, Role] = Field(default_factory=dict)
     classify: ClassifyRules = ClassifyRules()
     regimes: dict[str, Regime] = Field(default_factory=dict)
+    # kind of personal data -> column names that hold it (notify.facts.data_kinds)
+    data_kinds: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

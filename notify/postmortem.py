@@ -14,9 +14,10 @@ from core.timeutil import parse_rfc3339, utcnow
 from notify.context import IncidentContext
 from notify.deadlines import humanize
 from notify.policy import Policy
-from notify.render import MARKER, Notice, render_text, variables
+from notify.render import MARKER, Notice, check_values, render_text, variables
 
 REQUIRED_FOR = ("P1", "P2")
+FILLED_IN_CODE = ("users_affected", "data_impact")  # fields render_postmortem fills, not the .j2
 
 
 def _changes(details: dict[str, Any]) -> str:
@@ -31,7 +32,8 @@ def _changes(details: dict[str, Any]) -> str:
 
 
 def _event_text(entry: dict[str, Any]) -> str:
-    text = str(entry.get("what", "?"))
+    what = str(entry.get("what", "?"))
+    text = "note" if what == "incident.note" else what  # a responder's note: its words follow
     changed = _changes(entry.get("details") or {})
     if changed:
         text += f" ({changed})"
@@ -99,6 +101,7 @@ def render_postmortem(
     values: dict[str, str] | None = None,
     now: datetime | None = None,
 ) -> Notice:
+    check_values("postmortem", values, templates_dir, extra=FILLED_IN_CODE)
     moment = now or utcnow()
     data = variables(context, policy, values, moment)
     scope = context.scope

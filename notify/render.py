@@ -19,14 +19,21 @@ from typing import Any
 import jinja2
 
 from core.errors import BadInput
+from core.records import ScopeRecord
 from core.timeutil import parse_rfc3339, rfc3339, utcnow
 from notify.channels.interface import Composed
 from notify.context import IncidentContext
 from notify.deadlines import Duration, deadline, local_iso
+from notify.facts import UNDETERMINED, DataKinds, count_text, data_kinds, measures
 from notify.policy import Policy
 
 NOTICES = ("internal", "external", "gdpr-art33", "gdpr-art34")
 MARKER = re.compile(r"\[\[FILL IN: ([^\]]*)\]\]")
+# A draft's header: lines before the notice starting with this, never sent.
+HEADER = "%%"
+# The names a template takes through --set: `field("name", ...)` and `vars.name`.
+_FIELD_CALL = re.compile(r"""\bfield\(\s*["'](\w+)["']""")
+_VARS = re.compile(r"\bvars\.(\w+)")
 _STATUS_LABELS = {
     "open": "Investigating",
     "contained": "Mitigating",
@@ -51,7 +58,12 @@ def marker(what: str) -> str:
 
 
 def parse_notice(name: str, text: str, template: str) -> Notice:
-    """Split `Subject: ...` off the first line (a notice without one gets a generic subject)."""
+    """Split `Subject: ...` off the first line (a notice without one gets a generic subject);
+    a draft's header lines (starting with %%) are dropped."""
+    lines = text.lstrip("\n").split("\n")
+    while lines and lines[0].startswith(HEADER):
+        lines.pop(0)
+    text = "\n".join(lines)
     first, _, rest = text.lstrip("\n").partition("\n")
     if first.lower().startswith("subject:"):
         return Notice(name, first.split(":", 1)[1].strip(), rest.strip("\n") + "\n", template)
@@ -114,13 +126,46 @@ def _impact(context: IncidentContext) -> str | None:
     if scope is None:
         return None
     parts = []
-    if scope.affected_users is not None:
-        parts.append(f"{scope.affected_users} affected users")
-    if scope.records_touched is not None:
-        parts.append(f"{scope.records_touched} records touched")
+    for key, what in (("affected_users", "affected users"), ("records_touched", "records touched")):
+        value, reason = getattr(scope, key), scope.uncounted.get(key)
+        if reason is None:
+            parts += [f"{value} {what}"] if value is not None else []
+        elif value:
+            parts.append(f"at least {value} {what} (the rest {UNDETERMINED}: {reason})")
+        else:
+            parts.append(f"{what} {UNDETERMINED} ({reason})")
     if scope.tables:
         parts.append(f"tables {', '.join(sorted(scope.tables))}")
     return "; ".join(parts) or None
+
+
+def _count(scope: ScopeRecord | None, key: str, what: str) -> str | None:
+    """A count for a regulator: where the evidence could not make it, the gap is to fill in."""
+    said = count_text(scope, key)
+    if said is not None and UNDETERMINED in said:
+        return f"{said} {marker(what)}"
+    return said
+
+
+def _plain_data(kinds: DataKinds) -> str | None:
+    """The kinds for the people affected; where some are unknown, the gap is to fill in."""
+    said = ", ".join(kinds.kinds)
+    if kinds.undetermined:
+        gap = marker("which other kinds of their data are involved")
+        return f"{said}; {gap}" if said else gap
+    return said or None
+
+
+def _categories(kinds: DataKinds) -> str | None:
+    """The kinds of personal data; tables whose columns are unknown are a gap to fill in."""
+    if not kinds.annex:
+        return None
+    said = ", ".join(kinds.kinds)
+    if kinds.undetermined:
+        gap = f"{UNDETERMINED} for {len(kinds.undetermined)} table(s) (see the annex)"
+        said = f"{said}; {gap}" if said else gap
+        return f"{said} {marker('kinds of personal data in the tables not snapshotted')}"
+    return said or None
 
 
 def _every(rule: Duration) -> str:
@@ -157,6 +202,10 @@ def variables(
 
     case = context.case.model_dump(mode="json")
     hours_since_aware = (moment - context.case.aware_at) / timedelta(hours=1)
+    scope = context.scope
+    kinds = data_kinds(scope, policy.data_kinds)
+    done = measures(context.containment)
+    seen = scope is not None and scope.first_seen is not None and scope.last_seen is not None
     return {
         "case": case,
         "severity": {**level.model_dump(mode="json"), "id": context.case.severity},
@@ -168,7 +217,21 @@ def variables(
         "next_update": local_iso(next_update, policy.calendar),
         "update_every": _every(level.update_every),
         "containment": [c.model_dump(mode="json") for c in context.containment],
-        "measures": [c.summary for c in context.containment if c.summary and c.changed_something],
+        "measures": done.technical,
+        "measures_by_system": done.by_system,
+        "measures_plain": done.plain,
+        # when the attacker was active (first and last matching event), not the searched window
+        "period": {"first": local(scope.first_seen), "last": local(scope.last_seen)}
+        if seen and scope
+        else None,
+        "data_kinds": kinds.kinds,
+        "data_annex": kinds.annex,
+        "data_kinds_undetermined": kinds.undetermined,
+        "plain_data": _plain_data(kinds),
+        "record_categories": _categories(kinds),
+        "subjects_count": _count(scope, "affected_users", "approximate number of data subjects"),
+        "records_count": _count(scope, "records_touched", "approximate number of records"),
+        "org_placeholders": policy.organisation.placeholders(),
         "timeline": context.timeline,
         "now": rfc3339(moment),
         "now_local": local_iso(moment, policy.calendar),
@@ -179,6 +242,50 @@ def variables(
         "fill": marker,
         "local": local,
     }
+
+
+def template_fields(
+    name: str, templates_dir: Path | None = None, extra: tuple[str, ...] = ()
+) -> list[str]:
+    """The names template `name` accepts through --set (with `extra`: those its code fills)."""
+    template = _template(_environment(templates_dir), name)
+    try:
+        source = Path(template.filename).read_text(encoding="utf-8") if template.filename else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"template {template.filename}: cannot read it: {exc}") from None
+    return sorted(set(_FIELD_CALL.findall(source)) | set(_VARS.findall(source)) | set(extra))
+
+
+def check_values(
+    name: str,
+    values: dict[str, str] | None,
+    templates_dir: Path | None = None,
+    extra: tuple[str, ...] = (),
+) -> None:
+    """A --set name the template does not take is a typo that would silently fill nothing."""
+    known = template_fields(name, templates_dir, extra)
+    unknown = sorted(set(values or {}) - set(known))
+    if unknown:
+        raise BadInput(
+            f"notice {name} has no field {unknown[0]!r} to set",
+            hint=f"it takes: {', '.join(known)} (see `breach notify fields --notice {name}`)",
+            field="values",
+        )
+
+
+def draft_header(name: str, fields: list[str], placeholders: dict[str, str]) -> str:
+    """What a reviewer needs at the top of a draft: the header lines are never sent."""
+    lines = [
+        f"{HEADER} draft of notice {name}; lines starting with {HEADER} are not sent.",
+        f"{HEADER} fields to fill with --set NAME=VALUE: {', '.join(fields) or '-'}",
+    ]
+    if placeholders:
+        named = ", ".join(f"organisation.{key}" for key in placeholders)
+        lines.append(
+            f"{HEADER} NOT SENDABLE: the organisation is the default policy's placeholder;"
+            f" set {named} in your policy file"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def render_text(name: str, data: dict[str, Any], templates_dir: Path | None = None) -> Notice:
@@ -213,4 +320,5 @@ def render_notice(
     values: dict[str, str] | None = None,
     now: datetime | None = None,
 ) -> Notice:
+    check_values(name, values, templates_dir)
     return render_text(name, variables(context, policy, values, now), templates_dir)

@@ -69,3 +69,21 @@ def policy(case_dir: str, as_json: bool, **opts: Any) -> None:
     before = changed.before or "the default (not pinned)"
     said = f"{changed.case}: policy {before} -> {changed.source} ({changed.sha256[:12]})"
     report_line(as_json, changed, lambda d: escape(said))
+
+
+@click.command("fields")
+@click.option("--notice", "notices", multiple=True, help="Which notice(s); default: all built in.")
+@click.option("--templates", envvar="BREACH_TEMPLATES", type=PATH, help="Folder of your own templates. [BREACH_TEMPLATES]")  # fmt: skip
+@json_option
+def fields(as_json: bool, **opts: Any) -> None:
+    """The names each notice template accepts through --set NAME=VALUE."""
+    from breach.procedure.notify import FieldsSettings
+    from breach.procedure.notify import fields as step
+
+    found = invoke(step, FieldsSettings, **opts)
+
+    def human(out: Console) -> None:
+        for notice, names in found.fields.items():
+            out.print(escape(f"{notice}: {', '.join(names) or '-'}"))
+
+    report(as_json, found.model_dump(mode="json"), human)

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from breach.commands import invoke
+from breach.commands import LazyGroup, invoke
 from breach.options import (
     PATH,
     POLICY_HELP,
@@ -69,7 +69,7 @@ CHANNEL_OPTIONS = (
 )  # fmt: skip
 
 
-@click.group("notify")
+@click.group("notify", cls=LazyGroup, lazy={"fields": ("breach.commands.casework:fields", "The names each notice template accepts through --set.")})  # fmt: skip
 def notify() -> None:
     """Escalation and regulatory clocks, notices, and the record of who was told when."""
 

@@ -39,7 +39,7 @@ from notify.channels.smtp import SmtpChannel, valid_address
 from notify.context import CaseInfo, IncidentContext
 from notify.obligations import State, next_update, notices_owed, obligations, status
 from notify.policy import Policy
-from notify.postmortem import render_postmortem, unfinished_sections
+from notify.postmortem import FILLED_IN_CODE, render_postmortem, unfinished_sections
 from notify.recipients import RecipientList
 from notify.records import (
     bulk_receipt,
@@ -51,7 +51,14 @@ from notify.records import (
     record_name,
     split_receipts,
 )
-from notify.render import Notice, parse_notice, render_notice
+from notify.render import (
+    NOTICES,
+    Notice,
+    draft_header,
+    parse_notice,
+    render_notice,
+    template_fields,
+)
 
 # What the journal entry of a send repeats from its receipt.
 JOURNALED = (
@@ -193,15 +200,18 @@ def draft(settings: DraftSettings) -> DraftResult:
     case = Case.load(settings.case)
     policy = policy_for(case, settings.policy)
     context = incident_context(case)
+    names = settings.notices or notices_owed(context, policy)
+    fields = _fields_of(names, settings.templates, settings.values)
     rows = []
-    for name in settings.notices or notices_owed(context, policy):
+    for name in names:
+        values = {k: v for k, v in settings.values.items() if k in fields[name]}
         rendered = render_notice(
-            name, context, policy, templates_dir=settings.templates, values=settings.values
+            name, context, policy, templates_dir=settings.templates, values=values
         )
         target = drafts_dir(case) / f"{name}.md"
         kept = target.exists() and not settings.force
         if not kept:
-            write_text(target, rendered.text)
+            write_text(target, _draft_text(rendered, fields[name], policy))
         rows.append(
             DraftRow(
                 notice=name,
@@ -216,6 +226,72 @@ def draft(settings: DraftSettings) -> DraftResult:
     if written:
         case.journal("notify.draft", details={"notices": written})
     return DraftResult(case=case.id, drafts=rows)
+
+
+def _fields_of(
+    names: list[str], templates: Path | None, values: dict[str, str]
+) -> dict[str, list[str]]:
+    """The --set names each notice takes; a value none of them takes is refused."""
+    fields = {name: template_fields(name, templates) for name in names}
+    taken = {field for known in fields.values() for field in known}
+    unknown = sorted(set(values) - taken)
+    if unknown:
+        raise BadInput(
+            f"no notice drafted here has a field {unknown[0]!r} to set",
+            hint=f"they take: {', '.join(sorted(taken))} (see `breach notify fields`)",
+            field="values",
+        )
+    return fields
+
+
+def _draft_text(notice: Notice, fields: list[str], policy: Policy) -> str:
+    """The draft as reviewed: a header (its fields; whether it may be sent), then the notice."""
+    used = _placeholders_in(notice, policy)
+    return draft_header(notice.name, fields, used) + notice.text
+
+
+def _placeholders_in(notice: Notice, policy: Policy) -> dict[str, str]:
+    """The default policy's placeholder organisation values this notice would carry."""
+    return {k: v for k, v in policy.organisation.placeholders().items() if v in notice.text}
+
+
+def refuse_placeholders(notice: Notice, policy: Policy) -> None:
+    """A notice is never sent in the name of "Example Ltd" (a draft may be, marked)."""
+    used = _placeholders_in(notice, policy)
+    if used:
+        named = ", ".join(f"organisation.{key}" for key in used)
+        raise BadInput(
+            f"notice {notice.name} would be sent with the default policy's placeholder"
+            f" organisation ({', '.join(repr(v) for v in used.values())})",
+            hint=f"set {named} in your policy file, then pin it:"
+            " breach incident policy --case CASE --policy FILE --reason '...'",
+            field="policy",
+        )
+
+
+# -- fields ----------------------------------------------------------------------------------
+class FieldsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    notices: list[str] = Field(default_factory=list, description="default: the built-in ones")
+    templates: Path | None = Field(default=None, description="a folder of your own <notice>.md.j2")
+
+
+class FieldsResult(BaseModel):
+    fields: dict[str, list[str]] = Field(description="notice -> the names --set fills")
+
+
+def fields(settings: FieldsSettings) -> FieldsResult:
+    """The names each notice template accepts through --set (also in every draft's header)."""
+    names = settings.notices or [*NOTICES, "postmortem"]
+    return FieldsResult(
+        fields={
+            name: template_fields(
+                name, settings.templates, FILLED_IN_CODE if name == "postmortem" else ()
+            )
+            for name in names
+        }
+    )
 
 
 # -- send ------------------------------------------------------------------------------------
@@ -306,7 +382,7 @@ def notice_to_send(
         name, incident_context(case), policy, templates_dir=templates, values=values
     )
     if not path.exists():
-        write_text(path, notice.text)
+        write_text(path, _draft_text(notice, template_fields(name, templates), policy))
     return notice, "rendered"
 
 
@@ -347,6 +423,7 @@ def send(settings: SendSettings) -> SendResult:
     policy = policy_for(case, settings.policy)
     name = settings.notice
     notice, source = notice_to_send(case, name, policy, settings.templates, settings.values)
+    refuse_placeholders(notice, policy)
     unfilled = notice.unfilled()
     if unfilled:
         raise BadInput(

@@ -26,6 +26,7 @@ from notify.channels.interface import (
     PermanentError,
     TransientError,
 )
+from notify.markup import html_document, plain_text
 
 Security = Literal["starttls", "tls", "none"]
 PASSWORD_ENV = "BREACH_SMTP_PASSWORD"  # the password comes from here only, never from settings
@@ -136,7 +137,9 @@ class SmtpChannel:
         mail["Date"] = format_datetime(utcnow())
         domain = self.settings.sender.rpartition("@")[2] or "breachkit.invalid"
         mail["Message-ID"] = make_msgid(domain=domain)
-        mail.set_content(message.body)
+        # plain text without Markdown markup, and the notice rendered as the HTML alternative
+        mail.set_content(plain_text(message.body))
+        mail.add_alternative(html_document(message.subject, message.body), subtype="html")
         return mail
 
     def transmit(self, conn: smtplib.SMTP, message: Message, to: list[str]) -> Accepted:

@@ -19,9 +19,13 @@ from typing import Any
 import pytest
 
 from breach.case import Case
+from breach.procedure.policy import pin
 from core.records import Action, ContainmentReceipt, ReceiptStatus, TargetResult
+from notify.policy import load_policy
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+# A policy naming a real organisation: notices naming the default's placeholder are not sent.
+ORG_POLICY = Path(__file__).with_name("org-policy.toml")
 SMTP_USER = "notifier"
 SMTP_PASSWORD = "s3cret-smtp-pass"
 
@@ -252,7 +256,8 @@ def write_affected_users(case: Case, emails: list[str]) -> str:
 
 @pytest.fixture
 def breach_case(tmp_path: Path) -> Case:
-    """A P1 data-breach case with a scope and two containment receipts, as other steps write them."""
+    """A P1 data-breach case with a scope and two containment receipts, as other steps write them,
+    under a policy naming a real organisation (ORG_POLICY, pinned)."""
     case = Case.open(
         "INC-2026-0042",
         "P1",
@@ -261,6 +266,7 @@ def breach_case(tmp_path: Path) -> Case:
         detected_at=NOW - dt.timedelta(hours=3),
         aware_at=NOW - dt.timedelta(hours=2),
     )
+    pin(case, load_policy(ORG_POLICY), "the organisation's policy")
     emails = [f"user{i}@example.org" for i in range(1, 4)]
     artifact = write_affected_users(case, emails)
     case.update(
@@ -275,6 +281,12 @@ def breach_case(tmp_path: Path) -> Case:
             "records_touched": 1500,
             "affected_users": 3,
             "affected_users_artifact": artifact,
+            "first_seen": "2026-11-26T21:14:00Z",
+            "last_seen": "2026-11-27T03:02:00Z",
+            "columns": {
+                "public.customers": ["id", "email", "full_name", "password_hash"],
+                "public.orders": ["id", "customer_id", "card_last4", "billing_address"],
+            },
         },
     )
     done: list[tuple[Action, str]] = [

@@ -37,6 +37,7 @@ from notify.channels.registry import CHANNELS, AnyChannelSettings, build
 from notify.channels.slack import SlackSettings
 from notify.channels.smtp import SmtpSettings
 from notify.channels.sns import SnsChannel, SnsSettings
+from notify.markup import plain_text
 from tests.notify.conftest import (
     SMTP_PASSWORD,
     SmtpServer,
@@ -98,7 +99,9 @@ def test_draft_writes_then_keeps_a_reviewed_draft_unless_forced(breach_case: Cas
     [first] = draft(settings).drafts
     assert first.written and first.path == breach_case.root / "notify/drafts/internal.md"
     assert "**Impact**: 3 affected users; 1500 records touched" in first.path.read_text()
-    assert hashlib.sha256(first.path.read_bytes()).hexdigest() == first.sha256
+    header, _, notice = first.path.read_text().partition("\nSubject: ")  # the header is not sent
+    assert header.startswith("%% draft of notice internal")
+    assert hashlib.sha256(f"Subject: {notice}".encode()).hexdigest() == first.sha256
     first.path.write_text(first.path.read_text().replace("Investigating", "Reviewed by legal"))
     [again] = draft(settings).drafts
     assert not again.written and "Reviewed by legal" in again.path.read_text()
@@ -134,7 +137,9 @@ def test_send_by_smtp_records_one_receipt_the_text_and_one_journal_entry(
     stem = result.receipt_path.stem  # type: ignore[union-attr]
     text = (breach_case.staging / "notices" / f"{stem}.txt").read_text()
     assert hashlib.sha256(text.encode()).hexdigest() == on_disk["message_sha256"]
-    assert text == f"Subject: {mail['Subject']}\n\n{mail.get_content()}".replace("\r\n", "\n")
+    plain = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert text.startswith(f"Subject: {mail['Subject']}\n\n")  # the notice; the mail: no Markdown
+    assert plain == plain_text(text.partition("\n\n")[2]) and "**" in text and "**" not in plain
     meta = json.loads((breach_case.staging / "notices" / f"{stem}.txt.meta.json").read_text())
     assert meta["source"] == {"system": "notify.smtp", "receipt": f"{stem}.json"}
     [entry] = _sends(breach_case)

@@ -65,6 +65,7 @@ def test_scope_of_an_actor_with_contacts_from_the_users_snapshot(breach, case, a
     assert set(record["scope"]) == {
         "since", "until", "principals", "source_ips", "actions", "tables",
         "records_touched", "affected_users", "affected_users_artifact",
+        "first_seen", "last_seen", "columns", "uncounted",
     }  # fmt: skip
     assert record["scope"]["affected_users_artifact"] == "scope/affected-users.parquet"
     assert json.loads((case.staging / "scope" / "scope.json").read_text())["events"] == 200
@@ -113,7 +114,13 @@ def test_scope_from_a_pgaudit_log_alone(breach, case, tmp_path) -> None:
     assert scope["actions"] == {"SELECT": 2, "UPDATE": 1}
     assert scope["tables"] == {"public.users": 3}
     assert scope["source_ips"] == ["2001:db8::5", "203.0.113.7"]
-    assert scope["records_touched"] == 0 and scope["affected_users"] == 0
+    # a pgaudit line names a table, never a row or a person: unknown, not zero
+    assert scope["records_touched"] is None and scope["affected_users"] is None
+    assert scope["uncounted"] == {
+        "records_touched": "3 matching event(s) in audit/pgaudit name no record",
+        "affected_users": "3 matching event(s) in audit/pgaudit name no user"
+        " (no subject column, no users table)",
+    }
     users = pq.read_table(case.staging / "scope" / "affected-users.parquet")
     assert users.num_rows == 0 and users.column_names == ["user_id", "email"]
 

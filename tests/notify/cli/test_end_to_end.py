@@ -20,7 +20,7 @@ import pytest
 
 from breach.case import Case
 from core.timeutil import rfc3339, utcnow
-from tests.notify.conftest import SmtpServer, receipts_of, write_containment
+from tests.notify.conftest import ORG_POLICY, SmtpServer, receipts_of, write_containment
 
 pytestmark = [pytest.mark.pg, pytest.mark.aws]
 
@@ -69,7 +69,7 @@ def _build_case(breach: Any, pg_dsn: str, tmp_path: Path) -> Case:
     root = tmp_path / "INC-E2E"
     _ok(breach(
         "incident", "open", "--id", "INC-E2E", "--severity", "P2", "--title", "API key leaked",
-        "--aware-at", rfc3339(aware), "--case-dir", root,
+        "--aware-at", rfc3339(aware), "--case-dir", root, "--policy", ORG_POLICY,
     ))  # fmt: skip
     window = ("--since", rfc3339(start - timedelta(minutes=5)), "--until", rfc3339(aware))
     _ok(breach(
@@ -114,8 +114,10 @@ def test_a_real_case_from_open_to_close(
     art33 = (drafts / "gdpr-art33.md").read_text()
     assert "Approximate number of data subjects: 40" in art33
     assert "Approximate number of personal data records: 40" in art33
-    assert "4. Measures taken or proposed (Art. 33(3)(d))\n- revoked 7 sessions of 1 user" in art33
-    assert "- revoked 7 sessions of 1 user" in (drafts / "gdpr-art34.md").read_text()
+    system = receipts_of(case, "containment")[0]["system"]
+    assert f"(Art. 33(3)(d))\nOn {system}:\n- revoked 7 sessions of 1 user\n" in art33
+    art34 = (drafts / "gdpr-art34.md").read_text()  # in plain words for the people affected
+    assert "- We signed out every affected account" in art34 and "revoked 7" not in art34
 
     # The internal update to on-call and team lead through SNS (moto's server).
     topic, queue_url = _topic_with_queue(moto_endpoint)
@@ -178,7 +180,8 @@ def test_a_real_case_from_open_to_close(
     delivered = sorted(rcpts[0] for rcpts, _ in smtp_server.box.messages)
     assert delivered == sorted({f"user{n}@example.com" for n in range(1, 41)})
     assert mailed.json["recipients"] == 40 and mailed.json["status"] == "sent"
-    assert "- revoked 7 sessions of 1 user" in smtp_server.box.messages[0][1].get_content()
+    mail = smtp_server.box.messages[0][1]
+    assert "- We signed out every affected account" in mail.get_body(("plain",)).get_content()
     assert _states(breach, case)[1]["gdpr-art34"] == "sent"
     log = case.staging / "notices" / "gdpr-art34-deliveries.jsonl"
     assert len(log.read_text().splitlines()) == 40

@@ -9,6 +9,14 @@ import pytest
 from breach.case import Case
 
 
+@pytest.fixture
+def breach_case(breach_case: Case) -> Case:
+    """These tests give their own policy files: the case starts with none pinned."""
+    breach_case.record.policy = None
+    breach_case.save()
+    return breach_case
+
+
 def _due(breach, case: Case, policy: Path):  # type: ignore[no-untyped-def]
     return breach("notify", "due", "--case", case.root, "--policy", policy, "--json")
 
@@ -95,9 +103,9 @@ def test_user_templates_take_precedence(breach, tmp_path: Path, breach_case: Cas
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     drafts = breach_case.root / "notify" / "drafts"
-    assert (
-        drafts / "internal.md"
-    ).read_text() == "Subject: INC-2026-0042 update\n\nSev P1, 3 users\n"
+    header, _, notice = (drafts / "internal.md").read_text().partition("\nSubject: ")
+    assert notice == "INC-2026-0042 update\n\nSev P1, 3 users\n"
+    assert header.startswith("%% draft of notice internal") and "Sev" not in header
     assert "Customer table exfiltrated" in (drafts / "board.md").read_text()
 
 

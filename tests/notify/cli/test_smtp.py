@@ -40,11 +40,16 @@ def test_regulator_notice_goes_over_starttls_with_auth_and_is_recorded(
     [(rcpts, mail)] = box.messages
     assert rcpts == ["breach@dpa.example"]
     assert mail["From"] == "ir@example.com" and "GDPR Art. 33" in mail["Subject"]
-    body = mail.get_content()
+    body = mail.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert "Approximate number of data subjects: 3" in body
     assert "Approximate number of personal data records: 1500" in body
-    assert "public.customers, public.orders" in body
+    # kinds of data from the touched tables' columns; the tables themselves in the annex
+    assert "Categories of personal data: contact details, credentials, names, payment data" in body
+    assert "- public.customers: id, email (contact details), full_name (names)," in body
     assert "- Revoked 41 sessions of svc-reporting" in body
+    assert "On postgresql://127.0.0.1/app:" in body  # measures grouped by system
+    html = mail.get_body(("html",)).get_content()
+    assert "<li>Revoked 41 sessions of svc-reporting</li>" in html
     assert "phishing risk" in body and "[[FILL IN" not in body
 
     [receipt] = receipts_of(breach_case, "notification")
