@@ -20,7 +20,7 @@ from psycopg import sql
 from breach.case import Case
 from breach.procedure.bundle import SealSettings, VerifySettings, seal, verify
 from breach.procedure.evidence import ExportAuditSettings, SnapshotSettings, export_audit, snapshot
-from core.fsio import file_to_name, line_safe
+from core.fsio import file_to_name, line_safe, qualified_file
 from manifests.keys import generate
 
 from .cli.test_sealed import statement_of
@@ -184,3 +184,15 @@ def test_hostile_tables_snapshot_export_and_seal_safely(
         if a.get("source", {}).get("system") == "postgresql"
     }
     assert set(HOSTILE_TABLES) <= signed
+
+
+def test_scope_finds_a_users_table_whose_name_is_encoded(tmp_path: Path) -> None:
+    from evidence.scope import find_users_snapshot
+
+    folder = tmp_path / "snapshot" / "00000003-1"
+    folder.mkdir(parents=True)
+    (folder / "public.orders.parquet").write_bytes(b"")
+    assert find_users_snapshot(tmp_path) is None
+    users = folder / f"{qualified_file('public', 'Users')}.parquet"  # public.%55sers.parquet
+    users.write_bytes(b"")
+    assert find_users_snapshot(tmp_path) == users
