@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,19 @@ def load_signing_key(path: Path, passphrase: str | None = None) -> ed25519.Ed255
         raise BadInput(
             f"{path} is not an Ed25519 key", hint="create one with `breach keys generate`"
         )
+    refuse_open_permissions(path, "signing key")
     return key
+
+
+def refuse_open_permissions(path: Path, what: str) -> None:
+    """A private key readable or writable by group or others is refused, as OpenSSH refuses
+    one: someone else may have read it, or may have replaced it with their own."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise BadInput(
+            f"{what} {path} is open to group or others (mode {mode:04o}); refusing to use it",
+            hint=f"chmod 600 {path}",
+        )
 
 
 def write_signing_key(
@@ -113,8 +126,11 @@ class GeneratedKeys:
 
 
 def generate(out: Path, passphrase: str | None = None, name: str = "signing") -> GeneratedKeys:
-    """Write an Ed25519 signing key pair and an age X25519 identity into `out` (secrets 0600)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write an Ed25519 signing key pair and an age X25519 identity into `out` (secrets 0600;
+    the folder, when this creates it, 0700)."""
+    if not out.exists():
+        out.mkdir(parents=True, mode=0o700)
+        os.chmod(out, 0o700)  # whatever the umask
     key_path, pub_path = out / f"{name}.key.pem", out / f"{name}.pub.pem"
     age_path, age_pub = out / "age.key", out / "age.pub"
     existing = [p for p in (key_path, pub_path, age_path, age_pub) if p.exists()]
@@ -136,49 +152,88 @@ def generate(out: Path, passphrase: str | None = None, name: str = "signing") ->
 
 
 # -- age recipients and identities ----------------------------------------------------------
-def parse_recipient(text: str) -> Recipient:
-    """One recipient: `age1...`, `ssh-ed25519 ...` or `ssh-rsa ...`."""
+RECIPIENT_HINT = "age1..., ssh-ed25519 ..., ssh-rsa ..., or a file holding them (age.pub)"
+_SECRET_MARKS = ("AGE-SECRET-KEY-", "PRIVATE KEY")
+
+
+def parse_recipient(text: str, origin: str = "given") -> Recipient:
+    """One recipient: `age1...`, `ssh-ed25519 ...` or `ssh-rsa ...`.
+
+    An error names where the recipient came from (`origin`), never its text: what was passed
+    may be a private key."""
     text = text.strip()
+    if any(mark in text.upper() for mark in _SECRET_MARKS):
+        raise BadInput(
+            f"the recipient {origin} is a private key, not a public recipient (not shown)",
+            hint="pass the public half: " + RECIPIENT_HINT,
+        )
     try:
         if text.startswith("age1"):
             return pyrage.x25519.Recipient.from_str(text)
         if text.startswith(("ssh-ed25519 ", "ssh-rsa ")):
             return pyrage.ssh.Recipient.from_str(text)
-    except pyrage.RecipientError as exc:
-        raise BadInput(f"recipient {text[:24]}... is not valid: {exc}") from None
-    raise BadInput(
-        f"recipient {text[:24]!r} is not an age or SSH public key",
-        hint="age1..., ssh-ed25519 ..., ssh-rsa ..., or a file holding them",
-    )
+    except pyrage.RecipientError:
+        raise BadInput(f"the recipient {origin} is not a valid key", hint=RECIPIENT_HINT) from None
+    raise BadInput(f"the recipient {origin} is not an age or SSH public key", hint=RECIPIENT_HINT)
 
 
-def recipient_lines(values: list[str]) -> list[str]:
-    """Each value is a recipient or a file of recipients, one per line (like `age -R`); returns
-    the recipients as text, files expanded."""
-    lines: list[str] = []
-    for value in values:
+def _recipients_in(path: Path) -> list[tuple[str, str]]:
+    """(recipient, origin) for each line of a recipients file; a file holding a private key is
+    refused whole, without a word of its content."""
+    data = path.read_bytes()
+    if any(mark.encode() in data.upper() for mark in _SECRET_MARKS):
+        raise BadInput(
+            f"recipients file {path} holds a private key, not public recipients (not shown)",
+            hint="pass the public half: " + RECIPIENT_HINT,
+        )
+    found = [
+        (line.strip(), f"on line {number} of {path}")
+        for number, line in enumerate(data.decode(errors="replace").split("\n"), start=1)
+        if line.strip() and not line.startswith("#")
+    ]
+    if not found:
+        raise BadInput(f"recipients file {path} holds no recipient")
+    return found
+
+
+def _recipient_texts(values: list[str]) -> list[tuple[str, str]]:
+    """(recipient, origin) for each value: a recipient, or a file of them one per line (like
+    `age -R`)."""
+    lines: list[tuple[str, str]] = []
+    for position, value in enumerate(values, start=1):
         path = Path(value)
         if not value.startswith(("age1", "ssh-")) and path.is_file():
-            found = [
-                ln.strip()
-                for ln in path.read_text().splitlines()
-                if ln.strip() and not ln.startswith("#")
-            ]
-            if not found:
-                raise BadInput(f"recipients file {path} holds no recipient")
-            lines.extend(found)
+            lines.extend(_recipients_in(path))
         elif not value.startswith(("age1", "ssh-")) and os.sep in value:
-            raise BadInput(f"recipients file not found: {value}")
+            # Not echoed: a value that is neither a key nor a file may be a pasted secret.
+            raise BadInput(
+                f"recipient #{position} given is not a public key, and no file of that name "
+                "exists (the value is not shown)",
+                hint=RECIPIENT_HINT,
+            )
         else:
-            lines.append(value.strip())
+            lines.append((value.strip(), f"#{position} given"))
     if not lines:
         raise BadInput("no recipient given", hint="pass --recipient age1... (legal's public key)")
     return lines
 
 
+def resolve_recipients(values: list[str]) -> tuple[list[str], list[Recipient]]:
+    """The recipients named by `values` (recipients or files of them), each file read once:
+    (their texts, for the statement; the parsed recipients, to encrypt to). Both come from the
+    one reading, so what is signed is what was encrypted to."""
+    texts = _recipient_texts(values)
+    return [text for text, _ in texts], [parse_recipient(text, where) for text, where in texts]
+
+
+def recipient_lines(values: list[str]) -> list[str]:
+    """Each value is a recipient or a file of recipients; returns the recipients as text."""
+    return [text for text, _ in _recipient_texts(values)]
+
+
 def load_recipients(values: list[str]) -> list[Recipient]:
     """The age recipients named by `values` (recipients or files of them)."""
-    return [parse_recipient(line) for line in recipient_lines(values)]
+    return resolve_recipients(values)[1]
 
 
 def load_identities(path: Path) -> list[Identity]:
@@ -190,6 +245,7 @@ def load_identities(path: Path) -> list[Identity]:
     except IsADirectoryError:
         raise BadInput(f"identity {path} is a folder") from None
     if b"PRIVATE KEY-----" in data:
+        refuse_open_permissions(path, "identity")
         try:
             return [pyrage.ssh.Identity.from_buffer(data)]
         except pyrage.IdentityError as exc:
@@ -204,4 +260,5 @@ def load_identities(path: Path) -> list[Identity]:
                 raise BadInput(f"{path}: a malformed AGE-SECRET-KEY line") from None
     if not identities:
         raise BadInput(f"{path} holds no age identity", hint="expected AGE-SECRET-KEY-1... lines")
+    refuse_open_permissions(path, "identity")
     return identities

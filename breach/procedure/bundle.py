@@ -26,12 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from breach import __version__
 from core.aws import AwsAccount
 from core.errors import BadInput, StepFailed
-from core.models import IncidentId
 from core.operator import operator
 from manifests import custody as custody_log
 from manifests import seal as sealing
 from manifests.decrypt import DecryptedArtifact, decrypt_bundle
-from manifests.keys import load_identities, load_recipients, recipient_lines
+from manifests.keys import load_identities, resolve_recipients
 from manifests.signing import Signer, kms_signer, local_signer
 from manifests.staging import StagedArtifact, staged_artifacts
 from manifests.verify import Report, load_trusted, verify_bundle
@@ -75,7 +74,7 @@ class SealSettings(SigningSettings):
     case: str | None = Field(default=None, description="case folder or incident id")
     source: Path | None = Field(default=None, description="a plain folder to seal")
     out: Path | None = Field(default=None, description="the bundle folder (with source)")
-    incident: IncidentId | None = Field(default=None, description="incident id (with source)")
+    incident: str | None = Field(default=None, description="incident id (with source)")
     severity: Severity | None = Field(default=None, description="with source")
     recipients: list[str] = Field(
         default_factory=list, description="age/SSH recipients, or files of them"
@@ -229,8 +228,7 @@ def seal(settings: SealSettings, *, progress: Progress | None = None) -> SealRes
         raise BadInput("sealing a folder needs the bundle folder to write", field="out")
     if settings.source and not settings.incident:
         raise BadInput("sealing a folder needs the incident id", field="incident")
-    names = recipient_lines(settings.recipients)
-    recipients = load_recipients(names)
+    names, recipients = resolve_recipients(settings.recipients)  # each file read once
     options = sealing.SealOptions(
         incident_id=settings.incident or "",
         severity=settings.severity,

@@ -18,7 +18,7 @@ def test_public_key_where_a_private_one_is_expected(keys: GeneratedKeys) -> None
         load_signing_key(keys.signing_pub)
     with pytest.raises(BadInput, match="holds no age identity"):
         load_identities(keys.age_recipient)
-    with pytest.raises(BadInput, match="not found"):
+    with pytest.raises(BadInput, match="no file of that name exists"):
         load_recipients(["/no/such/recipients.txt"])
 
 

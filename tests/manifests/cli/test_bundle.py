@@ -177,6 +177,7 @@ def test_ssh_recipient_and_identity(
             serialization.NoEncryption(),
         )
     )
+    ssh_private.chmod(0o600)  # as ssh-keygen leaves it: an identity others can read is refused
     ssh_public = (
         private.public_key()
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
