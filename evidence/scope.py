@@ -78,6 +78,36 @@ class Tally:
     records: set[tuple[str, str]] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
     per_source: dict[str, int] = field(default_factory=dict)
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    no_record: Counter[str] = field(default_factory=Counter)  # source -> events naming no record
+    no_subject: Counter[str] = field(default_factory=Counter)  # source -> events naming no user
+
+    def seen(self, column: pa.Array) -> None:
+        """Widen first/last seen to a batch's event times (timestamps; naive ones are UTC)."""
+        if not pa.types.is_timestamp(column.type):
+            return
+        span = pc.min_max(column).as_py()
+        low, high = (
+            t if t is None or t.tzinfo else t.replace(tzinfo=UTC)
+            for t in (span["min"], span["max"])
+        )
+        if low is not None and (self.first_seen is None or low < self.first_seen):
+            self.first_seen = low
+        if high is not None and (self.last_seen is None or high > self.last_seen):
+            self.last_seen = high
+
+    def uncounted(self) -> dict[str, str]:
+        """What these events cannot count: records or people they do not name."""
+        found = {}
+        for key, missing, what in (
+            ("records_touched", self.no_record, "name no record"),
+            ("affected_users", self.no_subject, "name no user (no subject column, no users table)"),
+        ):
+            if missing:
+                where = ", ".join(sorted(missing))
+                found[key] = f"{sum(missing.values())} matching event(s) in {where} {what}"
+        return found
 
 
 def audit_sources(staging: Path) -> list[AuditSource]:
@@ -179,6 +209,7 @@ def _is_users_table(name: str | None) -> bool:
 def _tally_batch(batch: pa.RecordBatch, source: AuditSource, tally: Tally) -> None:
     roles = source.roles
     tally.events += batch.num_rows
+    tally.seen(batch.column(roles["time"]))
     tally.per_source[source.name] = tally.per_source.get(source.name, 0) + batch.num_rows
     for role, counter in (
         ("actor", tally.principals),
@@ -203,6 +234,11 @@ def _tally_batch(batch: pa.RecordBatch, source: AuditSource, tally: Tally) -> No
     if "subject" in roles:
         subjects = pc.cast(batch.column(roles["subject"]), pa.string())
         tally.users.update(v for v in pc.unique(subjects).to_pylist() if v is not None)
+    else:  # a person is named only by a record of the users table
+        named = sum(map(_is_users_table, tables)) if "record" in roles else 0
+        tally.no_subject[source.name] += batch.num_rows - named
+    if "record" not in roles:
+        tally.no_record[source.name] += batch.num_rows
 
 
 def parquet_files(folder: Path) -> list[Path]:
@@ -252,6 +288,20 @@ def find_users_snapshot(staging: Path) -> Path | None:
         if not p.name.startswith(".") and _is_users_table(_snapshot_table(p))
     ]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def table_columns(staging: Path, tables: list[str]) -> dict[str, list[str]]:
+    """The columns of each touched table, from its newest snapshot (matched by the table's
+    last name part: `users` and `public.users` both find `public.users.parquet`)."""
+    files = [p for p in (staging / "snapshot").glob("*/*.parquet") if not p.name.startswith(".")]
+    found = {}
+    for table in tables:
+        short = table.rsplit(".", 1)[-1].strip('"').lower()
+        matches = [p for p in files if p.name[: -len(".parquet")].rsplit(".", 1)[-1] == short]
+        if matches:
+            newest = max(matches, key=lambda p: p.stat().st_mtime)
+            found[table] = list(pq.read_schema(newest).names)
+    return found
 
 
 def _contact_columns(names: list[str]) -> list[str]:
@@ -365,9 +415,14 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
         source_ips=sorted(set(tally.source_ips) | _cloud_ips(cloud_summary)),
         actions=dict(sorted((tally.actions + _cloud_actions(cloud_summary)).items())),
         tables=dict(sorted(tally.tables.items())),
-        records_touched=len(tally.records),
-        affected_users=users.num_rows,
+        # None, not 0, where no matching event could be counted (see `uncounted`)
+        records_touched=len(tally.records) if tally.records or not tally.no_record else None,
+        affected_users=users.num_rows if tally.users or not tally.no_subject else None,
         affected_users_artifact=AFFECTED_USERS,
+        first_seen=tally.first_seen,
+        last_seen=tally.last_seen,
+        columns=table_columns(stager.staging, list(tally.tables)),
+        uncounted=tally.uncounted(),
     )
     warnings = coverage_warnings(sources, since, until) + _cloud_coverage(clouds, since, until)
     if sources and tally.events == 0:
