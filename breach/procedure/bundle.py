@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from breach import __version__
 from core.aws import AwsAccount
 from core.errors import BadInput, StepFailed
+from core.models import IncidentId
 from core.operator import operator
 from manifests import custody as custody_log
 from manifests import seal as sealing
@@ -74,7 +75,7 @@ class SealSettings(SigningSettings):
     case: str | None = Field(default=None, description="case folder or incident id")
     source: Path | None = Field(default=None, description="a plain folder to seal")
     out: Path | None = Field(default=None, description="the bundle folder (with source)")
-    incident: str | None = Field(default=None, description="incident id (with source)")
+    incident: IncidentId | None = Field(default=None, description="incident id (with source)")
     severity: Severity | None = Field(default=None, description="with source")
     recipients: list[str] = Field(
         default_factory=list, description="age/SSH recipients, or files of them"
