@@ -229,10 +229,12 @@ def run() -> None:
         keys / "signing.key.pem",
     )
     bundle = next((case / "bundles").iterdir())
+    # Keys have roles: the responder's key sealed the bundle; legal's key signs custody
+    # entries only, so it is trusted as a custodian, never as a sealer.
     trust: list[str | Path] = [
         "--pubkey",
         keys / "signing.pub.pem",
-        "--pubkey",
+        "--custody-trust",
         legal / "legal-signing.pub.pem",
     ]
     breach("verify", bundle, *trust)

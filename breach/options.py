@@ -78,6 +78,19 @@ def options(*table: tuple[tuple[str, ...], dict[str, Any]]) -> Callable[[F], F]:
     return apply
 
 
+# Whose keys are trusted for what (manifests.trust), and the checks a user may choose not to
+# make, each named for what is lost. The waivers have no BREACH_* variable on purpose: a check
+# is never switched off by the environment a command happens to run in.
+trust_options = options(
+    (("--pubkey", "pubkeys"), dict(multiple=True, type=PATH, help="Trusted sealer public key (PEM): who may sign the statement.")),
+    (("--trust",), dict(multiple=True, envvar="BREACH_TRUST", type=PATH, help="Folder of trusted sealer public keys (*.pem). [BREACH_TRUST]")),
+    (("--custody-trust",), dict(multiple=True, envvar="BREACH_CUSTODY_TRUST", type=PATH, help="Trusted custodian public key (PEM), or a folder of them: who may sign custody entries; never a sealer. [BREACH_CUSTODY_TRUST]")),
+    (("--no-signer-check",), dict(is_flag=True, help="Go on without a trusted sealer key: who signed is NOT checked, and the verdict says so.")),
+    (("--no-custodian-check",), dict(is_flag=True, help="Accept custody entries signed by keys outside the custody trust set (their chain and signatures are still checked).")),
+    (("--no-previous-check",), dict(is_flag=True, help="Accept that the previous bundle of the chain is not at hand (its link is NOT checked).")),
+)  # fmt: skip
+
+
 def reason_option(help: str = "Why (journaled).", **kwargs: Any) -> Callable[[F], F]:
     """--reason: required unless the command gives it a default."""
     return click.option("--reason", required="default" not in kwargs, help=help, **kwargs)

@@ -8,7 +8,8 @@ The public API, by what a library user does:
 
     seal      seal_bundle(artifacts, out, SealOptions(...)) -> SealedBundle;
               staged_artifacts(folder) -> [StagedArtifact]; PreviousBundle chains bundles
-    verify    verify_bundle(bundle, load_trusted(pubkeys, trust_dirs)) -> Report (of Check)
+    verify    verify_bundle(bundle, load_trusted(pubkeys, trust_dirs, custodians)) -> Report
+              (of Check); Trust: sealer and custodian keys, the checks waived by name
     decrypt   decrypt_bundle(bundle, load_identities(path), out) -> [DecryptedArtifact]
     custody   record_custody(bundle, event, signer, who=...), custody_entries(bundle),
               CUSTODY_EVENTS, CUSTODY_FILE
@@ -38,7 +39,8 @@ _EXPORTS = {
     "staged_artifacts": "manifests.staging:staged_artifacts",
     # verify
     "verify_bundle": "manifests.verify:verify_bundle",
-    "load_trusted": "manifests.verify:load_trusted",
+    "load_trusted": "manifests.trust:load_trusted",
+    "Trust": "manifests.trust:Trust",
     "Report": "manifests.verify:Report",
     "Check": "manifests.verify:Check",
     # decrypt
@@ -80,6 +82,7 @@ __all__ = [
     "Signer",
     "StagedArtifact",
     "StepFailed",
+    "Trust",
     "custody_entries",
     "decrypt_bundle",
     "generate_keys",
@@ -135,7 +138,8 @@ if TYPE_CHECKING:
     from manifests.signing import local_signer as local_signer
     from manifests.staging import StagedArtifact as StagedArtifact
     from manifests.staging import staged_artifacts as staged_artifacts
+    from manifests.trust import Trust as Trust
+    from manifests.trust import load_trusted as load_trusted
     from manifests.verify import Check as Check
     from manifests.verify import Report as Report
-    from manifests.verify import load_trusted as load_trusted
     from manifests.verify import verify_bundle as verify_bundle

@@ -24,14 +24,18 @@ from manifests.keys import PublicKey, keyid, load_public_key
 from manifests.seal import ENVELOPE, SIGNER_PEM, TAG_FILES
 from manifests.signing import verify as verify_signature
 from manifests.stream import CHUNK, sha256_handle
+from manifests.trust import WAIVERS, Trust, Verdict, standings, verdict
+from manifests.trust import load_trusted as load_trusted  # the public name, as before
 
 
 @dataclass
 class Check:
     name: str
-    ok: bool | None  # None: skipped, with the reason in `detail`
+    ok: bool | None  # None: not made, with the reason in `detail`
     detail: str
     problems: list[str] = field(default_factory=list)
+    waiver: str | None = None  # the check a user may waive (manifests.trust.WAIVERS)
+    waived: bool = False  # not made, and the user waived it: named, but not a failure
 
 
 @dataclass
@@ -41,14 +45,26 @@ class Report:
     checks: list[Check]
 
     @property
+    def verdict(self) -> Verdict:
+        return verdict(Path(self.bundle), self.bundle_id, self.checks)
+
+    @property
     def ok(self) -> bool:
-        return all(c.ok is not False for c in self.checks)
+        """Every check passed, or was not made and waived by name: a check not made fails."""
+        return self.verdict.ok
 
     def to_dict(self) -> dict[str, Any]:
+        judged = self.verdict
         return {
             "bundle": self.bundle,
             "bundle_id": self.bundle_id,
-            "ok": self.ok,
+            "ok": judged.ok,
+            "verdict": judged.state,
+            "headline": judged.headline,
+            "signer_checked": judged.signer_checked,
+            "not_checked": judged.not_checked,
+            "waived": judged.waived,
+            "notes": judged.notes,
             "checks": [asdict(c) for c in self.checks],
         }
 
@@ -56,7 +72,7 @@ class Report:
 @dataclass
 class _Context:
     bag: Path
-    trusted: dict[str, PublicKey]
+    trust: Trust
     payload_manifest: dict[str, str] = field(default_factory=dict)
     statement: dict[str, Any] | None = None
     envelope_bytes: bytes = b""
@@ -65,32 +81,22 @@ class _Context:
     tag_manifest: dict[str, str] = field(default_factory=dict)
     signer_key: PublicKey | None = None
     signer_keyid: str | None = None
+    statement_keyid: str | None = None  # the key whose signature over the statement held
 
 
-def load_trusted(pubkeys: list[Path], trust_dirs: list[Path]) -> dict[str, PublicKey]:
-    """{keyid: key} from --pubkey files and every public-key *.pem in --trust folders."""
-    from manifests.keys import load_public_key_file
-
-    files = list(pubkeys)
-    for folder in trust_dirs:
-        if not folder.is_dir():
-            raise BadInput(f"trust folder not found: {folder}")
-        # Public keys only: a trust folder may also hold the private key next to them.
-        files.extend(
-            p for p in sorted(folder.glob("*.pem")) if b"PUBLIC KEY-----" in p.read_bytes()
-        )
-    keys = [load_public_key_file(path) for path in files]
-    return {keyid(k): k for k in keys}
-
-
-def verify_bundle(bag: Path, trusted: dict[str, PublicKey]) -> Report:
+def verify_bundle(bag: Path, trust: Trust) -> Report:
+    """Run every check. Without a trusted sealer key (and no waiver) there is no verdict to
+    give: refused as bad input, as is a trusted key read from inside the bundle itself."""
+    trust.require_sealer()
     if not bag.is_dir() or not os.path.lexists(bag / "bagit.txt"):
         raise BadInput(f"{bag} is not a bundle (no bagit.txt)", hint="pass the bundle folder")
-    ctx = _Context(bag, trusted)
+    trust.refuse_inside(bag)
+    ctx = _Context(bag, trust)
     _load_signed_parts(ctx)
     steps: tuple[Callable[[_Context], Check], ...] = (_check_bag, _check_payload, _check_tags)
     steps += (_check_contents, _check_signer)
     steps += (_check_signature, _check_subjects, _check_chain_link, _check_custody)
+    steps += (_check_custodians,)
     checks = [_run(step, ctx) for step in steps]
     bundle_id = None
     if ctx.statement:
@@ -108,6 +114,7 @@ CHECK_NAMES = {
     "_check_subjects": "statement matches the files",
     "_check_chain_link": "link to the previous bundle",
     "_check_custody": "chain of custody",
+    "_check_custodians": "custody signers",
 }
 
 
@@ -251,18 +258,23 @@ def _check_signer(ctx: _Context) -> Check:
             f"{SIGNER_PEM} is not the key that signed (envelope names key {named[:16]}…, "
             f"file holds {ctx.signer_keyid[:16]}…): the signer key was replaced",
         )
-    if not ctx.trusted:
+    if not ctx.trust.sealers:
         return Check(
             name,
             None,
-            f"signed by key {ctx.signer_keyid}; not compared with a trusted key "
-            "(pass --pubkey or --trust to pin it)",
+            f"signed by key {ctx.signer_keyid}; NOT compared with a trusted sealer key "
+            f"({WAIVERS['signer']}): the signature is checked only against the key inside "
+            "the bundle",
+            waiver="signer",
+            waived=True,
         )
-    if ctx.signer_keyid not in ctx.trusted:
+    if ctx.signer_keyid not in ctx.trust.sealers:
         return Check(
-            name, False, f"signed by key {ctx.signer_keyid[:16]}…, which is not a trusted key"
+            name,
+            False,
+            f"signed by key {ctx.signer_keyid}, which is not a trusted sealer key",
         )
-    return Check(name, True, f"signed by trusted key {ctx.signer_keyid[:16]}…")
+    return Check(name, True, f"signed by trusted sealer key {ctx.signer_keyid}")
 
 
 def _check_signature(ctx: _Context) -> Check:
@@ -272,8 +284,9 @@ def _check_signature(ctx: _Context) -> Check:
     payload_type, payload, signatures = ctx.envelope
     if payload_type != dsse.IN_TOTO:
         return Check(name, False, f"payloadType is {payload_type!r}, expected {dsse.IN_TOTO}")
-    # With pinned keys, only they count, so a swapped signer.pub.pem cannot help a forger.
-    pinned = list(ctx.trusted.values())
+    # Only trusted sealer keys count, so a swapped signer.pub.pem cannot help a forger; the
+    # key inside the bundle is used only when the user waived the signer check.
+    pinned = list(ctx.trust.sealers.values())
     candidates = pinned or ([ctx.signer_key] if ctx.signer_key else [])
     if not candidates:
         return Check(name, False, "no key to check the signature with")
@@ -293,6 +306,7 @@ def _check_signature(ctx: _Context) -> Check:
     if not isinstance(parsed, dict):
         return Check(name, False, "the signed statement is not a JSON object")
     ctx.statement = parsed
+    ctx.statement_keyid = keyid(key)
     return Check(name, True, f"valid signature by key {keyid(key)[:16]}…")
 
 
@@ -343,8 +357,10 @@ def _check_chain_link(ctx: _Context) -> Check:
         return Check(
             name,
             None,
-            f"previous bundle {previous['id']} is not beside this one; "
-            f"its envelope sha256 must be {previous['envelope_sha256']}",
+            f"previous bundle {previous['id']} is not beside this one, so the link to it "
+            f"is not checked (its envelope sha256 must be {previous['envelope_sha256']})",
+            waiver="previous",
+            waived="previous" in ctx.trust.waived,
         )
     actual = hashlib.sha256(envelope).hexdigest()
     if actual != previous["envelope_sha256"]:
@@ -362,8 +378,9 @@ def _check_custody(ctx: _Context) -> Check:
     log = ctx.bag / custody.CUSTODY_FILE
     if not os.path.lexists(log):
         return Check(name, False, f"{custody.CUSTODY_FILE} is missing")
-    trusted = set(ctx.trusted) if ctx.trusted else None
-    count, problems = chain.verify(log, custody.signature_checker(trusted))
+    # Integrity only: each entry's signature by the key embedded in it, the links, the
+    # binding to this bag. Whose keys those are is the next check's business.
+    count, problems = chain.verify(log, custody.signature_checker(None))
     messages = [f"entry {p.line} {p.message}" for p in problems]
     first = next((entry for _, _, entry in chain.read(log)), None)
     details = (first or {}).get("details", {})
@@ -371,17 +388,56 @@ def _check_custody(ctx: _Context) -> Check:
         messages.append("the first entry is not the sealing of this bundle")
     else:
         messages += _sealing_mismatches(ctx, details)
+        messages += _sealing_signer(ctx, first)
     if messages:
         return Check(name, False, f"custody log problems in {custody.CUSTODY_FILE}", messages)
-    entries = chain.entries(log)
-    events = ", ".join(e.get("event", "?") for e in entries)
-    signers = {e.get("signature", {}).get("keyid") for e in entries} - {ctx.signer_keyid}
-    pinned = (
-        ""
-        if trusted is not None or not signers
-        else f"; {len(signers)} other signer key(s), not pinned"
+    events = ", ".join(str(e.get("event", "?")) for e in chain.entries(log))
+    return Check(name, True, f"{count} signed, chained event(s): {events}")
+
+
+def _sealing_signer(ctx: _Context, first: dict[str, Any]) -> list[str]:
+    """The sealing is the sealer's act: its entry is signed by the key that signed the
+    statement, or the log was written for another bag or by someone else."""
+    signature = first.get("signature")
+    key = signature.get("keyid") if isinstance(signature, dict) else None
+    if ctx.statement_keyid is None or key == ctx.statement_keyid:
+        return []
+    return [f"the sealing entry is signed by key {key}, not by the statement's signer"]
+
+
+def _check_custodians(ctx: _Context) -> Check:
+    """Who signed each custody entry, by role: an entry by a key outside the custody trust set
+    is listed with its key id; it is not tampering, but nobody vouched for it."""
+    name = "custody signers"
+    log = ctx.bag / custody.CUSTODY_FILE
+    if not os.path.lexists(log):
+        return Check(name, False, f"{custody.CUSTODY_FILE} is missing")
+    sealer = ctx.statement_keyid or ctx.signer_keyid
+    found = standings(chain.entries(log), sealer, ctx.trust.custodians)
+    if any(s.role == "invalid" for s in found):
+        return Check(name, None, "not judged: an entry's signature is bad (chain of custody)")
+    outside = [s for s in found if s.role == "outside"]
+    custodians = sorted({str(s.keyid) for s in found if s.role == "custodian"})
+    if not outside:
+        by = f", {len(found) - 1} by trusted custodian key(s) {', '.join(custodians)}"
+        return Check(
+            name, True, f"the sealing by the statement's signer{by if len(found) > 1 else ''}"
+        )
+    keys = ", ".join(sorted({str(s.keyid) for s in outside}))
+    why = (
+        "no custody trust was given (--custody-trust)"
+        if not ctx.trust.custodians
+        else "they are not in the custody trust set"
     )
-    return Check(name, True, f"{count} signed, chained event(s): {events}{pinned}")
+    return Check(
+        name,
+        None,
+        f"{len(outside)} custody entry(ies) signed by key(s) {keys}, not checked for who signed: "
+        f"{why}; their chain and signatures are intact",
+        [s.describe() for s in outside],
+        waiver="custodians",
+        waived="custodians" in ctx.trust.waived,
+    )
 
 
 def _sealing_mismatches(ctx: _Context, details: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from breach.commands import invoke
 from breach.commands.locker import store_options
-from breach.options import PATH, aws_options, json_option, options
+from breach.options import PATH, aws_options, json_option, options, trust_options
 from breach.output import byte_progress, mark, report, safe
 
 # The custody events a person records (breach.procedure.bundle.RecordableEvent; "sealed" is
@@ -23,11 +23,7 @@ signing_key_option = options(
 )  # fmt: skip
 bundle_argument = click.argument("bundle", type=PATH)
 
-
-trust_options = options(
-    (("--pubkey", "pubkeys"), dict(multiple=True, type=PATH, help="Trusted signer public key (PEM).")),
-    (("--trust",), dict(multiple=True, envvar="BREACH_TRUST", type=PATH, help="Folder of trusted public keys (*.pem). [BREACH_TRUST]")),
-)  # fmt: skip
+__all__ = ["trust_options"]  # breach.commands.report takes them from here
 
 
 def passphrase_for(signing_key: Path | None) -> str | None:
@@ -87,7 +83,9 @@ def seal_command(as_json: bool, **values: Any) -> None:
 @store_options
 @json_option
 def verify_command(as_json: bool, **values: Any) -> None:
-    """Check bag, tag manifest, signer, signature, subjects, chain link and custody. Exit 1 on any failure."""
+    """Check bag, tag manifest, signer, signature, subjects, chain link and custody against the
+    trusted sealer keys (--pubkey, --trust: required) and custodian keys (--custody-trust).
+    Exit 1 when a check fails or could not be made (unless waived by its --no-... flag)."""
     from breach.procedure.bundle import VerifySettings, verify
 
     if values["record"]:
@@ -95,15 +93,23 @@ def verify_command(as_json: bool, **values: Any) -> None:
     result = invoke(verify, VerifySettings, **values)
 
     def human(out: Console) -> None:
-        out.print(f"bundle {safe(result.bundle)}  ({safe(result.bundle_id or 'unknown id')})")
+        out.print(headline(result))
+        out.print(f"  folder {safe(result.bundle)}")
         for check in result.checks:
             out.print(f"  {mark(check.ok)}  {check.name}: {safe(check.detail)}")
             for problem in check.problems:
                 out.print(f"          - {safe(problem)}")
-        out.print("  [green]VERIFIED[/green]" if result.ok else "  [red]NOT VERIFIED[/red]")
 
     report(as_json, result.model_dump(mode="json", exclude={"custody"}), human)
     result.raise_if_failed()
+
+
+def headline(result: Any) -> str:
+    """The verdict first, coloured by what it means, then the notes (a renamed folder)."""
+    colour = {"verified": "green", "signer-not-checked": "yellow"}.get(result.verdict, "red")
+    lines = [f"[{colour}]{safe(result.headline)}[/{colour}]"]
+    lines += [f"  note: {safe(note)}" for note in result.notes]
+    return "\n".join(lines)
 
 
 @click.command("decrypt")
@@ -129,7 +135,8 @@ def decrypt_command(as_json: bool, **values: Any) -> None:
         as_json,
         done.model_dump(mode="json", exclude={"custody"}),
         lambda o: o.print(
-            f"decrypted {count} artifact(s) into {done.out}; each matches its signed sha256"
+            f"{safe(done.headline)}\n"
+            f"decrypted {count} artifact(s) into {safe(done.out)}; each matches its signed sha256"
         ),
     )
 
@@ -158,23 +165,33 @@ def custody_record(as_json: bool, **values: Any) -> None:
     report(
         as_json,
         entry.model_dump(mode="json", exclude_none=True),
-        lambda o: o.print(f"recorded {entry.event} (entry {entry.seq + 1}) for {values['bundle']}"),
+        lambda o: o.print(
+            f"recorded {entry.event} (entry {entry.seq + 1}) for {safe(values['bundle'])}, signed "
+            f"by custodian key {entry.signature['keyid']}: verifiers trust it with --custody-trust"
+        ),
     )
 
 
 @custody_group.command("show")
 @bundle_argument
+@options(
+    (("--custody-trust",), dict(multiple=True, envvar="BREACH_CUSTODY_TRUST", type=PATH, help="Trusted custodian public key (PEM) or folder of them: marks whose entries are vouched for. [BREACH_CUSTODY_TRUST]")),
+)  # fmt: skip
 @json_option
-def custody_show(bundle: Path, as_json: bool) -> None:
-    """List the custody events of a bundle (run `breach verify` to check them)."""
+def custody_show(as_json: bool, **values: Any) -> None:
+    """List the custody events of a bundle, each with the role of its signer's key: sealer,
+    custodian (in --custody-trust), outside (not in it), invalid (run `breach verify`)."""
     from breach.procedure.bundle import CustodyShowSettings
     from breach.procedure.bundle import custody_show as show_step
 
-    shown = invoke(show_step, CustodyShowSettings, bundle=bundle)
+    shown = invoke(show_step, CustodyShowSettings, **values)
 
     def human(out: Console) -> None:
         for e in shown.entries:
             why = f" - {e['why']}" if e.get("why") else ""
-            out.print(safe(f"{e.get('at')}  {e.get('event')!s:<15} {e.get('who')}{why}"))
+            signature = e.get("signature")
+            key = signature.get("keyid") if isinstance(signature, dict) else None
+            signer = f"  [{e['role']} key {key}]"
+            out.print(safe(f"{e.get('at')}  {e.get('event')!s:<15} {e.get('who')}{why}{signer}"))
 
     report(as_json, shown.entries, human)

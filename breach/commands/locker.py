@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from breach.commands import invoke
-from breach.options import PATH, aws_options, json_option, options
+from breach.options import PATH, aws_options, json_option, options, trust_options
 from breach.output import byte_progress, mark, report
 
 STORE_HELP = "Evidence store: s3://BUCKET/PREFIX, file://PATH or a folder. [BREACH_STORE]"
@@ -111,16 +111,7 @@ def list_command(as_json: bool, **values: Any) -> None:  # fmt: skip
 @store_required
 @click.option("--out", required=True, type=PATH, help="Folder; the bundle goes to OUT/BUNDLE_ID.")
 @click.option("--reason", required=True, help="Why the evidence is accessed (custody log).")
-@click.option(
-    "--pubkey", "pubkeys", multiple=True, type=PATH, help="Trusted signer public key (PEM)."
-)
-@click.option(
-    "--trust",
-    multiple=True,
-    envvar="BREACH_TRUST",
-    type=PATH,
-    help="Folder of trusted public keys (*.pem). [BREACH_TRUST]",
-)
+@trust_options
 @locker_options
 @aws_options
 @json_option
@@ -133,14 +124,15 @@ def fetch_command(as_json: bool, **values: Any) -> None:  # fmt: skip
         got = invoke(partial(fetch, progress=progress), FetchSettings, **values)
 
     def human(out: Console) -> None:
+        from breach.commands.bundle import headline
+
+        out.print(headline(got.verification))
         out.print(f"fetched {got.bundle_id} -> {escape(str(got.bundle))}")
         out.print(f"  retain until {got.retain_until or '-'}, legal hold {got.legal_hold}")
         for check in got.verification.checks:
             out.print(f"  {mark(check.ok)}  {check.name}: {escape(check.detail)}")
             for problem in check.problems:
                 out.print(f"          - {escape(problem)}")
-        ok = got.verification.ok
-        out.print("  [green]VERIFIED[/green]" if ok else "  [red]NOT VERIFIED[/red]")
 
     report(as_json, got.model_dump(mode="json"), human)
     got.verification.raise_if_failed()

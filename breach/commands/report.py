@@ -16,7 +16,7 @@ from breach.output import report as show
 VERDICTS = {
     "verified": "[green]VERIFIED[/green]",
     "failed": "[red]NOT VERIFIED[/red]",
-    "no-verdict": "[yellow]NO VERDICT[/yellow] (no trusted key given: --pubkey or --trust)",
+    "no-verdict": "[yellow]NO VERDICT[/yellow]",
 }
 
 
@@ -63,7 +63,8 @@ def report_command(as_json: bool, **values: Any) -> None:
 
     show(as_json, done.model_dump(mode="json"), human)
     if not done.ok:
+        what = f"FAILED verification ({', '.join(done.failed)})" if done.failed else ""
+        what = what or f"could not be fully checked ({', '.join(done.not_checked)})"
         raise StepFailed(
-            f"bundle {done.bundle} FAILED verification ({', '.join(done.failed)}); "
-            f"the report {done.out} says so on its first line"
+            f"bundle {done.bundle} {what}; the report {done.out} says so on its first line"
         )

@@ -31,10 +31,11 @@ from core.operator import operator
 from manifests import custody as custody_log
 from manifests import seal as sealing
 from manifests.decrypt import DecryptedArtifact, decrypt_bundle
-from manifests.keys import load_identities, resolve_recipients
+from manifests.keys import load_identities, load_recipients, recipient_lines
 from manifests.signing import Signer, kms_signer, local_signer
 from manifests.staging import StagedArtifact, staged_artifacts
-from manifests.verify import Report, load_trusted, verify_bundle
+from manifests.trust import Trust, load_trusted, standings, statement_signer
+from manifests.verify import Report, verify_bundle
 
 if TYPE_CHECKING:
     from breach.case import Case
@@ -98,20 +99,53 @@ class FromStore(BaseModel):
     endpoint_url: str | None = None
 
 
-class VerifySettings(SigningSettings, FromStore):
+class TrustSettings(BaseModel):
+    """Whose keys are trusted for what (manifests.trust): sealers sign statements, custodians
+    sign custody entries; and the checks the user chose not to make, each by name."""
+
+    model_config = SETTINGS
+
+    pubkeys: list[Path] = Field(default_factory=list, description="trusted sealer keys (PEM)")
+    trust: list[Path] = Field(default_factory=list, description="folders of trusted sealer keys")
+    custody_trust: list[Path] = Field(
+        default_factory=list, description="trusted custodian keys: PEM files or folders of them"
+    )
+    no_signer_check: bool = Field(
+        default=False, description="go on without a trusted sealer key: who signed is not checked"
+    )
+    no_custodian_check: bool = Field(
+        default=False, description="accept custody entries by keys outside the custody trust set"
+    )
+    no_previous_check: bool = Field(
+        default=False, description="accept that the previous bundle of the chain is not at hand"
+    )
+
+    def trusted(self) -> Trust:
+        """The trust anchor; none for the sealer and no waiver is refused (exit 2)."""
+        waive = [
+            name
+            for name, chosen in (
+                ("signer", self.no_signer_check),
+                ("custodians", self.no_custodian_check),
+                ("previous", self.no_previous_check),
+            )
+            if chosen
+        ]
+        trust = load_trusted(self.pubkeys, self.trust, self.custody_trust, waive=waive)
+        trust.require_sealer()
+        return trust
+
+
+class VerifySettings(SigningSettings, FromStore, TrustSettings):
     bundle: Path
-    pubkeys: list[Path] = Field(default_factory=list, description="trusted signer keys (PEM)")
-    trust: list[Path] = Field(default_factory=list, description="folders of trusted keys")
     record: bool = Field(default=False, description="record the outcome in the custody log")
 
 
-class DecryptSettings(SigningSettings, FromStore):
+class DecryptSettings(SigningSettings, FromStore, TrustSettings):
     bundle: Path
     identity: Path = Field(description="age identity or SSH private key of a recipient")
     out: Path = Field(description="folder for the plaintext")
     reason: str | None = Field(default=None, description="why the evidence is accessed")
-    pubkeys: list[Path] = Field(default_factory=list)
-    trust: list[Path] = Field(default_factory=list)
 
 
 class CustodyRecordSettings(SigningSettings):
@@ -125,6 +159,9 @@ class CustodyShowSettings(BaseModel):
     model_config = SETTINGS
 
     bundle: Path
+    custody_trust: list[Path] = Field(
+        default_factory=list, description="trusted custodian keys: PEM files or folders of them"
+    )
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -160,27 +197,42 @@ class CheckResult(BaseModel):
     model_config = RESULT
 
     name: str
-    ok: bool | None = Field(description="None: skipped, with the reason in detail")
+    ok: bool | None = Field(description="None: not made, with the reason in detail")
     detail: str
     problems: list[str] = Field(default_factory=list)
+    waiver: str | None = Field(default=None, description="the waiver that accepts it not made")
+    waived: bool = Field(default=False, description="not made, and waived by the user")
 
 
 class VerifyResult(BaseModel):
     model_config = RESULT
 
     bundle: Path
-    bundle_id: str | None
-    ok: bool
+    bundle_id: str | None = Field(description="the id the signed statement names")
+    ok: bool = Field(description="every check passed, or was not made and waived by name")
+    verdict: str = Field(description="verified | signer-not-checked | incomplete | failed")
+    headline: str = Field(description="the verdict in words, naming the signed bundle id")
+    signer_checked: bool = Field(description="the signer was compared with a trusted key")
+    not_checked: list[dict[str, str]] = Field(description="checks not made, not waived")
+    waived: list[dict[str, str]] = Field(description="checks not made, waived by the user")
+    notes: list[str] = Field(description="facts that fail nothing (a renamed folder)")
     checks: list[CheckResult]
     custody: CustodyEntry | None = Field(default=None, description="the entry --record wrote")
 
     @classmethod
     def of(cls, report: Report, entry: CustodyEntry | None = None) -> VerifyResult:
         checks = [CheckResult(**vars(c)) for c in report.checks]
+        judged = report.verdict
         return cls(
             bundle=Path(report.bundle),
             bundle_id=report.bundle_id,
-            ok=report.ok,
+            ok=judged.ok,
+            verdict=judged.state,
+            headline=judged.headline,
+            signer_checked=judged.signer_checked,
+            not_checked=judged.not_checked,
+            waived=judged.waived,
+            notes=judged.notes,
             checks=checks,
             custody=entry,
         )
@@ -191,7 +243,7 @@ class VerifyResult(BaseModel):
 
     def raise_if_failed(self) -> None:
         if not self.ok:
-            raise StepFailed(f"bundle {self.bundle} FAILED verification: {', '.join(self.failed)}")
+            raise StepFailed(f"{self.bundle}: {self.headline}")
 
 
 class DecryptedFile(BaseModel):
@@ -210,13 +262,18 @@ class DecryptResult(BaseModel):
     out: Path
     artifacts: list[DecryptedFile]
     custody: CustodyEntry
+    verification: str = Field(description="the verdict decrypting relied on (see verify)")
+    headline: str = Field(description="that verdict in words: says when the signer was unchecked")
 
 
 class CustodyShowResult(BaseModel):
     model_config = RESULT
 
     bundle: Path
-    entries: list[dict[str, Any]] = Field(description="as found; verify checks them")
+    entries: list[dict[str, Any]] = Field(
+        description="as found, each with its signer's `role`: sealer, custodian (in the "
+        "custody trust set), outside (not in it) or invalid (bad signature); verify checks them"
+    )
 
 
 # -- steps ------------------------------------------------------------------------------------
@@ -229,7 +286,8 @@ def seal(settings: SealSettings, *, progress: Progress | None = None) -> SealRes
         raise BadInput("sealing a folder needs the bundle folder to write", field="out")
     if settings.source and not settings.incident:
         raise BadInput("sealing a folder needs the incident id", field="incident")
-    names, recipients = resolve_recipients(settings.recipients)  # each file read once
+    names = recipient_lines(settings.recipients)
+    recipients = load_recipients(names)
     options = sealing.SealOptions(
         incident_id=settings.incident or "",
         severity=settings.severity,
@@ -255,6 +313,7 @@ def verify(settings: VerifySettings) -> VerifyResult:
     a store, the outcome is always recorded there (it is an access), and a stored object that
     fails its checksum is an error naming it.
     """
+    trust = settings.trusted()  # refused before anything is read or fetched
     if settings.store:
         return _from_store(
             settings,
@@ -265,7 +324,7 @@ def verify(settings: VerifySettings) -> VerifyResult:
     signer = None
     if settings.record:
         signer = _local_signer(settings, "recording the verification needs a signing key")
-    report = verify_bundle(settings.bundle, load_trusted(settings.pubkeys, settings.trust))
+    report = verify_bundle(settings.bundle, trust)
     entry = None
     if signer is not None:
         outcome = "passed" if report.ok else "failed"
@@ -276,6 +335,7 @@ def verify(settings: VerifySettings) -> VerifyResult:
 def decrypt(settings: DecryptSettings) -> DecryptResult:
     """Verify the bundle, refuse it when a check fails, decrypt every artifact into `out`
     (each checked against its signed sha256), then record who decrypted it, when and why."""
+    trust = settings.trusted()  # refused before anything is read, fetched or decrypted
     if settings.store:
         if not settings.reason:
             raise BadInput("decrypting from a store needs a reason (custody log)", field="reason")
@@ -285,12 +345,10 @@ def decrypt(settings: DecryptSettings) -> DecryptResult:
         )
     signer = _local_signer(settings, "decrypting is a custody event and needs a signing key")
     identities = load_identities(settings.identity)
-    trusted = load_trusted(settings.pubkeys, settings.trust)
-    checked = VerifyResult.of(verify_bundle(settings.bundle, trusted))
+    checked = VerifyResult.of(verify_bundle(settings.bundle, trust))
     if not checked.ok:
         raise StepFailed(
-            f"refusing to decrypt: bundle {settings.bundle} failed verification "
-            f"({', '.join(checked.failed)})",
+            f"refusing to decrypt {settings.bundle}: {checked.headline}",
             hint="run `breach verify` for details",
         )
     recorded: list[CustodyEntry] = []
@@ -298,12 +356,20 @@ def decrypt(settings: DecryptSettings) -> DecryptResult:
     def record_release(released: list[DecryptedArtifact]) -> None:
         # The custody entry is written when, and only when, the plaintext is in `out`.
         details = {"artifacts": len(released), "out": str(settings.out)}
+        details["verification"] = checked.verdict  # says so when the signer was not checked
         recorded.append(_record(settings.bundle, "decrypted", signer, settings.reason, details))
 
     done = decrypt_bundle(settings.bundle, identities, settings.out, release=record_release)
     entry = recorded[0]
     files = [DecryptedFile(name=d.name, path=d.path, sha256=d.sha256, size=d.size) for d in done]
-    return DecryptResult(bundle=settings.bundle, out=settings.out, artifacts=files, custody=entry)
+    return DecryptResult(
+        bundle=settings.bundle,
+        out=settings.out,
+        artifacts=files,
+        custody=entry,
+        verification=checked.verdict,
+        headline=checked.headline,
+    )
 
 
 def custody_record(settings: CustodyRecordSettings) -> CustodyEntry:
@@ -315,8 +381,14 @@ def custody_record(settings: CustodyRecordSettings) -> CustodyEntry:
 
 
 def custody_show(settings: CustodyShowSettings) -> CustodyShowResult:
-    """The bundle's custody entries as found (`verify` checks them)."""
-    return CustodyShowResult(bundle=settings.bundle, entries=custody_log.entries(settings.bundle))
+    """The bundle's custody entries as found, each with the role of the key that signed it
+    (`verify` checks them)."""
+    entries = custody_log.entries(settings.bundle)
+    trust = load_trusted([], [], settings.custody_trust)
+    trust.refuse_inside(settings.bundle)
+    roles = standings(entries, statement_signer(settings.bundle), trust.custodians)
+    shown = [{**e, "role": r.role} for e, r in zip(entries, roles, strict=True)]
+    return CustodyShowResult(bundle=settings.bundle, entries=shown)
 
 
 def passphrase_needed(signing_key: Path | None) -> bool:

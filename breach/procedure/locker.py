@@ -38,6 +38,7 @@ from breach.procedure.bundle import (
     RESULT,
     SETTINGS,
     SigningSettings,
+    TrustSettings,
     VerifyResult,
     _local_signer,
     case_of_bundle,
@@ -55,10 +56,10 @@ from manifests import custody as custody_log
 from manifests.keys import keyid
 from manifests.seal import ENVELOPE
 from manifests.signing import Signer
-from manifests.verify import load_trusted, verify_bundle
+from manifests.verify import verify_bundle
 
 CUSTODY_DIR = "custody/"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\Z")  # \Z: no trailing newline
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 Progress = Callable[[int], None]
 
 
@@ -90,12 +91,10 @@ class ListSettings(StoreSettings):
     reason: str | None = None
 
 
-class FetchSettings(StoreSettings):
+class FetchSettings(StoreSettings, TrustSettings):
     bundle_id: str
     out: Path = Field(description="the bundle is written to OUT/<bundle id>")
     reason: str = Field(min_length=1, description="why the evidence is accessed")
-    pubkeys: list[Path] = Field(default_factory=list)
-    trust: list[Path] = Field(default_factory=list)
 
 
 class HoldSettings(StoreSettings):
@@ -292,6 +291,7 @@ def fetch(settings: FetchSettings, *, progress: Progress | None = None) -> Fetch
     """Download a bundle into OUT/<bundle id>, checking each object's SHA-256 on the way (against
     the manifests and the store's checksum), verify it as `breach verify` does, report retention
     and hold, and record the access. A failed verification is in the result (ok False)."""
+    trust = settings.trusted()  # no trust anchor: refused before the store is touched
     signer = _local_signer(settings, "fetching is a custody event and needs a signing key")
     store = _open(settings)
     target = settings.out / _safe_id(settings.bundle_id)
@@ -304,7 +304,7 @@ def fetch(settings: FetchSettings, *, progress: Progress | None = None) -> Fetch
         partial.rename(target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    report = verify_bundle(target, load_trusted(settings.pubkeys, settings.trust))
+    report = verify_bundle(target, trust)
     outcome = "passed" if report.ok else "failed"
     details = {"to": str(target), "verification": outcome}
     entry = _record_in_store(

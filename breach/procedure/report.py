@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from breach import __version__
-from breach.procedure.bundle import SigningSettings, VerifyResult, case_of_bundle
+from breach.procedure.bundle import SigningSettings, TrustSettings, VerifyResult, case_of_bundle
 from core.errors import BadInput, BreachError
 from core.fsio import read_json, write_text
 from core.models import Moment
@@ -66,14 +66,12 @@ SOURCE_FIELDS = (
 HIDDEN_SOURCE = {"query", "arrow_schema", "partitions"}
 
 
-class ReportSettings(SigningSettings):
+class ReportSettings(SigningSettings, TrustSettings):
     """A bundle folder, or with `store` a bundle id there: fetched (checked, and recorded in the
     store's custody log as an access, signed with `signing_key`, for `reason`) and reported."""
 
     bundle: Path = Field(description="the sealed bundle's folder; with `store`, its bundle id")
     out: Path = Field(description="the HTML file to write")
-    pubkeys: list[Path] = Field(default_factory=list, description="trusted signer keys (PEM)")
-    trust: list[Path] = Field(default_factory=list, description="folders of trusted keys")
     case: str | None = Field(
         default=None,
         description="the bundle's case (folder or incident id); default: the case folder the "
@@ -101,6 +99,7 @@ class ReportResult(BaseModel):
     bundle_id: str | None
     verdict: Verdict
     failed: list[str] = Field(description="the checks that failed")
+    not_checked: list[str] = Field(description="checks not made and not waived: no verdict")
     artifacts: int
     custody_entries: int
     receipts: int = Field(description="containment, notice and decision receipts shown")
@@ -108,7 +107,7 @@ class ReportResult(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return self.verdict != "failed"
+        return self.verdict != "failed" and not self.not_checked
 
 
 def report(settings: ReportSettings) -> ReportResult:
@@ -128,7 +127,7 @@ def _from_store(settings: ReportSettings) -> ReportResult:
             field="reason",
         )
     _check_out(settings.out, None)
-    fields = ("signing_key", "passphrase", "pubkeys", "trust", "reason", "store")
+    fields = ("signing_key", "passphrase", "reason", "store", *TrustSettings.model_fields)
     aws = ("profile", "region", "role_arn", "endpoint_url")
     with tempfile.TemporaryDirectory(prefix="breach-report-") as folder:
         got = fetch(
@@ -150,11 +149,10 @@ def _from_store(settings: ReportSettings) -> ReportResult:
 
 def _report(settings: ReportSettings, bag: Path, stored: dict[str, Any] | None) -> ReportResult:
     from breach.report import render
-    from manifests.verify import load_trusted, verify_bundle
+    from manifests.verify import verify_bundle
 
     _check_out(settings.out, bag)
-    trusted = load_trusted(settings.pubkeys, settings.trust)
-    checked = VerifyResult.of(verify_bundle(bag, trusted))
+    checked = VerifyResult.of(verify_bundle(bag, settings.trusted()))
     statement, statement_note = _statement(bag, checked)
     case, case_note = _case(settings, bag)
     predicate = _dict(statement.get("predicate"))
@@ -193,6 +191,7 @@ def _report(settings: ReportSettings, bag: Path, stored: dict[str, Any] | None) 
         bundle_id=checked.bundle_id or _text(meta.get("id")) or None,
         verdict=context["verdict"]["state"],
         failed=checked.failed,
+        not_checked=[c["check"] for c in checked.not_checked],
         artifacts=len(artifacts),
         custody_entries=len(custody["entries"]),
         receipts=shown,
@@ -254,6 +253,15 @@ def _verdict(checked: VerifyResult) -> dict[str, Any]:
             "body": "Nothing below can be relied on as the sealed evidence. Section 3 names "
             "each failed check and what differs.",
         }
+    if checked.not_checked:
+        names = ", ".join(c["check"] for c in checked.not_checked)
+        return {
+            "state": "no-verdict",
+            "word": "NO VERDICT",
+            "comment": f"NO VERDICT: not every check could be made ({names})",
+            "headline": f"NO VERDICT: no check failed, but these could not be made: {names}.",
+            "body": "Section 3 says why each was not made and what would make it.",
+        }
     if signer is None or signer.ok is not True:
         return {
             "state": "no-verdict",
@@ -266,7 +274,7 @@ def _verdict(checked: VerifyResult) -> dict[str, Any]:
         }
     body = "Every check passed against the trusted key in section 4."
     if skipped:
-        body = f"Every check made passed; not made here: {', '.join(skipped)} (see section 3)."
+        body = f"Every check made passed; not made, by choice: {', '.join(skipped)} (section 3)."
     return {
         "state": "verified",
         "word": "VERIFIED",

@@ -52,6 +52,11 @@ PROVES: dict[str, str] = {
         "no entry was altered, reordered or removed before the last one, and the first records "
         "the sealing of this very bundle."
     ),
+    "custody signers": (
+        "The sealing entry is signed by the key that signed the statement, and every later "
+        "custody entry by a key given as a trusted custodian's (never merely a key shipped "
+        "inside the bundle): each event was recorded by someone vouched for."
+    ),
 }
 UNKNOWN_CHECK = "A check of this bundle made by breach verify."
 

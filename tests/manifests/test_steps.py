@@ -119,7 +119,7 @@ def test_a_tampered_bundle_fails_verification_as_a_result_not_an_error(
     assert result.failed == ["evidence files (payload manifest)"]
     payload = {c.name: c for c in result.checks}["evidence files (payload manifest)"]
     assert payload.problems and "data/users.csv.age: content changed" in payload.problems[0]
-    with pytest.raises(StepFailed, match="FAILED verification: evidence files"):
+    with pytest.raises(StepFailed, match=r"NOT VERIFIED: bundle .*: failed: evidence files"):
         result.raise_if_failed()
     # Nothing was recorded: verifying without `record` only reads.
     assert [e["event"] for e in custody_show(CustodyShowSettings(bundle=sealed)).entries] == [
@@ -164,11 +164,13 @@ def test_decrypt_checks_each_file_and_records_the_custody_event(
     for artifact in done.artifacts:
         assert artifact.path.read_bytes() == (evidence / artifact.name).read_bytes()
     assert done.custody.event == "decrypted" and done.custody.why == "regulator request"
-    assert done.custody.details == {"artifacts": 3, "out": str(out)}
+    assert done.custody.details == {"artifacts": 3, "out": str(out), "verification": "verified"}
     last = custody_show(CustodyShowSettings(bundle=sealed)).entries[-1]
-    assert last == done.custody.model_dump(mode="json", exclude_none=True)
-    # The entry is signed into the chain: the bundle still verifies with it.
-    assert verify(VerifySettings(bundle=sealed, pubkeys=[keys.signing_pub])).ok
+    assert last == {**done.custody.model_dump(mode="json", exclude_none=True), "role": "outside"}
+    # The entry is signed into the chain: the bundle still verifies with it, its key trusted
+    # as a custodian's (here the sealer's own key, given in both roles).
+    both = {"pubkeys": [keys.signing_pub], "custody_trust": [keys.signing_pub]}
+    assert verify(VerifySettings(bundle=sealed, **both)).ok
 
 
 def test_verify_record_writes_the_real_outcome(sealed: Path, keys: GeneratedKeys) -> None:
@@ -218,7 +220,8 @@ def test_custody_record_is_signed_chained_and_mirrored_in_the_case_journal(
         "custody_seq": 1,
         "to": "outside counsel",
     }
-    assert verify(VerifySettings(bundle=bundle, pubkeys=[keys.signing_pub])).ok
+    both = {"pubkeys": [keys.signing_pub], "custody_trust": [keys.signing_pub]}
+    assert verify(VerifySettings(bundle=bundle, **both)).ok
 
 
 def test_input_checks_live_in_the_library(
@@ -249,10 +252,17 @@ def test_input_checks_live_in_the_library(
     assert not (tmp_path / "o").exists()
 
     with pytest.raises(BadInput, match="needs a signing key") as unsigned:
-        decrypt(DecryptSettings(bundle=sealed, identity=keys.age_identity, out=tmp_path / "p"))
+        decrypt(
+            DecryptSettings(
+                bundle=sealed,
+                identity=keys.age_identity,
+                out=tmp_path / "p",
+                pubkeys=[keys.signing_pub],
+            )
+        )
     assert unsigned.value.field == "signing_key" and not (tmp_path / "p").exists()
     with pytest.raises(BadInput, match="needs a signing key"):
-        verify(VerifySettings(bundle=sealed, record=True))
+        verify(VerifySettings(bundle=sealed, record=True, pubkeys=[keys.signing_pub]))
     with pytest.raises(BadInput, match="needs a signing key"):
         custody_record(CustodyRecordSettings(bundle=sealed, event="stored"))
     with pytest.raises(BadInput, match="is not a bundle"):

@@ -41,11 +41,12 @@ def test_the_demo_drill_runs_end_to_end(
         bundle,
         "--pubkey",
         keys / "signing.pub.pem",
-        "--pubkey",
+        "--custody-trust",
         tmp_path / "demo" / "legal" / "legal-signing.pub.pem",
         "--json",
     )
     assert report.exit_code == 0, report.stdout
+    assert report.json["verdict"] == "verified"
     revoked = [
         json.loads(p.read_text()) for p in case.receipts.glob("contain-*revoke-sessions*.json")
     ]

@@ -13,20 +13,25 @@ from tests.breach.test_report import build_case
 def test_report_writes_the_file_and_prints_its_hash(breach, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     built = build_case(tmp_path)
     out = tmp_path / "report.html"
-    done = breach("report", built.first, "--out", out, "--pubkey", built.keys.signing_pub, "--json")
+    custody = ("--custody-trust", built.keys.signing_pub)  # the custody entry's key, by role
+    trust = ("--pubkey", built.keys.signing_pub, *custody)
+    done = breach("report", built.first, "--out", out, *trust, "--json")
     assert done.exit_code == 0, done.stderr
     data = done.json
     assert data["verdict"] == "verified" and data["failed"] == []
     assert data["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert data["artifacts"] == 5 and data["custody_entries"] == 2 and data["receipts"] == 3
-    human = breach("report", built.first, "--out", out, "--pubkey", built.keys.signing_pub)
+    human = breach("report", built.first, "--out", out, *trust)
     assert human.exit_code == 0, human.stderr
     assert human.stdout.startswith(f"VERIFIED  bundle {built.first.name}")
     assert f"sha256   {data['sha256']}" in human.stdout  # the same bytes again
-    folder = breach("report", built.first, "--out", out, "--trust", built.keys.signing_pub.parent)
+    folder = breach("report", built.first, "--out", out, "--trust", built.keys.signing_pub.parent, *custody)  # fmt: skip
     assert folder.exit_code == 0 and folder.stdout.startswith("VERIFIED")
-    unpinned = breach("report", built.first, "--out", tmp_path / "u.html")
-    assert unpinned.exit_code == 0 and unpinned.stdout.startswith("NO VERDICT")
+    unpinned = breach("report", built.first, "--out", tmp_path / "u.html", *custody)
+    assert unpinned.exit_code == 2 and "--pubkey" in unpinned.stderr
+    assert not (tmp_path / "u.html").exists()
+    waived = breach("report", built.first, "--out", tmp_path / "u.html", "--no-signer-check", *custody)  # fmt: skip
+    assert waived.exit_code == 0 and waived.stdout.startswith("NO VERDICT")
 
 
 def test_a_tampered_bundle_is_reported_and_exits_1(breach, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +42,8 @@ def test_a_tampered_bundle_is_reported_and_exits_1(breach, tmp_path: Path) -> No
         "\n".join((copy / "custody.jsonl").read_text().splitlines()[1:]) + "\n"
     )  # the sealing entry dropped
     out = tmp_path / "tampered.html"
-    done = breach("report", copy, "--out", out, "--pubkey", built.keys.signing_pub)
+    pub = built.keys.signing_pub
+    done = breach("report", copy, "--out", out, "--pubkey", pub, "--custody-trust", pub)
     assert done.exit_code == 1
     assert done.stdout.startswith("NOT VERIFIED")
     [line] = done.stderr.strip().splitlines()
@@ -50,7 +56,8 @@ def test_bad_input_is_one_line_and_exit_2(breach, tmp_path: Path) -> None:  # ty
     bundle, pub = built.first, built.keys.signing_pub
     cases = [
         (("report", bundle), "Missing option '--out'"),
-        (("report", tmp_path / "nothing", "--out", tmp_path / "r.html"), "is not a bundle"),
+        (("report", tmp_path / "nothing", "--out", tmp_path / "r.html", "--pubkey", pub), "is not a bundle"),
+        (("report", bundle, "--out", tmp_path / "r.html"), "--pubkey"),
         (("report", bundle, "--out", tmp_path), "--out"),
         (("report", bundle, "--out", bundle / "r.html"), "inside the bundle"),
         (("report", bundle, "--out", tmp_path / "r.html", "--generated-at", "noon"), "--generated-at"),

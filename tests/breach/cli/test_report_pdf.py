@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.breach.test_report import HOSTILE, build_case, custody_of, statement_of
+from tests.breach.test_report import HOSTILE, build_case, custody_of, statement_of, trust_args
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PDFTOTEXT = shutil.which("pdftotext")
@@ -56,7 +56,7 @@ def test_the_printed_report_shows_the_verdict_every_hash_and_the_custody_log(
 ) -> None:  # type: ignore[no-untyped-def]
     built = build_case(tmp_path)
     out = tmp_path / "report.html"
-    done = breach("report", built.first, "--out", out, "--pubkey", built.keys.signing_pub)
+    done = breach("report", built.first, "--out", out, *trust_args(built))
     assert done.exit_code == 0, done.stderr
     text = printed(out, tmp_path)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
@@ -85,7 +85,7 @@ def test_a_tampered_bundle_prints_not_verified_first(breach, tmp_path: Path) -> 
     envelope["signatures"][0]["sig"] = envelope["signatures"][0]["sig"][::-1]
     (copy / "statement.dsse.json").write_text(json.dumps(envelope))
     out = tmp_path / "tampered.html"
-    done = breach("report", copy, "--out", out, "--pubkey", built.keys.signing_pub)
+    done = breach("report", copy, "--out", out, *trust_args(built))
     assert done.exit_code == 1
     text = printed(out, tmp_path)
     first = next(line for line in text.splitlines() if line.strip())

@@ -45,6 +45,7 @@ def test_a_stored_bundle_is_fetched_checked_and_reported_with_its_lock(
     out = tmp_path / "report.html"
     args = ["report", "--store", store["uri"], pushed.bundle_id, "--out", out]
     args += ["--pubkey", built.keys.signing_pub, "--signing-key", built.keys.signing_key]
+    args += ["--custody-trust", built.keys.signing_pub]  # who signed the custody entries
     args += ["--reason", "counsel's review", *store["flags"], "--json"]
     done = breach(*args)
     assert done.exit_code == 0, done.stderr
@@ -72,12 +73,13 @@ def test_a_tampered_object_in_the_store_stops_the_report_naming_it(breach, tmp_p
     target.write_bytes(b"forged" + target.read_bytes()[6:])
     out = tmp_path / "report.html"
     args = ["report", "--store", uri, pushed.bundle_id, "--out", out, "--reason", "review"]
+    args += ["--pubkey", built.keys.signing_pub]
     done = breach(*args, "--signing-key", built.keys.signing_key)
     assert done.exit_code == 1 and not out.exists()
     [line] = done.stderr.strip().splitlines()
     assert target.name in line and "Traceback" not in done.stderr
     missing = breach("report", "--store", uri, "no-such-bundle", "--out", out, "--reason", "x",
-                     "--signing-key", built.keys.signing_key)  # fmt: skip
+                     "--signing-key", built.keys.signing_key, "--pubkey", built.keys.signing_pub)  # fmt: skip
     assert missing.exit_code != 0 and "no-such-bundle" in missing.stderr
     unsaid = breach("report", "--store", uri, pushed.bundle_id, "--out", out,
                     "--signing-key", built.keys.signing_key)  # fmt: skip

@@ -120,6 +120,8 @@ def test_decrypting_a_case_bundle_is_journaled_in_the_case(breach, tmp_path: Pat
             keys.signing_key,
             "--reason",
             "regulator request",
+            "--pubkey",
+            keys.signing_pub,
         ).exit_code
         == 0
     )

@@ -103,8 +103,9 @@ def test_sealing_over_an_existing_bundle_is_refused(
 
 def test_a_path_that_is_not_a_bundle(breach, keys: GeneratedKeys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "folder").mkdir()
-    assert "is not a bundle" in one_line_exit_2(breach("verify", tmp_path / "folder"))
-    assert "is not a bundle" in one_line_exit_2(breach("verify", tmp_path / "missing"))
+    pinned = ("--pubkey", keys.signing_pub)
+    assert "is not a bundle" in one_line_exit_2(breach("verify", tmp_path / "folder", *pinned))
+    assert "is not a bundle" in one_line_exit_2(breach("verify", tmp_path / "missing", *pinned))
     assert "is not a bundle" in one_line_exit_2(
         breach(
             "decrypt",
@@ -115,6 +116,8 @@ def test_a_path_that_is_not_a_bundle(breach, keys: GeneratedKeys, tmp_path: Path
             tmp_path / "o",
             "--signing-key",
             keys.signing_key,
+            "--pubkey",
+            keys.signing_pub,
         )
     )
     assert not (tmp_path / "o").exists()
@@ -133,6 +136,8 @@ def test_wrong_identity_cannot_decrypt(
             tmp_path / "o",
             "--signing-key",
             keys.signing_key,
+            "--pubkey",
+            keys.signing_pub,
         )
     )
     assert "cannot decrypt" in err
@@ -144,7 +149,16 @@ def test_decrypt_needs_a_custody_signer(
 ) -> None:  # type: ignore[no-untyped-def]
     # The library speaks of the key, the CLI names its flag.
     assert "needs a signing key (hint: check --signing-key)" in one_line_exit_2(
-        breach("decrypt", bundle, "-i", keys.age_identity, "--out", tmp_path / "o")
+        breach(
+            "decrypt",
+            bundle,
+            "-i",
+            keys.age_identity,
+            "--out",
+            tmp_path / "o",
+            "--pubkey",
+            keys.signing_pub,
+        )
     )
 
 

@@ -7,7 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from manifests.keys import GeneratedKeys
+from manifests.keys import GeneratedKeys, keyid, load_public_key_file
 
 
 def test_bundle_layout_and_statement(bundle: Path, evidence: Path) -> None:
@@ -65,12 +65,15 @@ def test_clean_bundle_verifies(breach, bundle: Path, keys: GeneratedKeys) -> Non
     assert breach("verify", bundle, "--trust", trust_dir).exit_code == 0
 
 
-def test_without_a_trust_anchor_the_signer_check_is_skipped_not_passed(
+def test_without_a_trust_anchor_verify_refuses_unless_the_signer_check_is_waived(
     breach, bundle: Path
 ) -> None:
-    report = breach("verify", bundle, "--json").json
+    refused = breach("verify", bundle, "--json")
+    assert refused.exit_code == 2 and "--pubkey" in refused.stderr and refused.stdout == ""
+    report = breach("verify", bundle, "--no-signer-check", "--json").json
     signer = {c["name"]: c for c in report["checks"]}["signer identity"]
-    assert signer["ok"] is None and "--pubkey" in signer["detail"]
+    assert signer["ok"] is None and signer["waived"] and "--no-signer-check" in signer["detail"]
+    assert report["verdict"] == "signer-not-checked" and report["signer_checked"] is False
 
 
 def test_decrypt_round_trip_and_custody(
@@ -100,7 +103,9 @@ def test_decrypt_round_trip_and_custody(
     events = breach("custody", "show", bundle, "--json").json
     assert [e["event"] for e in events] == ["sealed", "decrypted"]
     assert events[1]["why"] == "legal review" and events[1]["who"] == "tester@breachkit"
-    assert breach("verify", bundle, "--pubkey", keys.signing_pub).exit_code == 0
+    # The same key sealed and decrypted here: trusted in both roles only when given in both.
+    both = ("--pubkey", keys.signing_pub, "--custody-trust", keys.signing_pub)
+    assert breach("verify", bundle, *both).exit_code == 0
 
 
 def test_custody_events_and_recorded_verification(
@@ -126,6 +131,8 @@ def test_custody_events_and_recorded_verification(
             bundle,
             "--pubkey",
             keys.signing_pub,
+            "--custody-trust",
+            keys.signing_pub,
             "--record",
             "--signing-key",
             keys.signing_key,
@@ -137,7 +144,7 @@ def test_custody_events_and_recorded_verification(
     assert events[1]["details"] == {"to": "outside counsel"}
 
 
-def test_custody_entry_by_an_untrusted_key_fails_when_keys_are_pinned(
+def test_custody_entry_by_an_unknown_key_is_listed_not_tampering(
     breach, bundle: Path, keys: GeneratedKeys, other_keys: GeneratedKeys
 ) -> None:
     assert (
@@ -153,13 +160,17 @@ def test_custody_entry_by_an_untrusted_key_fails_when_keys_are_pinned(
         == 0
     )
     pinned = breach("verify", bundle, "--pubkey", keys.signing_pub, "--json")
-    assert pinned.exit_code == 1
-    custody = {c["name"]: c for c in pinned.json["checks"]}["chain of custody"]
-    assert custody["ok"] is False and "not trusted" in custody["problems"][0]
-    both = breach(
-        "verify", bundle, "--pubkey", keys.signing_pub, "--pubkey", other_keys.signing_pub
-    )
-    assert both.exit_code == 0
+    assert pinned.exit_code == 1 and pinned.json["verdict"] == "incomplete"
+    checks = {c["name"]: c for c in pinned.json["checks"]}
+    assert checks["chain of custody"]["ok"] is True  # intact: not tampering
+    signers = checks["custody signers"]
+    other = keyid(load_public_key_file(other_keys.signing_pub))
+    assert signers["ok"] is None and other in signers["problems"][0]
+    # Trusting the other key as a sealer does not vouch for its custody entry.
+    as_sealer = ("--pubkey", keys.signing_pub, "--pubkey", other_keys.signing_pub)
+    assert breach("verify", bundle, *as_sealer).exit_code == 1
+    as_custodian = ("--pubkey", keys.signing_pub, "--custody-trust", other_keys.signing_pub)
+    assert breach("verify", bundle, *as_custodian).exit_code == 0
 
 
 def test_ssh_recipient_and_identity(
@@ -206,6 +217,8 @@ def test_ssh_recipient_and_identity(
         tmp_path / "p",
         "--signing-key",
         keys.signing_key,
+        "--pubkey",
+        keys.signing_pub,
     )
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "p" / "users.csv").read_bytes() == (evidence / "users.csv").read_bytes()
@@ -271,6 +284,10 @@ def test_multiple_recipients_each_can_decrypt(
                 tmp_path / name,
                 "--signing-key",
                 keys.signing_key,
+                "--pubkey",
+                keys.signing_pub,
+                "--custody-trust",  # the first decryption's entry, signed with the same key
+                keys.signing_pub,
             ).exit_code
             == 0
         )

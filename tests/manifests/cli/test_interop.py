@@ -137,7 +137,8 @@ def test_age_keygen_identity_works_as_a_recipient(
         == 0
     )
     result = breach(
-        "decrypt", out, "-i", identity, "--out", tmp_path / "p", "--signing-key", keys.signing_key
-    )
+        "decrypt", out, "-i", identity, "--out", tmp_path / "p", "--signing-key", keys.signing_key,
+        "--pubkey", keys.signing_pub,
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "p" / "users.csv").read_bytes() == (evidence / "users.csv").read_bytes()

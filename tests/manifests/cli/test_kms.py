@@ -25,6 +25,21 @@ def create_signing_key(endpoint_url: str | None = None) -> str:
     return str(key["Arn"])
 
 
+def kms_public_key(key: str, folder: Path, endpoint_url: str | None = None) -> Path:
+    """The sealer's public key as KMS itself gives it: the trust anchor comes from outside the
+    bundle (its own signer.pub.pem is never trusted for being there)."""
+    from cryptography.hazmat.primitives import serialization
+
+    kms = boto3.client("kms", region_name="us-east-1", endpoint_url=endpoint_url)
+    der = kms.get_public_key(KeyId=key)["PublicKey"]
+    pem = serialization.load_der_public_key(der).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    path = folder / "kms-sealer.pub.pem"
+    path.write_bytes(pem)
+    return path
+
+
 def test_kms_signed_bundle_verifies_with_breach_and_openssl(
     aws, breach, evidence: Path, keys: GeneratedKeys, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -45,7 +60,8 @@ def test_kms_signed_bundle_verifies_with_breach_and_openssl(
         "us-east-1",
     )
     assert sealed.exit_code == 0, sealed.stderr
-    report = breach("verify", out, "--pubkey", out / "signer.pub.pem", "--json")
+    anchor = kms_public_key("alias/breach-evidence", tmp_path)
+    report = breach("verify", out, "--pubkey", anchor, "--json")
     assert report.exit_code == 0, report.stdout
     assert (
         "ECC" not in (out / "signer.pub.pem").read_text()
@@ -99,7 +115,8 @@ def test_kms_through_the_moto_server_endpoint(
         moto_endpoint,
     )
     assert sealed.exit_code == 0, sealed.stderr
-    assert breach("verify", out, "--pubkey", out / "signer.pub.pem").exit_code == 0
+    anchor = kms_public_key(arn, tmp_path, moto_endpoint)
+    assert breach("verify", out, "--pubkey", anchor).exit_code == 0
 
 
 def test_kms_errors_are_one_line(
@@ -159,7 +176,8 @@ def test_seal_signs_with_kms_as_the_role_given_by_role_arn(
     assumed = seal("assumed", "--role-arn", signer_role.role_arn)
     assert assumed.exit_code == 0, assumed.stderr
     assert (tmp_path / "assumed" / "signer.pub.pem").read_bytes() == signer_role.public_pem
-    pinned = breach("verify", tmp_path / "assumed", "--pubkey", tmp_path / "assumed/signer.pub.pem")
+    (tmp_path / "kms.pub.pem").write_bytes(signer_role.public_pem)
+    pinned = breach("verify", tmp_path / "assumed", "--pubkey", tmp_path / "kms.pub.pem")
     assert pinned.exit_code == 0, pinned.stdout
 
     signer_role.act_as("outsider")
