@@ -6,6 +6,7 @@ What only a person can write (summary, root cause, action items, lessons) is lef
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,10 @@ def _minute(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%MZ")
 
 
-def _duration(context: IncidentContext, now: datetime) -> str:
+def _duration(context: IncidentContext, now: datetime, closed_at: datetime | None = None) -> str:
     case = context.case
     start = min(t for t in (case.detected_at, case.aware_at) if t is not None)
-    end = context.resolved_at()
+    end = context.resolved_at() or closed_at
     if end is None:
         return f"{_minute(start)} - ongoing ({humanize(now - start)} at {_minute(now)})"
     return f"{_minute(start)} - {_minute(end)} ({humanize(end - start)})"
@@ -123,6 +124,20 @@ def render_postmortem(
         resolution=_resolution(context),
     )
     return render_text("postmortem", data, templates_dir)
+
+
+_DURATION_LINE = re.compile(r"(?m)^\*\*Duration\*\*: .*$")
+_TIMELINE = re.compile(r"(?ms)^### Timeline\n.*?(?=^### |\Z)")
+
+
+def refresh_postmortem(text: str, context: IncidentContext, closed_at: datetime) -> str:
+    """The post-mortem at close: its Duration and Timeline made again from the case (the final
+    journal, the close itself); every section a person wrote is kept as written."""
+    duration = _duration(context, closed_at, closed_at)
+    events = timeline_events(context.timeline, [*_milestones(context), (closed_at, "case closed")])
+    rows = "".join(f"- {event['when']} - {event['text']}\n" for event in events)
+    text = _DURATION_LINE.sub(lambda _: f"**Duration**: {duration}", text, count=1)
+    return _TIMELINE.sub(lambda _: f"### Timeline\n(times UTC)\n{rows}\n", text, count=1)
 
 
 def unfinished_sections(text: str) -> list[str]:

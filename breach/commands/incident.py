@@ -164,10 +164,20 @@ def status_(case_dir: str, to: str, reason: str, as_json: bool) -> None:
 @incident.command("close")
 @case_option()
 @reason_option("Journaled.", default="incident closed", show_default=True)
+@options(
+    (("--recipient", "-r", "recipients"), dict(multiple=True, envvar="BREACH_RECIPIENTS", help="With --signing-key: seal the last bundle, post-mortem included.")),
+    (("--signing-key",), dict(envvar="BREACH_SIGNING_KEY", type=PATH, help="Ed25519 signing key (PEM) for the last bundle. [BREACH_SIGNING_KEY]")),
+)  # fmt: skip
 @json_option
-def close(case_dir: str, reason: str, as_json: bool) -> None:
-    """Close the case. A P1 or P2 case needs a finished post-mortem first."""
+def close(case_dir: str, as_json: bool, **opts: Any) -> None:
+    """Close the case. A P1 or P2 case needs a finished post-mortem first (refreshed: duration
+    and final timeline); with recipients and a signing key, the last bundle is sealed with it."""
     from breach.procedure.incident import CloseSettings, close_case
 
-    closed = invoke(close_case, CloseSettings, case=case_dir, reason=reason)
-    report_line(as_json, closed, lambda d: f"{d['case']}: closed")
+    closed = invoke(close_case, CloseSettings, case=case_dir, **opts)
+    sealed = f"; sealed bundle {closed.bundle}" if closed.bundle else ""
+    report_line(as_json, closed, lambda d: f"{d['case']}: closed{sealed}")
+    if closed.unsealed and not as_json:
+        from breach.output import stderr
+
+        stderr.print(f"[yellow]note:[/yellow] {escape(closed.unsealed)}")

@@ -338,6 +338,9 @@ def set_status(settings: SetStatusSettings) -> StatusChanged:
 class CloseSettings(_Settings):
     case: str
     reason: Reason = "incident closed"
+    # Given both, the case's last bundle is sealed at close: the post-mortem and the close in it.
+    recipients: list[str] = []
+    signing_key: Path | None = None
 
 
 class CaseClosed(BaseModel):
@@ -345,6 +348,8 @@ class CaseClosed(BaseModel):
     status: Literal["closed"] = "closed"
     closed_at: UtcDatetime
     postmortem: Path | None  # the staged copy, for a P1 or P2 case
+    bundle: str | None = None  # the last bundle, sealed at close
+    unsealed: str | None = None  # what is staged but not yet sealed, and how to seal it
 
 
 def finished_postmortem(case: Case) -> str:
@@ -378,12 +383,36 @@ def close_case(settings: CloseSettings) -> CaseClosed:
     if case.record.status == "closed":
         raise BadInput(f"{case.id} is already closed")
     staged = None
+    closed_at = utcnow()
     if case.record.severity in REQUIRED_FOR:
-        text = finished_postmortem(case)
+        from breach.procedure.notify import postmortem_at_close
+
+        # Duration and Timeline made again up to the close, in the case's copy and the staged one
+        text = postmortem_at_close(case, finished_postmortem(case), closed_at)
+        write_text(case.postmortem_path, text)
         staged = case.stage_path(case.postmortem_path.name)
         write_text(staged, text)
         source = {"system": "breach.postmortem", "case": case.id}
         describe(staged, artifact_meta("text/markdown", source, "incident.close"))
-    closed_at = utcnow()
     case.update(settings.reason, status="closed", closed_at=closed_at)
-    return CaseClosed(case=case.id, closed_at=closed_at, postmortem=staged)
+    closed = CaseClosed(case=case.id, closed_at=closed_at, postmortem=staged)
+    return _seal_last(case, closed, settings)
+
+
+def _seal_last(case: Case, closed: CaseClosed, settings: CloseSettings) -> CaseClosed:
+    """Seal the case's last bundle (post-mortem included), or say how, when keys are missing."""
+    from breach.procedure.bundle import SealSettings, seal
+
+    if settings.recipients and settings.signing_key:
+        sealed = seal(
+            SealSettings(
+                case=str(case.root),
+                recipients=settings.recipients,
+                signing_key=settings.signing_key,
+            )
+        )
+        return closed.model_copy(update={"bundle": sealed.id})
+    if closed.postmortem is not None:
+        hint = f"breach seal --case {case.root} -r RECIPIENT --signing-key KEY"
+        return closed.model_copy(update={"unsealed": f"the post-mortem is not sealed yet: {hint}"})
+    return closed

@@ -15,6 +15,7 @@ the receipts, the journal) into the IncidentContext it works from. Every send le
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,12 @@ from notify.channels.smtp import SmtpChannel, valid_address
 from notify.context import CaseInfo, IncidentContext
 from notify.obligations import State, next_update, notices_owed, obligations, status
 from notify.policy import Policy
-from notify.postmortem import FILLED_IN_CODE, render_postmortem, unfinished_sections
+from notify.postmortem import (
+    FILLED_IN_CODE,
+    refresh_postmortem,
+    render_postmortem,
+    unfinished_sections,
+)
 from notify.recipients import RecipientList
 from notify.records import (
     bulk_receipt,
@@ -560,6 +566,11 @@ class PostmortemResult(BaseModel):
     case: str
     path: Path
     fill_in: list[str] = Field(description="sections still for a person to write")
+
+
+def postmortem_at_close(case: Case, text: str, closed_at: datetime) -> str:
+    """The post-mortem with its Duration and Timeline brought up to the close."""
+    return refresh_postmortem(text, incident_context(case), closed_at)
 
 
 def postmortem(settings: PostmortemSettings) -> PostmortemResult:
