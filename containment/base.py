@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from containment.interface import Action, TargetResult
+from containment.volatile import Sink
 from core.aws import AwsAccount, AwsCallFailed
 from core.errors import BadInput, BreachError, StepFailed
 from core.redact import redact_dsn, redact_url
@@ -43,9 +44,15 @@ class AdapterBase:
     missing_codes: ClassVar[tuple[str, ...]] = ()
     # How a failed read-back begins: "could not read the user back: <error>".
     unreadable: ClassVar[str] = "could not read the target back"
+    # Where what an action deletes is staged first (set by the procedure layer; None: nowhere).
+    capture: Sink | None = None
 
     def settings(self) -> dict[str, Any]:
         return {}
+
+    def target_tables(self) -> list[str]:
+        """The database tables this action changes (schema-qualified), for the snapshot check."""
+        return []
 
     def close(self) -> None:
         return None
@@ -207,6 +214,18 @@ class PgAdapter(AdapterBase):
         except psycopg.OperationalError as exc:
             raise StepFailed(f"PostgreSQL: {_first_line(exc)}") from None
 
+    def records(self, statement: Any, params: Any = None) -> list[dict[str, Any]]:
+        """`query`, each row as a dict by column name."""
+        import psycopg
+
+        self.round_trips += 1
+        try:
+            cur = self.conn.execute(statement, params)
+            names = [column.name for column in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except psycopg.OperationalError as exc:
+            raise StepFailed(f"PostgreSQL: {_first_line(exc)}") from None
+
     def column_types(self, table: str, columns: Sequence[str], hint: str) -> dict[str, str]:
         """Each column's SQL type; a table or column that is not there is one line, exit 2."""
         import psycopg
@@ -239,6 +258,20 @@ class PgAdapter(AdapterBase):
             target.fail(f"PostgreSQL: {_first_line(exc)}", self.privilege_hint if refused else None)
         else:
             super().target_error(target, exc)
+
+    def qualified(self, table: str) -> str:
+        """`schema.table` as the server resolves `table` (unchanged when it does not exist)."""
+        import psycopg
+
+        try:
+            rows = self.query(
+                "SELECT n.nspname || '.' || c.relname FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+                (table,),
+            )
+        except psycopg.errors.InvalidName:
+            return table
+        return str(rows[0][0]) if rows else table
 
     def system(self) -> str:
         info = self.conn.info

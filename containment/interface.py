@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from containment.volatile import Sink
 from core.models import UtcDatetime
 from core.records import (
     ACTIONS,
@@ -65,6 +66,7 @@ class ContainmentAdapter(Protocol):
     action: ClassVar[Action]
     noun: ClassVar[str]  # what a target is: "user", "role", "key", "CIDR"
     unit: ClassVar[str]  # what `count` counts: "sessions", "access keys", "rules"
+    capture: Sink | None  # where what an action deletes is staged first (volatile evidence)
 
     def system(self) -> str:
         """Where this adapter acts (host, database, account, region), without secrets."""
@@ -74,6 +76,9 @@ class ContainmentAdapter(Protocol):
 
     def settings(self) -> dict[str, Any]:
         """The non-secret options, for the receipt."""
+
+    def target_tables(self) -> list[str]:
+        """The database tables (schema.table) the action changes; none for other systems."""
 
     def plan(self, targets: Sequence[str], *, since: datetime) -> list[TargetResult]:
         """Read-only: each target as `planned`, `noop`, `missing` or `failed`.

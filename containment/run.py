@@ -1,11 +1,11 @@
-"""Plan, apply, verify: one driver for every adapter, and the receipt it produces."""
+"""Plan, apply, verify: one driver for every adapter, and the receipt it produces.
+(`read_targets` lives in containment.targets.)"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 from containment.interface import (
     ContainmentAdapter,
@@ -14,7 +14,8 @@ from containment.interface import (
     ReceiptStatus,
     TargetResult,
 )
-from core.errors import BadInput, BreachError
+from containment.targets import read_targets as read_targets  # its old home, still imported
+from core.errors import BreachError
 from core.timeutil import utcnow
 
 PAST = {
@@ -29,28 +30,6 @@ FUTURE = {
     "rotate-keys": "would rotate",
     "block": "would block",
 }
-
-
-def read_targets(given: Iterable[str], targets_file: Path | None = None) -> list[str]:
-    """`--target` values plus a file's lines (blank lines and `#` comments skipped), deduplicated."""
-    names = [t.strip() for t in given if t.strip()]
-    if targets_file is not None:
-        try:
-            text = targets_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise BadInput(f"targets file not found: {targets_file}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BadInput(f"cannot read targets file {targets_file}: {exc}") from None
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                names.append(line)
-    unique = list(dict.fromkeys(names))
-    if not unique:
-        raise BadInput(
-            "no targets given", hint="pass --target NAME (repeatable) or --targets-file F"
-        )
-    return unique
 
 
 def plan_action(

@@ -9,6 +9,8 @@ breaks a type check, not a regulator notice. Every record is written to disk wit
     ScopeRecord           what the indicators touched (evidence.scope -> case.json -> notify)
     TargetResult,
     ContainmentReceipt    one containment action (containment -> receipts/ -> notify)
+    Backend               a database connection a containment ended, as it was just before
+    CapturedArtifact      session rows or values staged before containment deleted them
     NotificationReceipt   one notice sent (notify -> receipts/)
     NotificationDecision  a decision not to notify, with its reason (notify -> receipts/)
 """
@@ -85,6 +87,37 @@ class ScopeRecord(BaseModel):
     uncounted: dict[str, str] = Field(default_factory=dict)
 
 
+class Backend(BaseModel):
+    """A PostgreSQL backend as pg_stat_activity showed it just before it was terminated: the
+    attacker's live connection is volatile evidence that termination destroys."""
+
+    pid: int
+    user: str | None = None
+    client_addr: str | None = Field(default=None, description="None: a Unix socket")
+    client_port: int | None = None
+    application_name: str | None = None
+    backend_start: UtcDatetime | None = None
+    query_start: UtcDatetime | None = None
+    state: str | None = Field(default=None, description="active, idle, idle in transaction...")
+    query: str | None = Field(
+        default=None, description="current (or last) statement; None when withheld"
+    )
+    query_sha256: str | None = None
+    query_withheld: str | None = Field(
+        default=None, description="why the text is not kept (it may hold a password)"
+    )
+
+
+class CapturedArtifact(BaseModel):
+    """Rows or values staged as evidence before an action deleted them (secrets as hashes)."""
+
+    artifact: str = Field(description="the staged artifact, relative to the case's staging/")
+    records: int
+    hashed: list[str] = Field(
+        default_factory=list, description="fields kept only as SHA-256 (tokens, keys)"
+    )
+
+
 class TargetResult(BaseModel):
     """One target's story: what it was, what was (or would be) done, what it is now."""
 
@@ -97,6 +130,12 @@ class TargetResult(BaseModel):
     reason: str | None = None
     hint: str | None = None
     request_ids: list[str] = Field(default_factory=list)
+    backends: list[Backend] = Field(
+        default_factory=list, description="connections terminated, as they were just before"
+    )
+    captured: int | None = Field(
+        default=None, description="rows or keys staged as evidence before they were deleted"
+    )
     # Adapter-private working data carried from plan to apply (never serialized).
     work: Any = Field(default=None, exclude=True)
 
@@ -125,6 +164,9 @@ class ContainmentReceipt(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict)
     settings: dict[str, Any] = Field(
         default_factory=dict, description="non-secret options the adapter ran with"
+    )
+    captured: list[CapturedArtifact] = Field(
+        default_factory=list, description="what was staged before it was deleted"
     )
 
     @property

@@ -8,6 +8,8 @@ one, for contact addresses the notification step can use; secrets columns are ne
 
     scope/affected-users.parquet   user_id, email, and any other contact columns found
     scope/records-touched.parquet  table, record_id: which records the matching events named
+    scope/actors.parquet           actor, events: who acted in the matching events (containment
+                                   takes it: `--targets-file ... --targets-column actor`)
     scope/scope.json               the counts below, also stored in the case
 """
 
@@ -27,7 +29,8 @@ import pyarrow.parquet as pq
 
 from core.artifacts import META_SUFFIX, collector, describe
 from core.errors import BadInput
-from core.fsio import file_to_name, read_json, write_json
+from core.fsio import read_json, write_json
+from core.order import natural_key, natural_sorted
 from core.records import ScopeRecord
 from core.timeutil import parse_rfc3339, rfc3339
 from evidence.interface import PARQUET_MEDIA_TYPE, DirStager, Stager, staged_name
@@ -36,6 +39,7 @@ from evidence.parquet import commit_file
 COLLECTOR = "evidence.scope"
 AFFECTED_USERS = "scope/affected-users.parquet"
 RECORDS_TOUCHED = "scope/records-touched.parquet"
+ACTORS = "scope/actors.parquet"
 SCOPE_JSON = "scope/scope.json"
 CLOUD_EVENTS = "scope/cloudtrail-events.parquet"
 USERS_TABLES = ("users", "user", "accounts", "customers", "members", "auth_user")
@@ -274,18 +278,12 @@ def tally_sources(
     return tally
 
 
-def _snapshot_table(parquet: Path) -> str | None:
-    """The table a snapshot file holds: its name after the schema's, decoded (the file name is
-    core.fsio.qualified_file, so a table "Users" is public.%55sers.parquet)."""
-    return file_to_name(parquet.name[: -len(".parquet")].rsplit(".", 1)[-1])
-
-
 def find_users_snapshot(staging: Path) -> Path | None:
     """The newest snapshotted users table, if any snapshot holds one."""
     candidates = [
         p
         for p in (staging / "snapshot").glob("*/*.parquet")
-        if not p.name.startswith(".") and _is_users_table(_snapshot_table(p))
+        if not p.name.startswith(".") and _is_users_table(p.name[: -len(".parquet")])
     ]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
@@ -314,7 +312,7 @@ def _contact_columns(names: list[str]) -> list[str]:
 
 def affected_users_table(user_ids: list[str], users_file: Path | None) -> pa.Table:
     """user_id and email (null when unknown), plus contact columns from the users snapshot."""
-    ids = pa.array(sorted(user_ids), pa.string())
+    ids = pa.array(natural_sorted(user_ids), pa.string())
     base = pa.table({"user_id": ids})
     if users_file is None:
         return base.append_column("email", pa.nulls(len(ids), pa.string()))
@@ -335,7 +333,10 @@ def affected_users_table(user_ids: list[str], users_file: Path | None) -> pa.Tab
         {"user_id": pc.cast(found.column(id_column), pa.string())}
         | {c: pc.cast(found.column(c), pa.string()) for c in contacts}
     )
-    joined = base.join(found, "user_id", join_type="left outer").sort_by("user_id")
+    joined = base.join(found, "user_id", join_type="left outer")
+    ids_found = joined.column("user_id").to_pylist()
+    order = sorted(range(len(ids_found)), key=lambda i: natural_key(ids_found[i]))
+    joined = joined.take(pa.array(order, pa.int64()))  # natural order: "2" before "10"
     if "email" not in joined.column_names:
         joined = joined.append_column("email", pa.nulls(joined.num_rows, pa.string()))
     ordered = [
@@ -408,6 +409,9 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
     )
     provenance = {**provenance, "source": {**provenance["source"], "row_count": records.num_rows}}
     _stage_table(stager, RECORDS_TOUCHED, records, provenance)
+    actors = actors_table(tally.principals, cloud_summary)
+    provenance = {**provenance, "source": {**provenance["source"], "row_count": actors.num_rows}}
+    _stage_table(stager, ACTORS, actors, provenance)
     scope = ScopeRecord(
         since=since,
         until=until,
@@ -450,6 +454,22 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
     write_json(target, details)
     describe(target, _meta("application/json", sources, contacts_from, tally.events, since, until))
     return ScopeResult(scope, details, warnings)
+
+
+def actors_table(principals: Counter[str], cloud: dict[str, Any] | None) -> pa.Table:
+    """Who acted in the matching events (audit principals and CloudTrail actors), with how many
+    events each, in natural order."""
+    events = Counter(principals)
+    for name, actor in (cloud or {}).get("actors", {}).items():
+        if name != "-":
+            events[name] += int(actor.get("events", 0))
+    names = natural_sorted(list(events))
+    return pa.table(
+        {
+            "actor": pa.array(names, pa.string()),
+            "events": pa.array([events[n] for n in names], pa.int64()),
+        }
+    )
 
 
 def _cloud_actors(summary: dict[str, Any] | None) -> set[str]:

@@ -20,9 +20,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from breach.case import Case
+from breach.procedure.contain_evidence import CaseSink, scope_targets, snapshot_warnings
 from containment.interface import Action
 from containment.registry import AdapterSettings, Connections, build
-from containment.run import read_targets, run_action
+from containment.run import run_action
+from containment.targets import read_targets
 from core.artifacts import artifact_meta
 from core.aws import AwsAccount
 from core.errors import BadInput
@@ -38,7 +40,19 @@ class ContainSettings(BaseModel):
     action: Action
     adapter: str
     targets: list[str] = Field(default_factory=list)
-    targets_file: Path | None = Field(default=None, description="one target a line, # comments")
+    targets_file: Path | None = Field(
+        default=None, description="text (one target a line, # comments) or Parquet"
+    )
+    targets_column: str | None = Field(
+        default=None, description="the targets file's column (Parquet): user_id, actor..."
+    )
+    from_scope: bool = Field(
+        default=False, description="revoke-sessions: the affected users of the case's scope"
+    )
+    require_snapshot: bool = Field(
+        default=False,
+        description="refuse a revoke or disable whose table no snapshot of the case holds",
+    )
     dry_run: bool = False
     reason: str | None = Field(default=None, description="why: the journal entry's `why`")
     since: Moment | None = Field(
@@ -58,6 +72,7 @@ class ContainSettings(BaseModel):
 class ContainResult(BaseModel):
     receipt: ContainmentReceipt
     path: Path = Field(description="where the receipt is kept (receipts/ in the case)")
+    warnings: list[str] = Field(default_factory=list, description="e.g. a table not snapshotted")
 
     @property
     def failed(self) -> list[TargetResult]:
@@ -76,7 +91,7 @@ def contain(settings: ContainSettings) -> ContainResult:
             field="since",
         )
     case = Case.load(settings.case)
-    names = read_targets(settings.targets, settings.targets_file)
+    names = _targets(settings, case)
     if settings.action == "rotate-keys" and since is None:
         since = case.record.opened_at  # a key rotated since the case was opened is done
     connections = Connections(
@@ -85,11 +100,32 @@ def contain(settings: ContainSettings) -> ContainResult:
         aws=settings.aws,
     )
     adapter = build(settings.action, settings.adapter, settings.options, connections)
+    sink = adapter.capture = CaseSink(case)  # what the action deletes is staged there first
     try:
+        required = settings.require_snapshot
+        warnings = snapshot_warnings(case, adapter, settings.action, required=required)
         receipt = run_action(adapter, names, dry_run=settings.dry_run, since=since)
     finally:
         adapter.close()
-    return ContainResult(receipt=receipt, path=keep_receipt(case, receipt, settings.reason))
+    receipt.captured = sink.captured
+    path = keep_receipt(case, receipt, settings.reason)
+    return ContainResult(receipt=receipt, path=path, warnings=warnings)
+
+
+def _targets(settings: ContainSettings, case: Case) -> list[str]:
+    """--target values, the targets file's, and (--from-scope) the scope's affected users."""
+    scoped: list[str] = []
+    if settings.from_scope:
+        if settings.action != "revoke-sessions":
+            raise BadInput(
+                "the scope's affected users are victims: only their sessions are revoked",
+                hint="take attackers from scope/actors.parquet with --targets-file",
+                field="from_scope",
+            )
+        scoped = scope_targets(case)
+    return read_targets(
+        [*settings.targets, *scoped], settings.targets_file, settings.targets_column
+    )
 
 
 def _secret(value: SecretStr | None) -> str | None:

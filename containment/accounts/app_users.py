@@ -44,6 +44,9 @@ class AppUsers(PgAdapter):
             "disabled_value": self.disabled_value,
         }
 
+    def target_tables(self) -> list[str]:
+        return [self.qualified(self.table)]
+
     def _check_columns(self) -> None:
         import psycopg
 

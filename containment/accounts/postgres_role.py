@@ -1,5 +1,10 @@
 """Disable PostgreSQL roles: `ALTER ROLE ... NOLOGIN`, then terminate the role's open backends
-(NOLOGIN alone leaves existing connections running)."""
+(NOLOGIN alone leaves existing connections running).
+
+Each backend is read from pg_stat_activity (pid, user, address, application, start, state,
+current query) into the receipt before it is terminated: the attacker's live connection is
+evidence that termination destroys.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,18 @@ from psycopg import sql
 from containment.accounts.interface import ACTION
 from containment.base import PgAdapter
 from containment.interface import Action, TargetResult
+from core.records import Backend
+
+BACKENDS = (
+    "SELECT pid, usename, host(client_addr), client_port, application_name, backend_start,"
+    " query_start, state, query FROM pg_stat_activity"
+    " WHERE usename = %s AND pid <> pg_backend_pid() AND pid <> ALL(%s) ORDER BY backend_start, pid"
+)
+# Terminate only backends read first (and still the role's: a pid can be reused).
+TERMINATE = (
+    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+    " WHERE usename = %s AND pid = ANY(%s)"
+)
 
 
 class PostgresRoles(PgAdapter):
@@ -64,13 +81,21 @@ class PostgresRoles(PgAdapter):
 
     def apply_one(self, target: TargetResult) -> None:
         self.query(sql.SQL("ALTER ROLE {} NOLOGIN").format(sql.Identifier(target.name)))
-        killed = self.query(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE usename = %s AND pid <> pg_backend_pid()",
-            (target.name,),
-        )[0][0]
-        target.count = int(killed)
+        killed = 0
+        for _ in range(3):  # a backend still authenticating may show up after the first read
+            found = self.read_backends(target.name, [b.pid for b in target.backends])
+            if not found:
+                break
+            target.backends.extend(found)  # recorded before the backends are terminated
+            pids = [b.pid for b in found]
+            killed += int(self.query(TERMINATE, (target.name, pids))[0][0])
+        target.count = killed
         target.change = f"NOLOGIN, terminated {killed} backends"
+
+    def read_backends(self, role: str, known: list[int]) -> list[Backend]:
+        """The role's backends not in `known`, as pg_stat_activity shows them now."""
+        rows = self.query(BACKENDS, (role, known))
+        return [backend_record(*row) for row in rows]
 
     def verify_one(self, target: TargetResult) -> None:
         state = self._wait_for_backends(target.name)
@@ -95,3 +120,35 @@ class PostgresRoles(PgAdapter):
     def undo(self, results: Sequence[TargetResult]) -> str:
         lines = [f'ALTER ROLE "{t.name}" LOGIN;' for t in results if t.before.get("can_login")]
         return " ".join(lines) or "nothing to undo"
+
+
+def backend_record(
+    pid: int,
+    user: str | None,
+    address: str | None,
+    port: int | None,
+    application: str | None,
+    started: datetime | None,
+    query_start: datetime | None,
+    state: str | None,
+    query: str | None,
+) -> Backend:
+    """A backend for the receipt. A statement naming a password (ALTER ROLE ... PASSWORD) is
+    kept as its hash only: receipts hold no secrets, and SQL is not redacted by pattern."""
+    import hashlib
+
+    digest = hashlib.sha256(query.encode()).hexdigest() if query is not None else None
+    withheld = query is not None and "password" in query.lower()
+    return Backend(
+        pid=pid,
+        user=user,
+        client_addr=address,
+        client_port=port if port is not None and port >= 0 else None,
+        application_name=application,
+        backend_start=started,
+        query_start=query_start,
+        state=state,
+        query=None if withheld else query,
+        query_sha256=digest,
+        query_withheld="it names a password" if withheld else None,
+    )

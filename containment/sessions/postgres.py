@@ -3,7 +3,9 @@
 Two layouts: a table with a user column (the generic `sessions(user_id, token, expires_at)`, the
 default), and Django's `django_session`, where the user id sits inside the encoded session data.
 Rows are deleted in batches (one statement per `batch_size` users or keys); session keys are bearer
-secrets, so receipts hold counts, never keys.
+secrets, so receipts hold counts, never keys. Before the delete, the rows are staged as volatile
+evidence when the adapter has a `capture` sink (containment.volatile): every column, the key
+column (and Django's session_data) and token-like columns as SHA-256 only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from psycopg import sql
 from containment.base import PgAdapter, fits_column
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION, NEW_SESSIONS_HINT, UNDO
+from containment.volatile import is_secret, scrub, stage_capture
+
+USER_TEXT = "__breach_user"  # the user column as text, beside the row's own columns
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,7 @@ class PostgresSessions(PgAdapter):
 
     # -- apply and verify ------------------------------------------------------------------
     def apply(self, planned: list[TargetResult]) -> None:
+        self.capture_rows(planned)  # volatile evidence first: the rows about to be deleted
         if self.layout.layout == "django":
             self._delete_keys(planned)
             return
@@ -177,6 +183,52 @@ class PostgresSessions(PgAdapter):
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         return UNDO
+
+    def target_tables(self) -> list[str]:
+        return [self.qualified(self.layout.table)]
+
+    # -- volatile evidence -----------------------------------------------------------------
+    def capture_rows(self, planned: list[TargetResult]) -> None:
+        """Stage the rows the delete will remove (secrets hashed); each target's `captured`."""
+        if self.capture is None or not planned:
+            return
+        secrets = {self.layout.key_column}
+        if self.layout.layout == "django":
+            secrets.add(self.layout.user_column)  # session_data: signed, holds the auth hash
+        records: list[dict[str, Any]] = []
+        per_user: dict[str, int] = {}
+        hashed: set[str] = set()
+        for user, row in self._doomed_rows(planned):
+            per_user[user] = per_user.get(user, 0) + 1
+            hashed.update(c for c in row if c in secrets or is_secret(c))
+            django = {"user_id": user} if self.layout.layout == "django" else {}
+            records.append({**django, **scrub(row, secrets)})
+        where = {"table": self.qualified(self.layout.table)}
+        stage_capture(self, f"session rows of {self.layout.table}", records, hashed, where)
+        for target in planned:
+            target.captured = per_user.get(target.name, 0)
+
+    def _doomed_rows(self, planned: list[TargetResult]) -> list[tuple[str, dict[str, Any]]]:
+        """(user, row) for every row the delete will remove."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        if self.layout.layout == "django":
+            owner = {key: t.name for t in planned for key in t.work}
+            statement = sql.SQL("SELECT * FROM {tbl} WHERE {key} = ANY(%s)").format(
+                tbl=self._table, key=sql.Identifier(self.layout.key_column)
+            )
+            for batch in chunks(list(owner), self.batch_size):
+                for row in self.records(statement, (list(batch),)):
+                    found.append((owner[str(row[self.layout.key_column])], row))
+            return found
+        column = sql.Identifier(self.layout.user_column)
+        query = sql.SQL("SELECT {col}::text AS {alias}, * FROM {tbl} WHERE {col} = ANY({arr})")
+        by_user = query.format(
+            col=column, alias=sql.Identifier(USER_TEXT), tbl=self._table, arr=self._user_array()
+        )
+        for batch in chunks([t.name for t in planned], self.batch_size):
+            for row in self.records(by_user, (list(batch),)):
+                found.append((str(row.pop(USER_TEXT)), row))
+        return found
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -6,7 +6,10 @@
   optional `key_prefix` in front); the index set is removed with them.
 
 Keys are deleted with UNLINK (freed in the background), many per command and many commands per
-pipeline. Key names may embed tokens, so receipts hold counts only.
+pipeline. Key names may embed tokens, so receipts hold counts only. Before the UNLINK, each key's
+type, time to live and value are staged as volatile evidence when the adapter has a `capture`
+sink (containment.volatile): key names, set and list members and opaque strings as SHA-256 only,
+hashes and JSON strings field by field (token-like fields hashed).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, ClassVar, Literal
 from containment.base import AdapterBase, redis_connect
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION, NEW_SESSIONS_HINT, UNDO
+from containment.volatile import is_secret, scrub, sha256_text, stage_capture
 from core.errors import BadInput, StepFailed
 from core.redact import redact_url
 
@@ -175,6 +179,7 @@ class RedisSessions(AdapterBase):
         keys = [k for t in planned for k in t.work]
         commands = [("unlink", tuple(batch)) for batch in _chunks(keys, self.batch_size)]
         with self._errors():
+            self.capture_values(planned)  # volatile evidence first: the values about to go
             for start in range(0, len(commands), PIPELINE_DEPTH):
                 self._pipeline(commands[start : start + PIPELINE_DEPTH])
         for target in planned:
@@ -197,6 +202,78 @@ class RedisSessions(AdapterBase):
 
     def undo(self, results: Sequence[TargetResult]) -> str:
         return UNDO
+
+    # -- volatile evidence -----------------------------------------------------------------
+    def capture_values(self, planned: list[TargetResult]) -> None:
+        """Stage each key's type, TTL and value (secrets hashed); each target's `captured`."""
+        if self.capture is None or not planned:
+            return
+        owned = [(t.name, key) for t in planned for key in t.work]
+        keys = [key for _, key in owned]
+        kinds: list[str] = []
+        ttls: list[Any] = []
+        for batch in _chunks(keys, self.batch_size):
+            answers = self._pipeline([(c, (k,)) for k in batch for c in ("type", "pttl")])
+            kinds += [_text(kind) for kind in answers[0::2]]
+            ttls += answers[1::2]
+        values = self._values(list(zip(keys, kinds, strict=True)))
+        records, hashed = [], {"key"}
+        for (user, key), kind, ttl, value in zip(owned, kinds, ttls, values, strict=True):
+            record: dict[str, Any] = {"user_id": user, "key_sha256": sha256_text(key)}
+            record["type"] = kind
+            record["ttl_ms"] = ttl if isinstance(ttl, int) and ttl >= 0 else None
+            record.update(_scrub_value(kind, value, hashed))
+            records.append(record)
+        stage_capture(self, f"session keys ({self.mode} {self.template})", records, hashed)
+        for target in planned:
+            target.captured = len(target.work)
+
+    def _values(self, keys: list[tuple[str, str]]) -> list[Any]:
+        reads = {
+            "string": ("get", ()),
+            "hash": ("hgetall", ()),
+            "set": ("smembers", ()),
+            "list": ("lrange", (0, -1)),
+            "zset": ("zrange", (0, -1, False, True)),
+        }
+        values: list[Any] = []
+        for batch in _chunks(keys, self.batch_size):
+            known = [(key, reads[kind]) for key, kind in batch if kind in reads]
+            answers = iter(self._pipeline([(cmd, (key, *args)) for key, (cmd, args) in known]))
+            values += [next(answers) if kind in reads else None for _, kind in batch]
+        return values
+
+
+def _scrub_value(kind: str, value: Any, hashed: set[str]) -> dict[str, Any]:
+    """A Redis value for the evidence: fields named like secrets, members and opaque strings
+    as SHA-256 (their names are added to `hashed`)."""
+    if kind == "hash":
+        fields = {_text(k): _text(v) for k, v in value.items()}
+        hashed.update(f"value.{k}" for k in fields if is_secret(k))
+        return {"value": scrub(fields)}
+    if kind in ("set", "list"):
+        hashed.add("members")
+        return {"members_sha256": sorted(sha256_text(_text(m)) or "" for m in value)}
+    if kind == "zset":
+        hashed.add("members")
+        return {"members": [{"sha256": sha256_text(_text(m)), "score": s} for m, s in value]}
+    if kind == "string" and value is not None:
+        return _scrub_string(_text(value), hashed)
+    return {"value": None}  # a stream or module type: its type and TTL only
+
+
+def _scrub_string(text: str, hashed: set[str]) -> dict[str, Any]:
+    import json
+
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):  # a JSON session: kept field by field
+        hashed.update(f"value.{k}" for k in parsed if is_secret(str(k)))
+        return {"value": scrub({str(k): v for k, v in parsed.items()})}
+    hashed.add("value")  # opaque: it may be the token itself
+    return {"value_sha256": sha256_text(text), "value_length": len(text)}
 
 
 def _owner_finder(template: str, users: set[str]) -> Callable[[str], str | None]:
