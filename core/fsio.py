@@ -30,6 +30,9 @@ EMPTY = "%"  # an empty name (an S3 key's empty segment); a lone '%' is never an
 # What breaks a line in Python's str.splitlines and in terminals: never in a staged path.
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# ASCII as name_to_file writes it (a table for str.translate: one C call for the common case)
+_ASCII = {c: chr(c) if chr(c) in KEPT - {"."} else f"%{c:02X}" for c in range(128)}
+_ASCII_KEEPING_DOTS = {**_ASCII, ord("."): "."}
 
 
 def fsync_dir(path: Path) -> None:
@@ -139,14 +142,16 @@ def name_to_file(name: str, *, keep_dots: bool = True) -> str:
     a hash of the whole name: the artifact's metadata keeps the name itself."""
     if name == "":
         return EMPTY
-    kept = KEPT if keep_dots else KEPT - {"."}
-    text = "".join(
-        char
-        if char in kept and not (index == 0 and char == ".")
-        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
-        for index, char in enumerate(name)
-    )
+    text = name.translate(_ASCII_KEEPING_DOTS if keep_dots else _ASCII)
+    if not text.isascii():  # what translate left: non-ASCII, as its UTF-8 bytes
+        text = "".join(c if c.isascii() else _escaped(c) for c in text)
+    if text.startswith("."):
+        text = "%2E" + text[1:]
     return _shortened(text, name)
+
+
+def _escaped(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
 
 
 def qualified_file(*parts: str) -> str:
