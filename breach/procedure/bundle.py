@@ -35,7 +35,7 @@ from manifests.keys import load_identities, load_recipients, recipient_lines
 from manifests.signing import Signer, kms_signer, local_signer
 from manifests.staging import StagedArtifact, staged_artifacts
 from manifests.trust import Trust, load_trusted, standings, statement_signer
-from manifests.verify import Report, verify_bundle
+from manifests.verify import Check, Report, verify_bundle
 
 if TYPE_CHECKING:
     from breach.case import Case
@@ -324,7 +324,7 @@ def verify(settings: VerifySettings) -> VerifyResult:
     signer = None
     if settings.record:
         signer = _local_signer(settings, "recording the verification needs a signing key")
-    report = verify_bundle(settings.bundle, trust)
+    report = checked_in_case(settings.bundle, trust)
     entry = None
     if signer is not None:
         outcome = "passed" if report.ok else "failed"
@@ -345,7 +345,7 @@ def decrypt(settings: DecryptSettings) -> DecryptResult:
         )
     signer = _local_signer(settings, "decrypting is a custody event and needs a signing key")
     identities = load_identities(settings.identity)
-    checked = VerifyResult.of(verify_bundle(settings.bundle, trust))
+    checked = VerifyResult.of(checked_in_case(settings.bundle, trust))
     if not checked.ok:
         raise StepFailed(
             f"refusing to decrypt {settings.bundle}: {checked.headline}",
@@ -535,6 +535,49 @@ def _signer(settings: SealSettings) -> Signer:
         )
         return kms_signer(settings.kms_key, account)
     raise BadInput("no signer given: a local signing key or a KMS key", field="signing_key")
+
+
+JOURNAL_CHECK = "custody log against the case journal"
+
+
+def checked_in_case(bundle: Path, trust: Trust) -> Report:
+    """Every check of the bundle; for one that lives in a case, also its custody log against
+    the case journal, which mirrors each custody event: the log alone cannot show that entries
+    were dropped from its end, the journal can."""
+    report = verify_bundle(bundle, trust)
+    case = case_of_bundle(bundle)
+    if case is not None:
+        report.checks.append(_journal_mirror(case, bundle))
+    return report
+
+
+def _journal_mirror(case: Case, bundle: Path) -> Check:
+    mirrored = {}  # custody seq -> event, as the case journal recorded it
+    for record in case.timeline():
+        details = record.get("details")
+        details = details if isinstance(details, dict) else {}
+        what, seq = str(record.get("what", "")), details.get("custody_seq")
+        if (
+            what.startswith("custody.")
+            and details.get("bundle") == bundle.name
+            and isinstance(seq, int)
+        ):
+            mirrored[seq] = what.removeprefix("custody.")
+    held = len(custody_log.entries(bundle))
+    beyond = sorted(seq for seq in mirrored if seq >= held)
+    if beyond:
+        return Check(
+            JOURNAL_CHECK,
+            False,
+            f"the case journal records custody entry {beyond[-1] + 1} "
+            f"({mirrored[beyond[-1]]}), but the log holds {held}: entries were dropped from it",
+            [f"entry {seq + 1} ({mirrored[seq]}) is missing from the log" for seq in beyond],
+        )
+    return Check(
+        JOURNAL_CHECK,
+        True,
+        f"{len(mirrored)} custody event(s) journaled in {case.id}, all in the log",
+    )
 
 
 def case_of_bundle(bundle: Path) -> Case | None:

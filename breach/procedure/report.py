@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from breach import __version__
-from breach.procedure.bundle import SigningSettings, TrustSettings, VerifyResult, case_of_bundle
+from breach.procedure.bundle import (
+    SigningSettings,
+    TrustSettings,
+    VerifyResult,
+    case_of_bundle,
+    checked_in_case,
+)
 from core.errors import BadInput, BreachError
 from core.fsio import read_json, write_text
 from core.models import Moment
@@ -149,10 +155,8 @@ def _from_store(settings: ReportSettings) -> ReportResult:
 
 def _report(settings: ReportSettings, bag: Path, stored: dict[str, Any] | None) -> ReportResult:
     from breach.report import render
-    from manifests.verify import verify_bundle
-
     _check_out(settings.out, bag)
-    checked = VerifyResult.of(verify_bundle(bag, settings.trusted()))
+    checked = VerifyResult.of(checked_in_case(bag, settings.trusted()))
     statement, statement_note = _statement(bag, checked)
     case, case_note = _case(settings, bag)
     predicate = _dict(statement.get("predicate"))

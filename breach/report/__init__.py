@@ -57,6 +57,10 @@ PROVES: dict[str, str] = {
         "custody entry by a key given as a trusted custodian's (never merely a key shipped "
         "inside the bundle): each event was recorded by someone vouched for."
     ),
+    "custody log against the case journal": (
+        "Every custody event the case journal recorded for this bundle is still in its custody "
+        "log: no entry was dropped from the log's end (which the log alone cannot show)."
+    ),
 }
 UNKNOWN_CHECK = "A check of this bundle made by breach verify."
 

@@ -304,3 +304,47 @@ def test_a_renamed_folder_is_noted_and_the_headline_names_the_signed_id(
     ]
     named = bundle.rename(bundle.parent / checked.bundle_id)
     assert verify(VerifySettings(bundle=named, pubkeys=[sealer.signing_pub])).notes == []
+
+
+def test_a_dropped_custody_tail_is_caught_against_the_case_journal(
+    sealer: GeneratedKeys, legal: GeneratedKeys, tmp_path: Path
+) -> None:
+    from breach.case import Case
+    from breach.procedure.bundle import CustodyRecordSettings, SealSettings, custody_record
+    from breach.procedure.bundle import seal as seal_case
+
+    Case.open("INC-2026-0009", "P2", "tail").stage_json("note.json", {"seen": True})
+    sealing = {"recipients": [sealer.recipient], "signing_key": sealer.signing_key}
+    bundle = seal_case(SealSettings(case="INC-2026-0009", **sealing)).bundle
+    for event in ("transferred", "accessed"):
+        custody_record(
+            CustodyRecordSettings(bundle=bundle, event=event, signing_key=legal.signing_key)
+        )
+    trust = {"pubkeys": [sealer.signing_pub], "custody_trust": [legal.signing_pub]}
+    mirror = "custody log against the case journal"
+    assert checks_of(verify(VerifySettings(bundle=bundle, **trust)))[mirror].ok is True
+    log = bundle / custody.CUSTODY_FILE
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join(lines[:-1]))  # the last entry dropped: the log alone still holds
+    assert checks_of(verify_bundle(bundle, load_trusted(**trust_args(trust))))[
+        "chain of custody"
+    ].ok
+    checked = verify(VerifySettings(bundle=bundle, **trust))
+    assert checked.failed == [mirror]
+    assert checks_of(checked)[mirror].problems == ["entry 3 (accessed) is missing from the log"]
+    with pytest.raises(StepFailed, match=f"failed: {mirror}"):
+        decrypt(
+            DecryptSettings(
+                bundle=bundle,
+                identity=sealer.age_identity,
+                out=tmp_path / "plain",
+                reason="r",
+                signing_key=legal.signing_key,
+                **trust,
+            )
+        )
+    assert not (tmp_path / "plain").exists()
+
+
+def trust_args(trust: dict[str, Any]) -> dict[str, Any]:
+    return {"pubkeys": trust["pubkeys"], "trust_dirs": [], "custodians": trust["custody_trust"]}
