@@ -96,3 +96,23 @@ def row_progress(label: str, show: bool) -> Iterator[Callable[[str, int], None] 
     with rp.Progress(*columns, rp.TimeElapsedColumn(), console=stderr, transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda _key, rows: progress.advance(task, rows)
+@contextlib.contextmanager
+def count_progress(label: str, show: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """N of a known total, the rate and the time left, on a terminal only."""
+    if not show or not stderr.is_terminal:
+        yield None
+        return
+    import rich.progress as rp
+    from rich.text import Text
+
+    class PerMinute(rp.ProgressColumn):
+        def render(self, task: rp.Task) -> Text:
+            return Text(f"{task.speed * 60:.0f}/min" if task.speed else "-/min")
+
+    columns = (rp.TextColumn(label), rp.BarColumn(), rp.MofNCompleteColumn(), PerMinute())
+    remaining = rp.TimeRemainingColumn()
+    with rp.Progress(*columns, remaining, console=stderr, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+

@@ -166,8 +166,10 @@ def send_bulk(
     pacer: Pacer | None = None,
     retry: RetryPolicy | None = None,
     restart: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> BulkResult:
-    """Send `message` to every address, one mail each, resuming from the progress file."""
+    """Send `message` to every address, one mail each, resuming from the progress file;
+    `on_progress(done, total)` after each address (done counts those of earlier runs too)."""
     if batch_size < 1:
         raise BadInput("a batch holds at least 1 mail", field="batch_size")
     retry = retry or RetryPolicy()
@@ -212,6 +214,8 @@ def send_bulk(
                         stopped = True
                         break
                     progress.next_index += 1
+                    if on_progress is not None:
+                        on_progress(progress.next_index, progress.total)
             finally:  # also on Ctrl-C: what was sent is logged, the next run starts after it
                 _append_lines(deliveries_path, rows)
                 progress.save(progress_path)

@@ -6,6 +6,7 @@ result; the step does the work (checks, sending, receipts, journal).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import click
@@ -22,7 +23,7 @@ from breach.options import (
     json_option,
     options,
 )
-from breach.output import report
+from breach.output import count_progress, report
 
 CHANNELS = ("smtp", "slack", "sns", "pagerduty", "file")  # notify.channels.registry.CHANNELS
 
@@ -157,12 +158,14 @@ def send(case_dir: str, channel: str, as_json: bool, **opts: Any) -> None:
     given = {k: v for k, v in opts.items() if k in model.model_fields and v is not None}
     via = invoke(lambda settings: settings, model, **given)
     rest = {k: v for k, v in opts.items() if k in SendSettings.model_fields}
-    sent = invoke(step, SendSettings, case=case_dir, channel=via, stdout_taken=as_json, **rest)
+    with count_progress(f"mailing {opts['notice']}", not as_json) as bar:
+        run = functools.partial(step, progress=bar)
+        sent = invoke(run, SendSettings, case=case_dir, channel=via, stdout_taken=as_json, **rest)
 
     def human(out: Console) -> None:
         plan, receipt = sent.plan, sent.receipt
         if receipt is None:
-            out.print(escape(f"would send {plan.notice} via {plan.destination} ({plan.message_sha256[:12]})"))  # fmt: skip
+            out.print(escape(plan.would()))
             return
         out.print(escape(
             f"{receipt.status}: {plan.notice} via {receipt.destination} to {receipt.recipients} "

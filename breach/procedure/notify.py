@@ -15,7 +15,8 @@ the receipts, the journal) into the IncidentContext it works from. Every send le
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ from notify.channels.interface import describe as describe_channel
 from notify.channels.registry import AnyChannelSettings, build, settings_model
 from notify.channels.smtp import SmtpChannel, valid_address
 from notify.context import CaseInfo, IncidentContext
+from notify.deadlines import humanize
 from notify.obligations import State, next_update, notices_owed, obligations, status
 from notify.policy import Policy
 from notify.postmortem import (
@@ -345,6 +347,16 @@ class SendPlan(BaseModel):
     channel: str
     destination: str
     recipients: int | None = Field(default=None, description="a mailing: addresses on its list")
+    takes: str | None = Field(
+        default=None, description="a mailing: how long the rate limit makes it take, at least"
+    )
+
+    def would(self) -> str:
+        """What a dry run says: the notice, where, and for a mailing how many and how long."""
+        line = f"would send {self.notice} via {self.destination} ({self.message_sha256[:12]})"
+        if self.recipients is None:
+            return line
+        return f"{line} to {self.recipients} recipient(s), one mail each: {self.takes} at the rate"
 
 
 class SendResult(BaseModel):
@@ -464,9 +476,11 @@ def send(settings: SendSettings) -> SendResult:
         source=source,
         message_sha256=message.sha256,
         obligations=owed,
-        recipients=mailing.fingerprint()[1] if mailing is not None else None,
+        recipients=count,
+        takes=rate_time(count, settings.rate) if count is not None else None,
         **where,
     )
+    count = mailing.fingerprint()[1] if mailing is not None else None
     if settings.dry_run:
         return SendResult(plan=plan)
     retry = RetryPolicy(
@@ -495,6 +509,7 @@ def send(settings: SendSettings) -> SendResult:
             case_id=case.id, notice=name, channel=where, obligations=owed, result=result,
             deliveries=f"staging/notices/{name}-deliveries.jsonl",
         )  # fmt: skip
+                on_progress=progress,
     else:
         receipt = notification_receipt(
             case_id=case.id, notice=name, channel=where, obligations=owed,
