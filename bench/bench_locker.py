@@ -157,6 +157,9 @@ def main() -> None:
     server, endpoint = _start_moto()
     breach = venv_script("breach")
     common = ["--endpoint-url", endpoint, "--signing-key", str(generated.signing_key)]
+    # One key sealed and signs the accesses here: given as the sealer's and the custodian's.
+    pub = str(generated.signing_pub)
+    trust = ["--pubkey", pub, "--custody-trust", pub]
     times: dict[str, list[float]] = {k: [] for k in ("push", "up", "fetch", "down", "stream")}
     try:
         for round_ in range(ROUNDS):
@@ -168,7 +171,7 @@ def main() -> None:
                 ("push", [breach, "bundle", "push", str(bundle), "--store", store, "--retain-days", "1", *common]),
                 ("down", [*python_cmd(BASELINE), endpoint, "down", BUCKET, f"base{round_}", str(base)]),
                 ("stream", [*python_cmd(BASELINE), endpoint, "stream", BUCKET, f"base{round_}", str(base) + "s"]),
-                ("fetch", [breach, "bundle", "fetch", bundle_id, "--store", store, "--out", str(got), "--reason", "bench", *common]),
+                ("fetch", [breach, "bundle", "fetch", bundle_id, "--store", store, "--out", str(got), "--reason", "bench", *common, *trust]),
             ]  # fmt: skip
             for name, cmd in steps:
                 settle()
