@@ -500,6 +500,7 @@ def send(settings: SendSettings) -> SendResult:
                 pacer=Pacer(settings.rate),
                 retry=retry,
                 restart=settings.restart,
+                on_progress=progress,
             )
         finally:  # the per-address log is evidence too, even of an interrupted run
             if deliveries.exists():
@@ -509,7 +510,6 @@ def send(settings: SendSettings) -> SendResult:
             case_id=case.id, notice=name, channel=where, obligations=owed, result=result,
             deliveries=f"staging/notices/{name}-deliveries.jsonl",
         )  # fmt: skip
-                on_progress=progress,
     else:
         receipt = notification_receipt(
             case_id=case.id, notice=name, channel=where, obligations=owed,
