@@ -183,40 +183,56 @@ def verdict(bag: Path, bundle_id: str | None, checks: list[Check]) -> Verdict:
     signed bundle id and everything not checked, and a note says when the folder is named
     otherwise."""
     failed = [c.name for c in checks if c.ok is False]
-    open_ = [c for c in checks if c.ok is None and not c.waived]
-    waived = [c for c in checks if c.ok is None and c.waived]
-    signer = next((c for c in checks if c.name == SIGNER_CHECK), None)
-    signer_checked = signer is not None and signer.ok is True
-    not_checked = [
-        {"check": c.name, "reason": c.detail, "accept_with": WAIVERS.get(c.waiver or "", "")}
-        for c in open_
+    not_checked = [_gap(c) for c in checks if c.ok is None and not c.waived]
+    waived = [
+        {"check": c.name, "waived_by": WAIVERS[c.waiver or "signer"]}
+        for c in checks
+        if c.ok is None and c.waived
     ]
-    waived_list = [{"check": c.name, "waived_by": WAIVERS[c.waiver or "signer"]} for c in waived]
-    named = f"bundle {bundle_id}" if bundle_id else "bundle (id unknown: no valid signed statement)"
-    missing = "; ".join(
-        f"{c['check']} ({c['reason']}{'; ' + c['accept_with'] + ' accepts that' if c['accept_with'] else ''})"
-        for c in not_checked
-    )
+    signer_checked = any(c.name == SIGNER_CHECK and c.ok is True for c in checks)
     if failed:
         state = "failed"
-        headline = f"NOT VERIFIED: {named}: failed: {', '.join(failed)}"
-        headline += f"; not checked: {missing}" if missing else ""
     elif not_checked:
-        state, headline = "incomplete", f"NOT VERIFIED: {named}: not checked: {missing}"
-    elif not signer_checked:
-        state = "signer-not-checked"
-        headline = (
+        state = "incomplete"
+    else:
+        state = "verified" if signer_checked else "signer-not-checked"
+    headline = _headline(state, bundle_id, failed, not_checked, waived)
+    notes = []
+    if bundle_id and bag.name != bundle_id:
+        notes.append(f"the folder is named {bag.name!r}; the signed bundle id is {bundle_id!r}")
+    return Verdict(state, headline, signer_checked, not_checked, waived, notes)
+
+
+def _gap(check: Check) -> dict[str, str]:
+    """A check not made: which, why, and the waiver that would accept it."""
+    accept = WAIVERS.get(check.waiver or "", "")
+    return {"check": check.name, "reason": check.detail, "accept_with": accept}
+
+
+def _headline(
+    state: str,
+    bundle_id: str | None,
+    failed: list[str],
+    not_checked: list[dict[str, str]],
+    waived: list[dict[str, str]],
+) -> str:
+    named = f"bundle {bundle_id}" if bundle_id else "bundle (id unknown: no valid signed statement)"
+    missing = "; ".join(
+        f"{g['check']} ({g['reason']}"
+        + (f"; {g['accept_with']} accepts that)" if g["accept_with"] else ")")
+        for g in not_checked
+    )
+    if state == "failed":
+        line = f"NOT VERIFIED: {named}: failed: {', '.join(failed)}"
+        return line + (f"; not checked: {missing}" if missing else "")
+    if state == "incomplete":
+        line = f"NOT VERIFIED: {named}: not checked: {missing}"
+    elif state == "signer-not-checked":
+        line = (
             f"SIGNER NOT CHECKED: {named} is intact and consistent, but who signed it was not "
             f"checked against a trusted key ({WAIVERS['signer']}): anyone could have re-signed it"
         )
     else:
-        state, headline = "verified", f"VERIFIED: {named}, signed by a trusted sealer key"
-    others = [w for w in waived_list if w["check"] != SIGNER_CHECK]
-    if state != "failed" and others:
-        headline += "; not checked, by choice: " + ", ".join(
-            f"{w['check']} ({w['waived_by']})" for w in others
-        )
-    notes = []
-    if bundle_id and bag.name != bundle_id:
-        notes.append(f"the folder is named {bag.name!r}; the signed bundle id is {bundle_id!r}")
-    return Verdict(state, headline, signer_checked, not_checked, waived_list, notes)
+        line = f"VERIFIED: {named}, signed by a trusted sealer key"
+    chosen = [f"{w['check']} ({w['waived_by']})" for w in waived if w["check"] != SIGNER_CHECK]
+    return line + ("; not checked, by choice: " + ", ".join(chosen) if chosen else "")
