@@ -435,8 +435,17 @@ def _check_addressing(settings: SendSettings, mailing: bool) -> None:
         )
 
 
-def send(settings: SendSettings) -> SendResult:
-    """Send a notice (the reviewed draft if there is one) and record it: receipt, text, journal."""
+def rate_time(count: int, per_minute: float) -> str:
+    """How long `count` mails take at `per_minute` (the first goes at once): '40s', '1h 6m'."""
+    seconds = max(count - 1, 0) * 60.0 / per_minute
+    return f"{seconds:.0f}s" if seconds < 120 else humanize(timedelta(seconds=seconds))
+
+
+def send(
+    settings: SendSettings, *, progress: Callable[[int, int], None] | None = None
+) -> SendResult:
+    """Send a notice (the reviewed draft if there is one) and record it: receipt, text, journal.
+    A mailing calls `progress(done, total)` after each address."""
     case = Case.load(settings.case)
     policy = policy_for(case, settings.policy)
     name = settings.notice
@@ -470,6 +479,7 @@ def send(settings: SendSettings) -> SendResult:
         source=f"breachkit/{case.id}",
     )
     where = describe_channel(channel)
+    count = mailing.fingerprint()[1] if mailing is not None else None
     plan = SendPlan(
         case=case.id,
         notice=name,
@@ -480,7 +490,6 @@ def send(settings: SendSettings) -> SendResult:
         takes=rate_time(count, settings.rate) if count is not None else None,
         **where,
     )
-    count = mailing.fingerprint()[1] if mailing is not None else None
     if settings.dry_run:
         return SendResult(plan=plan)
     retry = RetryPolicy(
