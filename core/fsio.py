@@ -179,6 +179,13 @@ def file_to_name(file: str) -> str | None:
     return unquote(file, encoding="utf-8", errors="surrogatepass")
 
 
+def file_to_qualified(file: str) -> tuple[str, ...] | None:
+    """The parts `qualified_file` joined (schema, table), or None for a shortened name."""
+    if SHORTENED in file:
+        return None
+    return tuple(file_to_name(part) or "" for part in file.split("."))
+
+
 def names_to_path(names: list[str]) -> str:
     """A relative path of several untrusted names (an S3 key's segments), one folder each."""
     return "/".join(name_to_file(name) for name in names)

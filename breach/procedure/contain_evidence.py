@@ -9,13 +9,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import PurePosixPath
 from typing import Any
 
 from breach.case import Case
 from containment.interface import Action, ContainmentAdapter
 from containment.volatile import captured_from
+from core.artifacts import META_SUFFIX
 from core.errors import BadInput
+from core.fsio import file_to_qualified, read_json
 from core.records import CapturedArtifact
 
 CHECKED: tuple[Action, ...] = ("revoke-sessions", "disable-accounts")
@@ -43,10 +46,21 @@ def snapshotted_tables(case: Case) -> set[str]:
             continue
         exported = (entry.get("details") or {}).get("exported") or {}
         for name in exported if isinstance(exported, dict) else ():
-            file = PurePosixPath(str(name)).name
-            if file.endswith(".parquet"):
-                tables.add(file.removesuffix(".parquet"))
+            if str(name).endswith(".parquet"):
+                tables.add(_snapshotted_table(case, str(name)))
     return tables
+
+
+def _snapshotted_table(case: Case, name: str) -> str:
+    """schema.table of a staged snapshot file: its name decoded (core.fsio.qualified_file), or
+    for a name shortened with a hash, the table its sidecar names."""
+    stem = PurePosixPath(name).name.removesuffix(".parquet")
+    parts = file_to_qualified(stem)
+    if parts is not None:
+        return ".".join(parts)
+    with contextlib.suppress(BadInput, OSError, KeyError, TypeError):
+        return str(read_json(case.staging / f"{name}{META_SUFFIX}")["source"]["table"])
+    return stem
 
 
 def snapshot_warnings(

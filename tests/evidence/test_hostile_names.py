@@ -19,6 +19,7 @@ from psycopg import sql
 
 from breach.case import Case
 from breach.procedure.bundle import SealSettings, VerifySettings, seal, verify
+from breach.procedure.contain_evidence import snapshotted_tables
 from breach.procedure.evidence import ExportAuditSettings, SnapshotSettings, export_audit, snapshot
 from core.fsio import file_to_name, line_safe, qualified_file
 from manifests.keys import generate
@@ -129,6 +130,8 @@ def test_hostile_tables_snapshot_export_and_seal_safely(
         ddl = (folder / f"{stem}.ddl.sql").read_text()
         assert ddl.splitlines()[0].startswith(f"-- {stem} as of snapshot")
     assert set(by_names) == set(HOSTILE_TABLES)
+    # containment's snapshot check reads the names back, a shortened one from its sidecar
+    assert snapshotted_tables(case) == {f"{s}.{t}" for s, t in HOSTILE_TABLES}
 
     schema, table = "a/b", "c"
     exported = export_audit(
