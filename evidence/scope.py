@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from core.artifacts import META_SUFFIX, collector, describe
 from core.errors import BadInput
-from core.fsio import read_json, write_json
+from core.fsio import file_to_name, read_json, write_json
 from core.order import natural_key, natural_sorted
 from core.records import ScopeRecord
 from core.timeutil import parse_rfc3339, rfc3339
@@ -278,12 +278,18 @@ def tally_sources(
     return tally
 
 
+def _snapshot_table(parquet: Path) -> str | None:
+    """The table a snapshot file holds: its name after the schema's, decoded (the file name is
+    core.fsio.qualified_file, so a table "Users" is public.%55sers.parquet)."""
+    return file_to_name(parquet.name[: -len(".parquet")].rsplit(".", 1)[-1])
+
+
 def find_users_snapshot(staging: Path) -> Path | None:
     """The newest snapshotted users table, if any snapshot holds one."""
     candidates = [
         p
         for p in (staging / "snapshot").glob("*/*.parquet")
-        if not p.name.startswith(".") and _is_users_table(p.name[: -len(".parquet")])
+        if not p.name.startswith(".") and _is_users_table(_snapshot_table(p))
     ]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
