@@ -108,6 +108,7 @@ class Tally:
             ("records_touched", self.no_record, "name no record"),
             ("affected_users", self.no_subject, "name no user (no subject column, no users table)"),
         ):
+            missing = +missing  # drop the sources whose every event named one
             if missing:
                 where = ", ".join(sorted(missing))
                 found[key] = f"{sum(missing.values())} matching event(s) in {where} {what}"

@@ -68,6 +68,7 @@ def test_scope_of_an_actor_with_contacts_from_the_users_snapshot(breach, case, a
         "first_seen", "last_seen", "columns", "uncounted",
     }  # fmt: skip
     assert record["scope"]["affected_users_artifact"] == "scope/affected-users.parquet"
+    assert record["scope"]["uncounted"] == {}  # every event named a user's record: all counted
     assert json.loads((case.staging / "scope" / "scope.json").read_text())["events"] == 200
     assert (case.staging / "scope" / "affected-users.parquet.meta.json").is_file()
     whats = [e["what"] for e in case.timeline()]

@@ -80,6 +80,9 @@ def _attacked_case(breach: Any, dsn: str, tmp_path: Path) -> tuple[Case, datetim
     ))  # fmt: skip
     # users is snapshotted, orders is not: its kinds of data cannot be told
     _ok(breach("evidence", "snapshot", "--case", root, "--dsn", dsn, "--table", "public.users"))
+    # the app's own reads name users' records only: everything is counted, nothing left over
+    app = _ok(breach("scope", "--case", root, "--actor", "app", "--json")).json
+    assert app["uncounted"] == {} and app["affected_users"] == 41
     _ok(breach("scope", "--case", root, "--actor", "svc_reporting"))
     for target in ("svc_reporting", "u1", "svc_reporting"):  # the third changes nothing
         _ok(breach(
