@@ -297,12 +297,12 @@ def find_users_snapshot(staging: Path) -> Path | None:
 
 def table_columns(staging: Path, tables: list[str]) -> dict[str, list[str]]:
     """The columns of each touched table, from its newest snapshot (matched by the table's
-    last name part: `users` and `public.users` both find `public.users.parquet`)."""
+    decoded last name part: `users` and `public.users` both find `public.users.parquet`)."""
     files = [p for p in (staging / "snapshot").glob("*/*.parquet") if not p.name.startswith(".")]
     found = {}
     for table in tables:
         short = table.rsplit(".", 1)[-1].strip('"').lower()
-        matches = [p for p in files if p.name[: -len(".parquet")].rsplit(".", 1)[-1] == short]
+        matches = [p for p in files if (_snapshot_table(p) or "").lower() == short]
         if matches:
             newest = max(matches, key=lambda p: p.stat().st_mtime)
             found[table] = list(pq.read_schema(newest).names)
