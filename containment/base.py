@@ -44,6 +44,10 @@ class AdapterBase:
     missing_codes: ClassVar[tuple[str, ...]] = ()
     # How a failed read-back begins: "could not read the user back: <error>".
     unreadable: ClassVar[str] = "could not read the target back"
+    # After an apply cut off part way (a connection lost), read every attempted target back on
+    # a fresh connection and let that say what was done (containment.run); for adapters whose
+    # `verify` reads any target's state, whether or not its apply was acknowledged.
+    reads_back_after_a_cut: ClassVar[bool] = False
     # Where what an action deletes is staged first (set by the procedure layer; None: nowhere).
     capture: Sink | None = None
 
@@ -327,7 +331,9 @@ def redis_connect(url: str) -> Any:
     import redis
 
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        # No silent retries: a command cut off is reported and read back (containment.run),
+        # not resent on a new connection behind the receipt's back.
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, retry=None)
         client.ping()
     except ValueError as exc:
         raise BadInput(f"bad Redis URL {redact_url(url)}: {exc}") from None

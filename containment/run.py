@@ -16,6 +16,7 @@ from containment.interface import (
 )
 from containment.targets import read_targets as read_targets  # its old home, still imported
 from core.errors import BreachError
+from core.faults import point
 from core.timeutil import utcnow
 
 PAST = {
@@ -55,6 +56,21 @@ def execute(adapter: ContainmentAdapter, plan: Plan, *, dry_run: bool) -> Contai
     attempted = plan.planned  # what was (or would be) touched, whatever the outcome
     if not dry_run:
         _apply_and_verify(adapter, attempted)
+    return make_receipt(adapter, plan, results, attempted, dry_run=dry_run)
+
+
+def make_receipt(
+    adapter: ContainmentAdapter,
+    plan: Plan,
+    results: list[TargetResult],
+    attempted: list[TargetResult],
+    *,
+    dry_run: bool = False,
+    run: str | None = None,
+    reconciled: bool = False,
+) -> ContainmentReceipt:
+    """The receipt of `results` (`attempted`: those acted on): status, summary and counts all
+    from the targets' states."""
     return ContainmentReceipt(
         action=plan.action,
         adapter=plan.adapter,
@@ -69,6 +85,8 @@ def execute(adapter: ContainmentAdapter, plan: Plan, *, dry_run: bool) -> Contai
         undo=adapter.undo(attempted),
         counts=dict(Counter(t.status for t in results)),
         settings=adapter.settings(),
+        run=run,
+        reconciled=reconciled,
     )
 
 
@@ -92,9 +110,13 @@ def _apply_and_verify(adapter: ContainmentAdapter, planned: list[TargetResult]) 
         adapter.apply(planned)
     except Exception as exc:
         message, hint = _describe(exc)
+        if getattr(adapter, "reads_back_after_a_cut", False):
+            _read_back_after_cut(adapter, planned, message, hint)
+            return
         for target in planned:
             if target.status == "planned":
                 target.fail(f"not applied: {message}", hint)
+    point("contain.applied")
     done = [t for t in planned if t.status == "ok"]
     if not done:
         return
@@ -105,6 +127,42 @@ def _apply_and_verify(adapter: ContainmentAdapter, planned: list[TargetResult]) 
         for target in done:
             if target.status == "ok" and not target.after:
                 target.fail(f"applied, but could not be read back: {message}", hint)
+
+
+def _read_back_after_cut(
+    adapter: ContainmentAdapter, planned: list[TargetResult], message: str, hint: str | None
+) -> None:
+    """The action stopped part way (a connection cut, a server gone): what the client saw
+    acknowledged is not the truth. Read every attempted target back on a fresh connection and
+    let that decide: done, with what the read-back counts, or not done."""
+    adapter.close()
+    unacknowledged = [t for t in planned if t.status == "planned"]
+    for target in unacknowledged:
+        target.status = "ok"
+    touched = [t for t in planned if t.status == "ok"]
+    try:
+        adapter.verify(touched)
+    except Exception as exc:
+        again, _ = _describe(exc)
+        for target in touched:
+            if target.status == "ok":
+                target.fail(f"stopped ({message}), and could not be read back: {again}", hint)
+        return
+    for target in unacknowledged:
+        count_from_read_back(target)
+        if target.status == "ok":
+            target.reason = f"the action was cut off ({message}); read back as done"
+        else:
+            target.fail(f"not applied: {message}; read back: {target.reason}", hint)
+
+
+def count_from_read_back(target: TargetResult) -> None:
+    """What changed is what was there before less what the read-back still finds."""
+    for key, before in target.before.items():
+        after = target.after.get(key)
+        if isinstance(before, int) and isinstance(after, int):
+            target.count = max(0, before - after)
+            return
 
 
 def _describe(exc: Exception) -> tuple[str, str | None]:

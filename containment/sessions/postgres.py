@@ -25,6 +25,7 @@ from containment.base import PgAdapter, fits_column
 from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION, NEW_SESSIONS_HINT, UNDO
 from containment.volatile import is_secret, scrub, stage_capture
+from core.faults import point
 
 USER_TEXT = "__breach_user"  # the user column as text, beside the row's own columns
 
@@ -48,6 +49,7 @@ class PostgresSessions(PgAdapter):
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "user"
     unit: ClassVar[str] = "sessions"
+    reads_back_after_a_cut: ClassVar[bool] = True
 
     def __init__(self, dsn: str, table: SessionTable | None = None, batch_size: int = 1000) -> None:
         super().__init__(dsn)
@@ -147,6 +149,7 @@ class PostgresSessions(PgAdapter):
         column = sql.Identifier(self.layout.user_column)
         by_name = {t.name: t for t in planned}
         for batch in chunks(list(by_name), self.batch_size):
+            point("contain.apply.batch")
             statement = sql.SQL(
                 "WITH gone AS (DELETE FROM {tbl} WHERE {col} = ANY({arr}) RETURNING {col})"
                 " SELECT {col}::text, count(*) FROM gone GROUP BY 1"
@@ -166,6 +169,7 @@ class PostgresSessions(PgAdapter):
         for target in planned:
             deleted = 0
             for batch in chunks(target.work, self.batch_size):
+                point("contain.apply.batch")
                 deleted += int(self.query(statement, (list(batch),))[0][0])
             target.status, target.count, target.change = "ok", deleted, f"deleted {deleted}"
 

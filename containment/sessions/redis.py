@@ -26,6 +26,7 @@ from containment.interface import Action, TargetResult
 from containment.sessions.interface import ACTION, NEW_SESSIONS_HINT, UNDO
 from containment.volatile import is_secret, scrub, sha256_text, stage_capture
 from core.errors import BadInput, StepFailed
+from core.faults import point
 from core.redact import redact_url
 
 USER = "{user}"
@@ -37,6 +38,7 @@ class RedisSessions(AdapterBase):
     action: ClassVar[Action] = ACTION
     noun: ClassVar[str] = "user"
     unit: ClassVar[str] = "sessions"
+    reads_back_after_a_cut: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -181,6 +183,7 @@ class RedisSessions(AdapterBase):
         with self._errors():
             self.capture_values(planned)  # volatile evidence first: the values about to go
             for start in range(0, len(commands), PIPELINE_DEPTH):
+                point("contain.apply.batch")
                 self._pipeline(commands[start : start + PIPELINE_DEPTH])
         for target in planned:
             target.status = "ok"

@@ -127,8 +127,11 @@ def test_an_apply_keeps_one_receipt_and_one_journal_entry(case: Case, redis_url:
     assert [t.after for t in receipt.targets] == [{"sessions": 0}, {"sessions": 0}]
     assert receipt.settings["batch_size"] == 1  # the adapter ran with the option given
     assert [p.name for p in case.receipts.glob("*.json")] == [done.path.name]
-    assert len(case.timeline()) == before + 1
-    [entry] = contain_entries(case)
+    assert len(case.timeline()) == before + 2  # the intent, then the outcome
+    intent, entry = contain_entries(case)
+    assert intent["result"] == "intent" and intent["why"] == "stolen cookies"
+    assert intent["details"]["run"] == receipt.run and receipt.run in done.path.name
+    assert intent["details"]["targets"] == 2 and intent["details"]["adapter"] == "redis"
     assert entry["why"] == "stolen cookies" and entry["where"] == receipt.system
     assert entry["result"] == "ok"
     assert entry["details"] == {
@@ -137,8 +140,10 @@ def test_an_apply_keeps_one_receipt_and_one_journal_entry(case: Case, redis_url:
         "dry_run": False,
         "operator": receipt.operator,
         "counts": {"ok": 2},
+        "run": receipt.run,
         "receipt": f"receipts/{done.path.name}",
     }
+    assert case.unfinished() == []
 
 
 def test_a_future_since_is_refused_and_the_default_is_when_the_case_was_opened(
