@@ -5,11 +5,25 @@
 <case>/staging/     artifacts being collected (plaintext, before sealing)
 <case>/bundles/     sealed bundles
 <case>/receipts/    containment and notification receipts
+<case>/case.lock    one writer at a time (breach.caselock)
+
+A change is committed by its journal entry: case.json's new content is written aside first
+(.case.json.next) and staged folders are finished under hidden names; the entry names them
+(its `commit`: case_sha256, moves), and only then are they renamed into place. A command
+killed after its entry is finished by the next writer (breach.recovery); one killed before it
+left nothing that counts, and the next writer removes it. docs/crash-safety.md.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
+import json
+import logging
 import os
+import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,9 +32,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from breach import recovery
+from breach.caselock import CaseLock, CommitUnfinished, hold
+from core import faults
 from core.artifacts import describe
 from core.errors import BadInput, BreachError
-from core.fsio import read_json, resolve_inside, stage_target, write_json
+from core.fsio import (
+    fsync_tree,
+    read_json,
+    resolve_inside,
+    stage_target,
+    write_bytes,
+    write_json,
+)
 from core.models import IncidentId, UtcDatetime
 from core.models import incident_id as check_incident_id
 from core.operator import operator
@@ -30,6 +54,8 @@ from manifests import chain
 
 Severity = Literal["P1", "P2", "P3", "P4"]
 Status = Literal["open", "contained", "resolved", "closed"]
+CASE_FILE = "case.json"
+NEXT_CASE_FILE = ".case.json.next"  # the next case.json, until its journal entry commits it
 
 
 class CaseRecord(BaseModel):
@@ -80,9 +106,12 @@ def resolve_case_dir(value: str | Path) -> Path:
 
 
 class Case:
-    def __init__(self, root: Path, record: CaseRecord) -> None:
+    def __init__(self, root: Path, record: CaseRecord, lock: CaseLock | None = None) -> None:
         self.root = root
         self.record = record
+        self._lock = lock
+        self._pending: list[tuple[Path, Path]] | None = None  # staged in the current step
+        self._read: tuple[int, list[dict[str, Any]]] | None = None  # journal size, its entries
 
     # -- paths -----------------------------------------------------------------------------
     @property
@@ -124,7 +153,12 @@ class Case:
     ) -> Case:
         check_incident_id(incident_id)
         folder = root if root is not None else cases_root() / incident_id
-        if (folder / "case.json").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        lock, fresh = hold(folder)
+        if fresh:
+            recovery.before_load(folder)
+            lock.checked = True
+        if (folder / CASE_FILE).exists():
             raise BadInput(f"case {folder} already exists", hint="use `breach incident show`")
         now = utcnow()
         record = CaseRecord(
@@ -138,49 +172,146 @@ class Case:
         )
         for sub in ("journal", "staging", "bundles", "receipts"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        case = cls(folder, record)
-        case.save()
-        case.journal(
+        case = cls(folder, record, lock)
+        case.commit(
             "incident.open",
             why=title,
             details={"severity": severity, "aware_at": rfc3339(record.aware_at)},
         )
+        if fresh:  # the case is open: the caller's later writes take the lock each time
+            case._lock = None
+            lock.release()
         return case
 
     @classmethod
-    def load(cls, value: str | Path) -> Case:
+    def load(cls, value: str | Path, *, write: bool = False, wait: float | None = None) -> Case:
+        """The case; with `write`, holding its lock (refused after `wait` seconds, default
+        $BREACH_WAIT or 0, when another command holds it), having first finished or removed
+        what an interrupted command left (breach.recovery)."""
         folder = resolve_case_dir(value)
-        raw = read_json(folder / "case.json", what="case file")
-        try:
-            record = CaseRecord.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise BadInput(f"{folder / 'case.json'}: field {field}: {first['msg']}") from None
-        return cls(folder, record)
+        lock, fresh = hold(folder, wait) if write else (None, False)
+        entries = recovery.before_load(folder) if fresh else []
+        if lock is not None and fresh:
+            lock.checked = True
+        case = cls(folder, read_record(folder), lock)
+        if fresh:
+            if case.journal_path.exists():
+                case._read = (case.journal_path.stat().st_size, entries)
+            recovery.after_load(case, entries)
+        case.report_unfinished()
+        return case
 
     def save(self) -> None:
-        write_json(self.root / "case.json", self.record.model_dump(mode="json"))
+        """Write case.json as it is in memory, unjournaled: prefer `update` or `commit`."""
+        with self.writing():
+            write_json(self.root / CASE_FILE, self.record.model_dump(mode="json"))
 
     def update(self, reason: str, **fields: Any) -> None:
-        """Change case fields, journaling what changed and why."""
+        """Change case fields: journaled (what changed and why) before case.json changes."""
         before = {k: getattr(self.record, k, None) for k in fields}
         for key, value in fields.items():
             setattr(self.record, key, value)
-        self.save()
-        self.journal(
-            "case.update",
-            why=reason,
-            details={
-                "before": {k: _jsonable(v) for k, v in before.items()},
-                "after": {k: _jsonable(v) for k, v in fields.items()},
-            },
-        )
+        try:
+            self.commit(
+                "case.update",
+                why=reason,
+                details={
+                    "before": {k: _jsonable(v) for k, v in before.items()},
+                    "after": {k: _jsonable(v) for k, v in fields.items()},
+                },
+            )
+        except BaseException:
+            for key, value in before.items():
+                setattr(self.record, key, value)
+            raise
+
+    # -- the lock and the commit point -------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the case lock for a write: the one this Case holds, else taken for the write."""
+        if self._lock is not None and self._lock.held:
+            yield
+            return
+        lock, fresh = hold(self.root)
+        try:
+            yield
+        finally:
+            if fresh:
+                lock.release()
+
+    def commit(
+        self,
+        what: str,
+        *,
+        result: str = "ok",
+        why: str | None = None,
+        where: str | None = None,
+        details: dict[str, Any] | None = None,
+        moves: list[tuple[Path, Path]] | None = None,
+        save: bool = True,
+    ) -> dict[str, Any]:
+        """Journal `what` as the one commit point of a change, then make the change visible.
+
+        With `save`, the record in memory becomes case.json; `moves` are finished hidden files
+        or folders (source, target), renamed into place in order. Before the entry is written,
+        a failure leaves nothing (the pending files are removed); after it, the next command on
+        the case finishes the renames (breach.recovery.roll_forward)."""
+        moves = list(moves or [])
+        commit: dict[str, Any] = {}
+        with self.writing():
+            if save:
+                data = record_bytes(self.record)
+                write_bytes(self.root / NEXT_CASE_FILE, data)
+                faults.point("case.next-written")
+                commit["case_sha256"] = hashlib.sha256(data).hexdigest()
+            if moves:
+                commit["moves"] = [[self._relative(a), self._relative(b)] for a, b in moves]
+            try:
+                entry = self.journal(
+                    what,
+                    result=result,
+                    why=why,
+                    where=where,
+                    details=details,
+                    commit=commit or None,
+                )
+            except BaseException:
+                _remove(([self.root / NEXT_CASE_FILE] if save else []) + [a for a, _ in moves])
+                raise
+            faults.point("case.committed")
+            try:
+                recovery.roll_forward(self.root, entry)
+            except (OSError, BreachError) as exc:
+                reason = exc.message if isinstance(exc, BreachError) else str(exc)
+                raise CommitUnfinished(
+                    f"{what} is committed (journal entry {entry['seq']}) but making it visible"
+                    f" failed: {reason}",
+                    hint="the next command on the case finishes it",
+                ) from None
+        return entry
+
+    def _relative(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root.resolve()).as_posix()
 
     # -- staging ---------------------------------------------------------------------------
     def stage_path(self, name: str) -> Path:
         """Where a collector writes artifact `name` (relative, no '..') in this case's staging."""
         return stage_target(self.staging, name)
+
+    def commit_staged(self, tmp: Path, final: Path) -> None:
+        """Make finished `tmp` (a hidden file or folder in staging) visible as `final`: inside a
+        `step`, with the step's journal entry; otherwise with an entry of its own."""
+        fsync_tree(tmp)
+        faults.point("stage.ready")
+        if self._pending is not None:
+            self._pending.append((tmp, final))
+            return
+        self.commit(
+            "staging.commit",
+            details={"artifact": self._relative(final)},
+            moves=[(tmp, final)],
+            save=False,
+        )
 
     def stage_json(self, name: str, data: Any, meta: dict[str, Any] | None = None) -> Path:
         """Stage a JSON artifact (a receipt, a scope report) with its metadata sidecar."""
@@ -226,13 +357,22 @@ class Case:
         """Journal a step whatever happens: the body fills the outcome and may set 'result';
         a BreachError is journaled as failed, with its message, and raised on."""
         outcome: dict[str, Any] = {"result": "ok"}
+        pending: list[tuple[Path, Path]] = []
+        outer, self._pending = self._pending, pending
         try:
-            yield outcome
+            try:
+                yield outcome
+            finally:
+                self._pending = outer
         except BreachError as exc:
+            _remove([tmp for tmp, _ in pending])
             self.journal(what, result="failed", details={**details, "error": exc.message})
             raise
+        except BaseException:
+            _remove([tmp for tmp, _ in pending])
+            raise
         result = outcome.pop("result")
-        self.journal(what, result=result, details={**details, **outcome})
+        self.commit(what, result=result, details={**details, **outcome}, moves=pending, save=False)
 
     # -- journal ---------------------------------------------------------------------------
     def journal(
@@ -243,8 +383,10 @@ class Case:
         why: str | None = None,
         where: str | None = None,
         details: dict[str, Any] | None = None,
+        commit: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Append one step to the timeline: what, who, when (UTC), where, why, result."""
+        """Append one step to the timeline: what, who, when (UTC), where, why, result; `commit`
+        (case_sha256, moves) when the entry is the commit point of a change (see `commit`)."""
         entry: dict[str, Any] = {
             "at": rfc3339(utcnow()),
             "who": operator(),
@@ -257,17 +399,135 @@ class Case:
             entry["why"] = why
         if details:
             entry["details"] = details
-        return chain.append(self.journal_path, entry)
+        if commit:
+            entry["commit"] = commit
+        with self.writing():
+            checked = self._lock is not None and self._lock.held and self._lock.checked
+            return chain.append(self.journal_path, entry, repair=repair_entry, checked=checked)
 
     def timeline(self) -> list[dict[str, Any]]:
         if not self.journal_path.exists():
             return []
+        size = self.journal_path.stat().st_size
+        if self._read is not None and self._read[0] == size:  # as checked when the lock was taken
+            return list(self._read[1])
         return chain.entries(self.journal_path)
 
     def verify_journal(self) -> list[chain.ChainProblem]:
+        """Where the chain breaks; a torn last line (an append cut short, repaired by the next
+        one) is not a break."""
         if not self.journal_path.exists():
             return []
-        return chain.verify(self.journal_path)[1]
+        return chain.problems(self.journal_path)
+
+    def torn_tail(self) -> bytes | None:
+        """The bytes of a torn last journal line (a command killed mid-append), if any."""
+        return chain.torn_tail(self.journal_path)
+
+    # -- intents: steps that act outside the case -------------------------------------------
+    # A step that changes something outside the case (containment, notices, cloud snapshots,
+    # pushes) journals its intent with a run id before acting, and its outcome with the same run
+    # id after. An intent with no outcome is a run that died in between: the next command on
+    # the case says so, and rerunning the step reconciles it by reading the real state back.
+    def intend(
+        self, what: str, details: dict[str, Any], *, why: str | None = None, run: str | None = None
+    ) -> str:
+        """Journal that `what` is about to act (targets, adapter, ...); returns the run id its
+        outcome entry (any `what` entry with this run id) must carry."""
+        run = run or new_run()
+        self.journal(what, result=INTENT, why=why, details={"run": run, **details})
+        return run
+
+    def unfinished(self, what: str | None = None) -> list[Intent]:
+        """Intents (of `what`, or of any step) that no later entry of the same run closed."""
+        open_runs: dict[tuple[str, str], Intent] = {}
+        for entry in self.timeline():
+            details = entry.get("details") or {}
+            run = details.get("run")
+            if not isinstance(run, str) or not run:
+                continue
+            key = (str(entry.get("what")), run)
+            if entry.get("result") == INTENT:
+                open_runs[key] = Intent(
+                    what=key[0], run=run, at=str(entry.get("at")), details=details
+                )
+            else:
+                open_runs.pop(key, None)
+        return [i for i in open_runs.values() if what is None or i.what == what]
+
+    def report_unfinished(self) -> None:
+        """One stderr line (a logging warning) naming the runs that started and never ended."""
+        try:
+            left = self.unfinished()
+        except BreachError:  # a damaged journal is reported by whoever reads it
+            return
+        if left:
+            runs = ", ".join(f"{i.what} run {i.run} ({i.at})" for i in left[:3])
+            more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+            LOG.warning(
+                "case %s: started but not finished: %s%s; rerun the same step to reconcile it",
+                self.id,
+                runs,
+                more,
+            )
+
+
+def new_run() -> str:
+    """A run id: what an intent, its outcome and what the run made outside the case share."""
+    return uuid.uuid4().hex[:12]
+
+
+INTENT = "intent"
+LOG = logging.getLogger("breach.case")
+
+
+class Intent(BaseModel):
+    """A journaled intent: what was about to act, its run id, when, and what it named."""
+
+    what: str
+    run: str
+    at: str
+    details: dict[str, Any]
+
+
+def read_record(folder: Path) -> CaseRecord:
+    raw = read_json(folder / CASE_FILE, what="case file")
+    try:
+        return CaseRecord.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise BadInput(f"{folder / CASE_FILE}: field {field}: {first['msg']}") from None
+
+
+def record_bytes(record: CaseRecord) -> bytes:
+    """case.json's bytes, exactly as written (their sha256 is what the journal commits)."""
+    text = json.dumps(record.model_dump(mode="json"), indent=2, sort_keys=True, default=str)
+    return (text + "\n").encode("utf-8")
+
+
+def repair_entry(removed: bytes) -> dict[str, Any]:
+    """The journal entry recording a torn last line cut off: the bytes, so nothing is lost."""
+    return {
+        "at": rfc3339(utcnow()),
+        "who": operator(),
+        "what": "journal.repair",
+        "result": "repaired",
+        "why": "the last line was torn (an append cut short by a kill or a full disk)",
+        "details": {
+            "removed_bytes": len(removed),
+            "removed_base64": base64.b64encode(removed).decode("ascii"),
+        },
+    }
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def _jsonable(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 
@@ -16,11 +17,21 @@ from core.errors import BAD_INPUT, STEP_FAILED, BreachError
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="breach")
 @click.option("--verbose", "-v", is_flag=True, help="Show tracebacks and debug detail.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="When another command is changing the case, wait up to SECONDS for it to finish "
+    "(default: refuse at once, naming it). Also BREACH_WAIT.",
+)
 @click.pass_context
-def cli(ctx: click.Context, verbose: bool) -> None:
+def cli(ctx: click.Context, verbose: bool, wait: float | None) -> None:
     """breachkit: preserve, seal, contain and communicate a data breach."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    if wait is not None:  # read by every step that takes a case's lock (breach.caselock)
+        os.environ["BREACH_WAIT"] = str(wait)
 
 
 def main(argv: list[str] | None = None) -> None:

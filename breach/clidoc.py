@@ -56,10 +56,12 @@ def _option_line(param: click.Parameter) -> str:
 def render() -> str:
     parts = [HEADER]
     for path, command in walk(cli, ["breach"]):
-        if len(path) == 1:
-            continue
-        parts.append(f"\n## `{' '.join(path)}`\n")
-        parts.append(" ".join((command.help or "").split()) + "\n")
+        if len(path) == 1:  # the options given before any command: `breach --wait 30 seal`
+            parts.append("\n## `breach`\n")
+            parts.append("Options before the command, for every command.\n")
+        else:
+            parts.append(f"\n## `{' '.join(path)}`\n")
+            parts.append(" ".join((command.help or "").split()) + "\n")
         arguments = [p for p in command.params if isinstance(p, click.Argument)]
         if arguments:
             names = " ".join(str(a.human_readable_name) for a in arguments)

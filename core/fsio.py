@@ -43,6 +43,26 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_tree(root: Path) -> None:
+    """fsync every file and folder under `root` (a file alone too), then `root` itself: what a
+    rename is about to make visible is on disk first."""
+    if root.is_file():
+        fd = os.open(root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(Path(folder))
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "wb", perms: int = 0o644) -> Iterator[IO[Any]]:
     """Open a temporary sibling of `path`; on clean exit fsync it and rename it into place."""
@@ -103,7 +123,7 @@ def disk_errors(path: Path) -> Iterator[None]:
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise StepFailed(
-                f"disk full while writing {path}", hint="free space; nothing was sealed"
+                f"disk full while writing {path}", hint="free space, then run the command again"
             ) from None
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise BadInput(f"cannot write {path}: {exc.strerror}") from None

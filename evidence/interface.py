@@ -9,6 +9,7 @@ layer import it before they know which collector they need.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from core.errors import BadInput
-from core.fsio import stage_target
+from core.fsio import disk_errors, fsync_dir, fsync_tree, stage_target
 from core.timeutil import rfc3339
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -108,6 +109,20 @@ class Collector(Protocol):
     name: str
 
     def collect(self, stager: Stager) -> tuple[list[ArtifactResult], list[FailedItem]]: ...
+
+
+def commit_staged(stager: Stager, tmp: Path, final: Path) -> None:
+    """Make a finished hidden file or folder `tmp` visible as `final`. A case defers the rename
+    to the journal entry of the step that made it (its commit point: Case.commit_staged); a
+    bare folder renames it now, durably."""
+    commit = getattr(stager, "commit_staged", None)
+    if callable(commit):
+        commit(tmp, final)
+        return
+    fsync_tree(tmp)
+    with disk_errors(final):
+        os.replace(tmp, final)
+    fsync_dir(final.parent)
 
 
 def staged_name(stager: Stager, path: Path) -> str:

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from core import faults
 from core.errors import StepFailed
 from core.fsio import disk_errors, fsync_dir
 
@@ -204,6 +205,7 @@ class ParquetSink:
         self._parts[route] = self._parts.get(route, 0) + 1
         with disk_errors(self.tmp_dir / relpath):
             writer.close()
+        faults.point("parquet.closed")
 
     def _close_writers(self) -> None:
         for route in list(self._writers):

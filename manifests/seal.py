@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import faults
 from core.errors import BadInput
-from core.fsio import disk_errors, fsync_dir, safe_relpath
+from core.fsio import disk_errors, fsync_dir, fsync_tree, safe_relpath
+from core.progress import expect
 from core.timeutil import rfc3339, utcnow
 from manifests import bagit, custody, dsse, statement, stream, verify_doc
 from manifests.keys import Recipient, keyid
@@ -48,6 +50,9 @@ class SealOptions:
     previous: PreviousBundle | None = None
     bundle_id: str | None = None
     progress: Callable[[int], None] | None = field(default=None, compare=False)
+    # A case's seal signs its journal's head (the last entry's seq and line sha256), so a
+    # journal rewritten or cut short later is caught against any bundle verified since.
+    journal: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,28 @@ def new_bundle_id(incident_id: str) -> str:
 
 def seal(artifacts: list[StagedArtifact], out: Path, options: SealOptions) -> SealedBundle:
     """Write the bundle under a temporary name and rename it into place only when complete."""
+    sealed, work = build(artifacts, out, options)
+    try:
+        with disk_errors(out):
+            os.rename(work, out)
+            fsync_dir(out.parent)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return sealed
+
+
+def build(
+    artifacts: list[StagedArtifact], out: Path, options: SealOptions
+) -> tuple[SealedBundle, Path]:
+    """Write the complete bundle, fsynced, under a hidden name beside `out`; returns it and that
+    folder. Renaming it to `out` is the caller's commit (a case's is its journal entry first)."""
     if not artifacts:
         raise BadInput("nothing to seal: no staged artifact", hint="stage evidence first")
     if out.exists():
         raise BadInput(f"{out} already exists; a sealed bundle is never overwritten")
     payloads = _payload_names(artifacts)
+    expect(options.progress, sum(a.path.stat().st_size for a in artifacts))  # bytes to encrypt
     bundle_id = options.bundle_id or new_bundle_id(options.incident_id)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.partial-{secrets.token_hex(4)}"
@@ -76,18 +98,19 @@ def seal(artifacts: list[StagedArtifact], out: Path, options: SealOptions) -> Se
         with disk_errors(out):
             work.mkdir()
             (work / "data").mkdir()
+            faults.point("seal.started")
             records = [
                 _encrypt_artifact(a, work / payloads[a.name], payloads[a.name], options)
                 for a in artifacts
             ]
             envelope_sha = _write_tag_files(work, bundle_id, records, options)
-            _fsync_tree(work)
-            os.rename(work, out)
-            fsync_dir(out.parent)
+            faults.point("seal.signed")
+            fsync_tree(work)
+            faults.point("seal.built")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return SealedBundle(bundle_id, out, envelope_sha, records)
+    return SealedBundle(bundle_id, out, envelope_sha, records), work
 
 
 def _payload_names(artifacts: list[StagedArtifact]) -> dict[Any, str]:
@@ -115,6 +138,7 @@ def _encrypt_artifact(
         raise BadInput(f"cannot read artifact {artifact.path}: {exc.strerror}") from None
     with src, open(target, "wb", buffering=0) as dst:
         digests = stream.encrypt(src, dst, options.recipients)  # fsynced with the tree below
+    faults.point("seal.encrypted")
     if options.progress:
         options.progress(digests.plain_size)
     record: dict[str, Any] = {
@@ -148,6 +172,7 @@ def _predicate(
                 if previous
                 else None
             ),
+            **({"journal": options.journal} if options.journal else {}),
         },
         "artifacts": records,
     }
@@ -204,14 +229,3 @@ def _write_tag_files(
         },
     )
     return envelope_sha
-
-
-def _fsync_tree(root: Path) -> None:
-    for folder, _, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_dir(Path(folder))

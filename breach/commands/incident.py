@@ -61,6 +61,7 @@ def open_(as_json: bool, **values: Any) -> None:
 def show(case_dir: str, as_json: bool) -> None:
     """Show the case and its timeline."""
     from breach.procedure.incident import ShowSettings, show_case
+    from core.errors import StepFailed
 
     shown = invoke(show_case, ShowSettings, case=case_dir)
     data = shown.model_dump(mode="json")
@@ -73,10 +74,17 @@ def show(case_dir: str, as_json: bool) -> None:
         out.print(f"  folder   {safe(data['case'])}")
         intact = "intact" if shown.journal_intact else "[red]BROKEN[/red]"
         out.print(f"  journal  {shown.journal_entries} entries, chain {intact}")
+        if shown.journal_torn is not None:
+            out.print(
+                f"           last line torn ({shown.journal_torn} bytes): the next command"
+                " on the case repairs it"
+            )
         for at, what, result, who in shown.rows():
             out.print(safe(f"    {at}  {what:<26} {result:<7} {who}"))
 
     report(as_json, data, human)
+    if shown.journal_breaks:
+        raise StepFailed(f"the journal's chain breaks at {shown.journal_breaks}")
 
 
 @incident.command("classify")

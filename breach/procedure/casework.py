@@ -121,6 +121,6 @@ class NoteAdded(BaseModel):
 
 def add_note(settings: NoteSettings) -> NoteAdded:
     """A responder's note in the case's timeline (journaled; the post-mortem shows it)."""
-    case = ensure_open(Case.load(settings.case))
+    case = ensure_open(Case.load(settings.case, write=True))
     entry = case.journal(NOTE, why=settings.text.strip())
     return NoteAdded(case=case.id, at=entry["at"], who=entry["who"], text=settings.text.strip())

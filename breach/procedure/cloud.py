@@ -76,7 +76,7 @@ def cloudwatch(
 ) -> CloudWatchResult:
     """Every event of the window of each log group, staged as Parquet; groups that do not exist
     and streams that could not be read are reported, the rest staged."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     collector = CLOUDWATCH.build(settings)
     collector.progress = progress
     details = {
@@ -148,7 +148,7 @@ class S3LogsResult(BaseModel):
 
 def s3_logs(settings: S3LogsStepSettings, *, progress: Progress | None = None) -> S3LogsResult:
     """Copy the window's access log objects byte for byte, each with its SHA-256 and key."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     collector = S3_LOGS.build(settings)
     collector.progress = progress
     details = {
@@ -235,7 +235,7 @@ def cloud_snapshot(
 ) -> CloudSnapshotResult:
     """Snapshot the resources, tag them with the incident, wait for them, share or copy them,
     and stage their record; the intent is journaled before anything is created."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     targets = {
         "rds_instances": list(settings.rds_instances),
         "rds_clusters": list(settings.rds_clusters),

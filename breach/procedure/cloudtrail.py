@@ -62,7 +62,7 @@ def cloudtrail(
     """Stage the window's CloudTrail objects byte for byte and their events as Parquet."""
     from evidence.registry import CLOUDTRAIL
 
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     now = utcnow()
     if settings.since >= now:
         raise BadInput(

@@ -90,7 +90,7 @@ def contain(settings: ContainSettings) -> ContainResult:
             " stale, and each run would rotate again",
             field="since",
         )
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     names = _targets(settings, case)
     if settings.action == "rotate-keys" and since is None:
         since = case.record.opened_at  # a key rotated since the case was opened is done

@@ -92,7 +92,7 @@ def export_audit(
     threads as rows arrive.
     """
     s = settings
-    case = Case.load(s.case)
+    case = Case.load(s.case, write=True)
     window = Window(s.since, s.until)
     if not (s.table or s.query or s.pgaudit_log):
         raise BadInput("nothing to export: give an audit table, a query or a pgaudit log")
@@ -225,7 +225,7 @@ def _snapshot_details(settings: SnapshotSettings) -> dict[str, Any]:
 
 def snapshot_plan(settings: SnapshotSettings) -> SnapshotPlan:
     """The dry run: which tables, estimated rows and sizes; journaled as `dry-run`."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     collector = TABLE_SNAPSHOT.build(settings)
     details = {**_snapshot_details(settings), "dry_run": True}
     with case.step("evidence.snapshot", details) as outcome:
@@ -236,7 +236,7 @@ def snapshot_plan(settings: SnapshotSettings) -> SnapshotPlan:
 
 def snapshot(settings: SnapshotSettings, *, progress: Progress | None = None) -> SnapshotResult:
     """Read the tables at ONE point in time (an exported snapshot) to Parquet with their DDL."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     collector = TABLE_SNAPSHOT.build(settings)
     collector.progress = progress
     with case.step("evidence.snapshot", _snapshot_details(settings)) as outcome:
@@ -291,7 +291,7 @@ def scope(settings: ScopeSettings) -> ScopeResult:
     journal `scope.compute` and store the scope in the case."""
     from evidence.scope import Indicators, compute_scope
 
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     indicators = Indicators(settings.actors, settings.ips, settings.since, settings.until)
     with case.step("scope.compute", {"actors": settings.actors, "ips": settings.ips}) as outcome:
         computed = compute_scope(case, indicators)

@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     ValidationError,
     field_serializer,
 )
@@ -154,6 +155,12 @@ class CaseView(CaseRecord):
     case: Path
     journal_entries: int
     journal_intact: bool
+    journal_breaks: str | None = Field(
+        default=None, description="where the chain breaks first (line and why), when it does"
+    )
+    journal_torn: int | None = Field(
+        default=None, description="bytes of a torn last line, which the next command repairs"
+    )
     # Entries as the journal holds them; one that is not a valid entry (edited by hand) stays raw.
     timeline: list[JournalEntry | dict[str, Any]]
 
@@ -188,10 +195,14 @@ def show_case(settings: ShowSettings) -> CaseView:
     """The case and its timeline; `journal_intact` is False when any line breaks the chain."""
     case = Case.load(settings.case)
     timeline = [_entry(raw) for raw in case.timeline()]
+    problems = case.verify_journal()
+    torn = case.torn_tail()
     return CaseView(
         case=case.root,
         journal_entries=len(timeline),
-        journal_intact=not case.verify_journal(),
+        journal_intact=not problems,
+        journal_breaks=f"line {problems[0].line} {problems[0].message}" if problems else None,
+        journal_torn=len(torn) if torn is not None else None,
         timeline=timeline,
         **case.record.model_dump(),
     )
@@ -251,7 +262,7 @@ def classify_case(settings: ClassifySettings) -> Classified:
     from breach.procedure.policy import policy_for
     from notify.classify import classify
 
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     facts = case_facts(case, settings.given_facts())
     result = classify(facts, policy_for(case, settings.policy_file))
     current = case.record.severity
@@ -282,7 +293,7 @@ class AwareAtChanged(BaseModel):
 
 def set_aware_at(settings: SetAwareAtSettings) -> AwareAtChanged:
     """Move the moment of awareness that starts the regulatory clocks (journaled, with why)."""
-    case = ensure_open(Case.load(settings.case))
+    case = ensure_open(Case.load(settings.case, write=True))
     before = case.record.aware_at
     case.update(settings.reason, aware_at=to_utc(settings.at))
     return AwareAtChanged(
@@ -305,7 +316,7 @@ class SeverityChanged(BaseModel):
 
 def set_severity(settings: SetSeveritySettings) -> SeverityChanged:
     """Change an open case's severity (journaled, with why)."""
-    case = ensure_open(Case.load(settings.case))
+    case = ensure_open(Case.load(settings.case, write=True))
     before = case.record.severity
     case.update(settings.reason, severity=settings.to)
     return SeverityChanged(
@@ -328,7 +339,7 @@ class StatusChanged(BaseModel):
 
 def set_status(settings: SetStatusSettings) -> StatusChanged:
     """Move an open case to open, contained or resolved (journaled, with why)."""
-    case = ensure_open(Case.load(settings.case))
+    case = ensure_open(Case.load(settings.case, write=True))
     before = case.record.status
     case.update(settings.reason, status=settings.to)
     return StatusChanged(case=case.id, before=before, status=settings.to, reason=settings.reason)
@@ -379,7 +390,7 @@ def close_case(settings: CloseSettings) -> CaseClosed:
     """Close the case; a P1 or P2 case first stages its finished post-mortem as evidence."""
     from notify.postmortem import REQUIRED_FOR
 
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     if case.record.status == "closed":
         raise BadInput(f"{case.id} is already closed")
     staged = None

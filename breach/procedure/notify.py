@@ -205,7 +205,7 @@ class DraftResult(BaseModel):
 
 def draft(settings: DraftSettings) -> DraftResult:
     """Write notices for review under CASE/notify/drafts/; a draft that exists is kept."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     policy = policy_for(case, settings.policy)
     context = incident_context(case)
     names = settings.notices or notices_owed(context, policy)
@@ -446,7 +446,7 @@ def send(
 ) -> SendResult:
     """Send a notice (the reviewed draft if there is one) and record it: receipt, text, journal.
     A mailing calls `progress(done, total)` after each address."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     policy = policy_for(case, settings.policy)
     name = settings.notice
     notice, source = notice_to_send(case, name, policy, settings.templates, settings.values)
@@ -561,7 +561,7 @@ class DecideResult(NotificationDecision):
 
 def decide(settings: DecideSettings) -> DecideResult:
     """Record a decision not to notify, with its reason (the GDPR Art. 33(5) register)."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     policy = policy_for(case, settings.policy)
     check_obligations(policy, [settings.obligation], field="obligation")
     record = decision_record(settings.obligation, settings.reason, decided_by=operator())
@@ -599,7 +599,7 @@ def postmortem_at_close(case: Case, text: str, closed_at: datetime) -> str:
 
 def postmortem(settings: PostmortemSettings) -> PostmortemResult:
     """Fill the seed's post-mortem template from the case into CASE/postmortem.md."""
-    case = Case.load(settings.case)
+    case = Case.load(settings.case, write=True)
     target = case.postmortem_path
     if target.exists() and not settings.force:
         raise BadInput(f"{target} already exists; it may hold your edits", field="force")

@@ -93,7 +93,7 @@ class PolicyChanged(BaseModel):
 
 def set_policy(settings: SetPolicySettings) -> PolicyChanged:
     """Pin a (new) policy to an open case: the explicit, journaled change of its clocks."""
-    case = ensure_open(Case.load(settings.case))
+    case = ensure_open(Case.load(settings.case, write=True))
     current = pinned(case)
     given = load_policy(settings.policy)
     pin(case, given, settings.reason)

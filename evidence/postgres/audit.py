@@ -19,7 +19,8 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from core.artifacts import collector, describe
+from core import faults
+from core.artifacts import collector, describe, sidecar_path
 from core.errors import BadInput, BreachError, StepFailed
 from core.fsio import line_safe, qualified_file
 from core.redact import redact_dsn
@@ -31,9 +32,10 @@ from evidence.interface import (
     Progress,
     Stager,
     Window,
+    commit_staged,
     staged_name,
 )
-from evidence.parquet import ParquetSink, SinkStats, by_day, commit_dir, temp_dir_for
+from evidence.parquet import ParquetSink, SinkStats, by_day, temp_dir_for
 from evidence.postgres import catalog, types
 from evidence.postgres.connect import ConnectionLost, classify, connect_control, server_version
 from evidence.postgres.stream import (
@@ -240,11 +242,15 @@ class AuditExport:
             **snapshot.to_json(),
         }
         meta = artifact_meta(origin, stats, schema)
-        try:  # the description first: an artifact is never staged without one
-            describe(final, meta)
-            commit_dir(tmp, final)
+        faults.point("export.written")
+        sidecar = sidecar_path(tmp)
+        try:  # described under the hidden name too: both become visible at the commit
+            describe(tmp, meta)
+            commit_staged(stager, sidecar, sidecar_path(final))
+            commit_staged(stager, tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
+            sidecar.unlink(missing_ok=True)
             raise
         return ArtifactResult(staged_name(stager, final), stats.rows, meta, warnings)
 

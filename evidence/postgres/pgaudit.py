@@ -25,15 +25,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from core.artifacts import describe
+from core.artifacts import describe, sidecar_path
 from core.errors import BadInput, StepFailed
 from evidence.interface import (
     ArtifactResult,
     FailedItem,
     Stager,
+    commit_staged,
     staged_name,
 )
-from evidence.parquet import ParquetSink, SinkStats, by_day, commit_dir, temp_dir_for
+from evidence.parquet import ParquetSink, SinkStats, by_day, temp_dir_for
 from evidence.postgres.audit import Window, artifact_meta, export_name, parse_networks
 
 COLLECTOR = "evidence.postgres.pgaudit"
@@ -321,10 +322,12 @@ class PgauditExport:
             empty = f"day={self.window.since.astimezone(UTC).date().isoformat()}/part-0000.parquet"
             written = sink.finish(empty_file=empty)
             meta = artifact_meta(self._source(stats), written, SCHEMA, COLLECTOR)
-            describe(final, meta)  # first: an artifact is never staged without its description
-            commit_dir(tmp, final)
+            describe(tmp, meta)  # under the hidden name too: both become visible at the commit
+            commit_staged(stager, sidecar_path(tmp), sidecar_path(final))
+            commit_staged(stager, tmp, final)
         except BaseException:
             sink.abort()
+            sidecar_path(tmp).unlink(missing_ok=True)
             raise
         name = staged_name(stager, final)
         return ArtifactResult(name, written.rows, meta, self._warnings(stats, written))

@@ -26,6 +26,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
+from core import faults
 from core.artifacts import collector, describe
 from core.errors import BadInput, BreachError, StepFailed
 from core.fsio import qualified_file, write_json, write_text
@@ -37,6 +38,7 @@ from evidence.interface import (
     FailedItem,
     Progress,
     Stager,
+    commit_staged,
     staged_name,
 )
 from evidence.parquet import ParquetSink, commit_file, single_file
@@ -170,15 +172,27 @@ class TableSnapshot:
                 plans.append(self._plan(control, relation))
             except StepFailed as exc:
                 failed.append(FailedItem(relation.qualified, exc.message))
-        folder = snapshot_folder(stager, info.snapshot_id)
-        report = SnapshotReport(snapshot, staged_name(stager, folder))
+        final = snapshot_folder(stager, info.snapshot_id)
+        report = SnapshotReport(snapshot, staged_name(stager, final))
         report.failed = failed
-        self._export(stager, folder, plans, info.snapshot_id, report)
-        # Read-only: ending the transaction changes nothing, and tables already read stay
-        # consistent if the control connection was lost meanwhile (their workers held the snapshot).
-        with contextlib.suppress(psycopg.Error):
-            control.rollback()
-        self._write_summary(folder, report)
+        # Every table, its DDL and snapshot.json are written under a hidden name, then made
+        # visible together: a snapshot is staged whole or not at all.
+        folder = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+        folder.mkdir()
+        try:
+            self._export(stager, folder, plans, info.snapshot_id, report)
+            faults.point("snapshot.exported")
+            # Read-only: ending the transaction changes nothing, and tables already read stay
+            # consistent if the control connection was lost meanwhile (their workers held the
+            # snapshot).
+            with contextlib.suppress(psycopg.Error):
+                control.rollback()
+            self._write_summary(folder, report)
+            faults.point("snapshot.written")
+            commit_staged(stager, folder, final)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return report
 
     def _plan(self, control: psycopg.Connection[Any], relation: catalog.Relation) -> TablePlan:
@@ -324,7 +338,8 @@ class TableSnapshot:
                 "collector": collector(COLLECTOR),
             },
         )
-        name = staged_name(stager, parquet)
+        faults.point("snapshot.table")
+        name = f"{report.folder}/{parquet.name}"  # where it is once the snapshot is committed
         warnings = [plan.warning] if plan.warning else []
         return ArtifactResult(name, stats.rows, meta, warnings)
 
@@ -349,10 +364,11 @@ class TableSnapshot:
 
 
 def snapshot_folder(stager: Stager, snapshot_id: str) -> Path:
-    """snapshot/<id>/; snapshot ids can repeat after a server restart, and evidence already
-    staged is never overwritten, so a taken name gets the time appended."""
-    folder = stager.stage_path(f"snapshot/{snapshot_id}/snapshot.json").parent
-    if any(folder.iterdir()):
+    """snapshot/<id>/ (not created: the snapshot is renamed to it whole); snapshot ids can
+    repeat after a server restart, and evidence already staged is never overwritten, so a taken
+    name gets the time appended."""
+    folder = stager.stage_path(f"snapshot/{snapshot_id}")
+    if folder.exists():
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-        folder = stager.stage_path(f"snapshot/{snapshot_id}-{stamp}/snapshot.json").parent
+        folder = stager.stage_path(f"snapshot/{snapshot_id}-{stamp}")
     return folder

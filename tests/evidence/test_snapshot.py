@@ -108,6 +108,8 @@ def test_a_repeated_snapshot_id_never_overwrites_staged_evidence(tmp_path) -> No
 
     stager = DirStager(tmp_path)
     first = snapshot_folder(stager, "00000003-0000001B-1")
+    assert not first.exists()  # a snapshot's folder appears whole, at its commit
+    first.mkdir()
     (first / "public.users.parquet").write_bytes(b"earlier evidence")
     second = snapshot_folder(stager, "00000003-0000001B-1")
     assert second != first and second.name.startswith("00000003-0000001B-1-")

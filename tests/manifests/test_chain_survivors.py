@@ -120,9 +120,9 @@ def test_an_append_links_to_the_last_line_exactly_as_stored(tmp_path: Path) -> N
 def test_append_refuses_a_last_line_that_is_not_an_entry(tmp_path: Path) -> None:
     import pytest
 
-    from core.errors import BadInput
+    from core.errors import StepFailed
 
     path = _log(tmp_path, 1)
     path.write_bytes(path.read_bytes().rstrip(b"\n") + b"X\n")  # a byte added after the JSON
-    with pytest.raises(BadInput, match="last line is not a chain entry; refusing to append"):
+    with pytest.raises(StepFailed, match=r"breaks at line 1 .is not a valid JSON entry.; refusing"):
         chain.append(path, {"what": "after"})
