@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from core import faults
 from core.errors import StepFailed
-from core.fsio import disk_errors, fsync_dir
+from core.fsio import disk_errors, fsync_dir, fsync_tree
 
 QUEUE_BATCHES = 4
 # Open files per sink: a window of years has thousands of days, and a process may have only
@@ -265,19 +265,6 @@ def dictionary_candidates(batch: pa.RecordBatch) -> list[str]:
 def temp_dir_for(final: Path) -> Path:
     """A hidden sibling of `final`: sealing and staged_artifacts() skip dot-names."""
     return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-
-
-def fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*"), reverse=True):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        else:
-            fsync_dir(path)
-    fsync_dir(root)
 
 
 def commit_dir(tmp: Path, final: Path) -> None:
