@@ -10,7 +10,7 @@ import click
 
 from breach import __version__
 from breach.commands import LazyGroup
-from breach.output import safe, stderr
+from breach.output import route_library_warnings, safe, stderr
 from core.errors import BAD_INPUT, STEP_FAILED, BreachError
 
 
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: exit 0 ok, 1 a check or step failed, 2 bad input; never a bare traceback."""
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args or "-v" in args
+    route_library_warnings()
     try:
         code = cli.main(
             args=args, prog_name="breach", standalone_mode=False, auto_envvar_prefix="BREACH"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -28,6 +29,22 @@ def safe(value: object) -> str:
     """Text from a bundle, a case or a breached system, fit for the terminal: control characters
     shown as \\xNN / \\uNNNN escapes and rich markup escaped, so it prints as the bytes it is."""
     return escape(_CONTROL.sub(_visible, str(value)))
+
+
+class _StderrLines(logging.Handler):
+    """The library's warnings (e.g. a case with a run started but never finished), one stderr
+    line each, printed to whatever stderr is when they come (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stderr.print(f"[yellow]warning:[/yellow] {safe(record.getMessage())}")
+
+
+def route_library_warnings() -> None:
+    """Send the `breach` loggers' warnings to stderr (once, however often main runs)."""
+    logger = logging.getLogger("breach")
+    if not any(isinstance(h, _StderrLines) for h in logger.handlers):
+        logger.addHandler(_StderrLines(logging.WARNING))
+        logger.propagate = False
 
 
 def report(as_json: bool, data: Any, human: Callable[[Console], None]) -> None:

@@ -168,6 +168,11 @@ class ContainmentReceipt(BaseModel):
     captured: list[CapturedArtifact] = Field(
         default_factory=list, description="what was staged before it was deleted"
     )
+    run: str | None = Field(default=None, description="the run id its journaled intent names")
+    reconciled: bool = Field(
+        default=False,
+        description="made after an interrupted run, from the state read back: what it did",
+    )
 
     @property
     def failed(self) -> list[TargetResult]:

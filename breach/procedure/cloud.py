@@ -17,12 +17,11 @@ snapshots are tagged with) before creating anything, then the outcome.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from breach.case import Case
+from breach.case import Case, new_run
 from core.errors import BadInput
 from evidence.aws.settings import CloudWatchSettings, S3LogsSettings, SnapshotSettings
 from evidence.interface import Progress
@@ -247,19 +246,19 @@ def cloud_snapshot(
             "nothing to snapshot: name an RDS instance or cluster, an EBS volume or an instance",
             field="rds_instances",
         )
-    run = uuid.uuid4().hex[:12]
+    run = new_run()
     ready = settings.model_copy(update={"incident": case.id, "run": run})
     collector = CLOUD_SNAPSHOT.build(ready)
     details = {
-        "run": run,
         "targets": {k: v for k, v in targets.items() if v},
         "share_with": list(settings.share_with),
         "copy_to": list(settings.copy_to),
         "kms_key": settings.kms_key,
         "aws": _aws_details(settings),
     }
-    reconciled = [_reconcile(case, ready, r, i) for r, i in _unfinished(case)]
-    case.journal("evidence.cloud-snapshot", result="intent", details=details)
+    unfinished = case.unfinished("evidence.cloud-snapshot")
+    reconciled = [_reconcile(case, ready, i.run, i.details) for i in unfinished]
+    case.intend("evidence.cloud-snapshot", details, run=run)
     with case.step("evidence.cloud-snapshot", {"run": run}) as outcome:
         report = collector.run(case, progress=progress)
         result = CloudSnapshotResult.model_validate(
@@ -272,21 +271,6 @@ def cloud_snapshot(
             failed=[f.model_dump() for f in result.failed],
         )
     return result
-
-
-def _unfinished(case: Case) -> list[tuple[str, dict[str, Any]]]:
-    """Runs whose intent is journaled without an outcome (the process died between)."""
-    intents: dict[str, dict[str, Any]] = {}
-    for entry in case.timeline():
-        if entry.get("what") != "evidence.cloud-snapshot":
-            continue
-        details = entry.get("details") or {}
-        run = str(details.get("run", ""))
-        if entry.get("result") == "intent":
-            intents[run] = details
-        else:
-            intents.pop(run, None)
-    return [(run, details) for run, details in intents.items() if run]
 
 
 def _reconcile(

@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from breach.case import Case
 from breach.procedure.contain_evidence import CaseSink, scope_targets, snapshot_warnings
+from breach.procedure.contain_runs import KeptReceipt, Reconciled, act, keep_receipt, reconcile
 from containment.interface import Action
 from containment.registry import AdapterSettings, Connections, build
 from containment.run import run_action
 from containment.targets import read_targets
-from core.artifacts import artifact_meta
 from core.aws import AwsAccount
 from core.errors import BadInput
 from core.models import Moment
@@ -72,6 +72,10 @@ class ContainSettings(BaseModel):
 class ContainResult(BaseModel):
     receipt: ContainmentReceipt
     path: Path = Field(description="where the receipt is kept (receipts/ in the case)")
+    reconciled: list[KeptReceipt] = Field(
+        default_factory=list,
+        description="receipts of interrupted runs, read back before this run acted",
+    )
     warnings: list[str] = Field(default_factory=list, description="e.g. a table not snapshotted")
 
     @property
@@ -100,16 +104,25 @@ def contain(settings: ContainSettings) -> ContainResult:
         aws=settings.aws,
     )
     adapter = build(settings.action, settings.adapter, settings.options, connections)
+    found = Reconciled()
     sink = adapter.capture = CaseSink(case)  # what the action deletes is staged there first
     try:
         required = settings.require_snapshot
         warnings = snapshot_warnings(case, adapter, settings.action, required=required)
-        receipt = run_action(adapter, names, dry_run=settings.dry_run, since=since)
+        if settings.dry_run:
+            receipt = run_action(adapter, names, dry_run=True, since=since)
+        else:  # an interrupted run's work is recorded as its own first, and never redone
+            found = reconcile(case, adapter, settings.reason)
+            left = [n for n in names if n not in found.done]
+            if not left:  # the interrupted runs did it all: the last one's receipt answers
+                last = found.kept[-1]
+                return ContainResult(**dict(last), reconciled=found.kept[:-1], warnings=warnings)
+            receipt = act(case, adapter, left, since, settings.reason, found.partly)
     finally:
         adapter.close()
     receipt.captured = sink.captured
     path = keep_receipt(case, receipt, settings.reason)
-    return ContainResult(receipt=receipt, path=path, warnings=warnings)
+    return ContainResult(receipt=receipt, path=path, reconciled=found.kept, warnings=warnings)
 
 
 def _targets(settings: ContainSettings, case: Case) -> list[str]:
@@ -135,27 +148,3 @@ def _secret(value: SecretStr | None) -> str | None:
 def libpq_env_dsn() -> str | None:
     """With no DSN, libpq's own PG* variables still work (an empty DSN reads them)."""
     return "" if any(k in os.environ for k in ("PGHOST", "PGDATABASE", "PGSERVICE")) else None
-
-
-def keep_receipt(case: Case, receipt: ContainmentReceipt, reason: str | None) -> Path:
-    """The receipt in receipts/ (and staged as evidence), and one journal entry for the step."""
-    stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-    suffix = "-dry-run" if receipt.dry_run else ""
-    name = f"contain-{stamp}-{receipt.action}-{receipt.adapter}{suffix}.json"
-    source = {"system": receipt.system, "action": receipt.action, "adapter": receipt.adapter}
-    return case.record_receipt(
-        name,
-        receipt,
-        artifact_meta("application/json", source, "breachkit.containment"),
-        what=f"contain.{receipt.action}",
-        result=receipt.status,
-        why=reason,
-        where=receipt.system,
-        details={
-            "adapter": receipt.adapter,
-            "summary": receipt.summary,
-            "dry_run": receipt.dry_run,
-            "operator": receipt.operator,
-            "counts": receipt.counts,
-        },
-    )
