@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from breach import __version__
+from breach.caselock import CommitUnfinished
 from core.aws import AwsAccount
 from core.errors import BadInput, StepFailed
 from core.models import IncidentId
@@ -301,7 +302,7 @@ def seal(settings: SealSettings, *, progress: Progress | None = None) -> SealRes
     if settings.case:
         from breach.case import Case
 
-        return _seal_case(Case.load(settings.case), options)
+        return _seal_case(Case.load(settings.case, write=True), options)
     assert settings.source and settings.out
     return _seal_folder(settings.source, settings.out, options)
 
@@ -462,29 +463,52 @@ def _seal_case(case: Case, options: sealing.SealOptions) -> SealResult:
         previous=previous,
         bundle_id=bundle_id,
     )
-    bundle = sealing.seal(artifacts, case.bundles / bundle_id, options)
+    try:
+        bundle, work = sealing.build(artifacts, case.bundles / bundle_id, options)
+        _commit_seal(case, artifacts, bundle, work, last)
+    except CommitUnfinished:
+        raise  # committed: the next command on the case makes it visible
+    except StepFailed as exc:  # a full disk, a journal that refuses: nothing is left behind
+        raise StepFailed(f"{exc.message}; nothing was sealed", hint=exc.hint) from None
+    return _sealed(bundle)
+
+
+def _commit_seal(
+    case: Case,
+    artifacts: list[StagedArtifact],
+    bundle: sealing.SealedBundle,
+    work: Path,
+    last: dict[str, str] | None,
+) -> None:
+    """The seal's one commit point: the journal entry naming the bundle (and the case.json that
+    records it as the chain's head), then the bundle's rename into bundles/, then case.json."""
     sealed = dict(case.record.sealed)
-    for artifact, record in zip(artifacts, bundle.artifacts, strict=True):
+    for artifact, record in zip(artifacts, bundle.artifacts[: len(artifacts)], strict=True):
         sealed[str(artifact.name)] = {
             **_fingerprint(artifact),
             "sha256": record["plaintext"]["sha256"],
             "bundle": bundle.id,
         }
-    # Bookkeeping for the next seal; the journal entry below is the record of what happened.
+    before = case.record.last_bundle, case.record.sealed
     case.record.last_bundle = {"id": bundle.id, "envelope_sha256": bundle.envelope_sha256}
     case.record.sealed = sealed
-    case.save()
-    case.journal(
-        "evidence.seal",
-        where=str(bundle.path),
-        details={
-            "bundle": bundle.id,
-            "envelope_sha256": bundle.envelope_sha256,
-            "artifacts": len(bundle.artifacts),
-            "previous": last["id"] if last else None,
-        },
-    )
-    return _sealed(bundle)
+    try:
+        case.commit(
+            "evidence.seal",
+            where=str(bundle.path),
+            details={
+                "bundle": bundle.id,
+                "envelope_sha256": bundle.envelope_sha256,
+                "artifacts": len(bundle.artifacts),
+                "previous": last["id"] if last else None,
+            },
+            moves=[(work, bundle.path)],
+        )
+    except CommitUnfinished:
+        raise
+    except BaseException:
+        case.record.last_bundle, case.record.sealed = before
+        raise
 
 
 def _seal_folder(source: Path, out: Path, options: sealing.SealOptions) -> SealResult:
@@ -580,22 +604,23 @@ def _journal_mirror(case: Case, bundle: Path) -> Check:
     )
 
 
-def case_of_bundle(bundle: Path) -> Case | None:
-    """The case a bundle lives in (<case>/bundles/<id>), if any."""
+def case_of_bundle(bundle: Path, *, write: bool = False) -> Case | None:
+    """The case a bundle lives in (<case>/bundles/<id>), if any; with `write`, locked."""
     parent = bundle.resolve().parent
     if parent.name == "bundles" and (parent.parent / "case.json").is_file():
         from breach.case import Case
 
-        return Case.load(parent.parent)
+        return Case.load(parent.parent, write=write)
     return None
 
 
 def _record(
     bundle: Path, event: str, signer: Signer, why: str | None, details: dict[str, Any] | None = None
 ) -> CustodyEntry:
-    """Append a custody event to the bundle's log, and to its case's journal when it has one."""
+    """Append a custody event to the bundle's log, and to its case's journal when it has one
+    (whose lock is taken first: a busy case refuses before the custody log changes)."""
+    case = case_of_bundle(bundle, write=True)
     entry = custody_log.record(bundle, event, signer, who=operator(), why=why, details=details)
-    case = case_of_bundle(bundle)
     if case is not None:
         case.journal(
             f"custody.{event}",

@@ -197,7 +197,7 @@ def push(
     lock_state = store.check_lock(settings.allow_unlocked)
     until = utcnow() + timedelta(days=settings.retain_days) if settings.retain_days else None
     lock = Lock(settings.mode if until else None, until, settings.legal_hold)
-    case = case_of_bundle(bundle)
+    case = case_of_bundle(bundle, write=True)
     intent = {"bundle": bundle_id, "store": store.uri, "objects": len(expected)}
     if case is not None:
         case.journal("locker.push", result="intent", why=settings.reason, details=intent)
