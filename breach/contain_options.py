@@ -143,7 +143,16 @@ BY_ADAPTER: dict[str, list[tuple[tuple[str, ...], list[Decorator]]]] = {
             [opt("--batch-size", "Rows or keys per round trip.", 1000, type=click.IntRange(1))],
         ),
         (("cognito",), [USER_POOL]),
-        (("iam-role",), [opt("--revoke-before", "Deny tokens issued before this (default now).")]),
+        (
+            ("iam-role",),
+            [
+                click.option(
+                    "--revoke-before",
+                    "since",  # the step's setting: its errors name this flag
+                    help="Deny tokens issued before this (default now).",
+                )
+            ],
+        ),
     ],
     "disable-accounts": [
         (("cognito",), [USER_POOL]),

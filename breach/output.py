@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -29,22 +28,6 @@ def safe(value: object) -> str:
     """Text from a bundle, a case or a breached system, fit for the terminal: control characters
     shown as \\xNN / \\uNNNN escapes and rich markup escaped, so it prints as the bytes it is."""
     return escape(_CONTROL.sub(_visible, str(value)))
-
-
-class _StderrLines(logging.Handler):
-    """The library's warnings (e.g. a case with a run started but never finished), one stderr
-    line each, printed to whatever stderr is when they come (tests swap it)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        stderr.print(f"[yellow]warning:[/yellow] {safe(record.getMessage())}")
-
-
-def route_library_warnings() -> None:
-    """Send the `breach` loggers' warnings to stderr (once, however often main runs)."""
-    logger = logging.getLogger("breach")
-    if not any(isinstance(h, _StderrLines) for h in logger.handlers):
-        logger.addHandler(_StderrLines(logging.WARNING))
-        logger.propagate = False
 
 
 def report(as_json: bool, data: Any, human: Callable[[Console], None]) -> None:
@@ -88,17 +71,19 @@ def byte_progress(label: str, *, enabled: bool = True) -> Iterator[Callable[[int
         yield None
         return
     from rich.progress import (  # only on a terminal: keeps start-up light for scripts
+        BarColumn,
         DownloadColumn,
         Progress,
         SpinnerColumn,
         TextColumn,
+        TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
-    columns = (SpinnerColumn(), TextColumn(label), DownloadColumn(), TransferSpeedColumn())
-    with Progress(*columns, console=stderr, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda done: progress.advance(task, done)
+    columns = (SpinnerColumn(), TextColumn(label), BarColumn(), DownloadColumn())
+    eta = (TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, *eta, console=stderr, transient=True) as progress:
+        yield Advance(progress, progress.add_task(label, total=None))
 
 
 @contextlib.contextmanager
@@ -109,10 +94,26 @@ def row_progress(label: str, show: bool) -> Iterator[Callable[[str, int], None] 
         return
     import rich.progress as rp
 
-    columns = (rp.SpinnerColumn(), rp.TextColumn(label), rp.MofNCompleteColumn())
-    with rp.Progress(*columns, rp.TimeElapsedColumn(), console=stderr, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda _key, rows: progress.advance(task, rows)
+    columns = (rp.SpinnerColumn(), rp.TextColumn(label), rp.BarColumn(), rp.MofNCompleteColumn())
+    times = (rp.TimeElapsedColumn(), rp.TimeRemainingColumn())
+    with rp.Progress(*columns, *times, console=stderr, transient=True) as progress:
+        yield Advance(progress, progress.add_task(label, total=None))
+
+
+class Advance:
+    """A progress callback (its last argument is the amount just done) that a step may tell
+    how much to expect (`expect(total)`, see core.progress): then a bar and the time left."""
+
+    def __init__(self, progress: Any, task: Any) -> None:
+        self.progress, self.task = progress, task
+
+    def __call__(self, *args: Any) -> None:
+        self.progress.advance(self.task, args[-1])
+
+    def expect(self, total: int) -> None:
+        self.progress.update(self.task, total=total)
+
+
 @contextlib.contextmanager
 def count_progress(label: str, show: bool) -> Iterator[Callable[[int, int], None] | None]:
     """N of a known total, the rate and the time left, on a terminal only."""
@@ -131,5 +132,3 @@ def count_progress(label: str, show: bool) -> Iterator[Callable[[int, int], None
     with rp.Progress(*columns, remaining, console=stderr, transient=True) as progress:
         task = progress.add_task(label, total=None)
         yield lambda done, total: progress.update(task, completed=done, total=total)
-
-

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
 from core.errors import BadInput
-from core.timeutil import parse_rfc3339, rfc3339, to_utc
+from core.timeutil import parse_moment, rfc3339, to_utc
 
 # Aware datetimes, stored in UTC, written as RFC 3339 with Z.
 UtcDatetime = Annotated[
@@ -20,10 +20,11 @@ UtcDatetime = Annotated[
 
 
 def _moment(value: Any) -> Any:
-    """RFC 3339 text (a bare date is midnight UTC), a date, or an aware datetime."""
+    """Text as `core.timeutil.parse_moment` reads it (RFC 3339, a date, now, -2h), a date, or an
+    aware datetime."""
     if isinstance(value, str):
         try:
-            return parse_rfc3339(value)
+            return parse_moment(value)
         except BadInput as exc:  # a validation error names the setting (the CLI: its flag)
             reason = exc.message.removeprefix("time: ")
             context = {"reason": reason, "hint": exc.hint or ""}

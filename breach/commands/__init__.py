@@ -9,6 +9,7 @@ commands imports none of them, and `breach evidence --help` imports only its own
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -90,11 +91,55 @@ def invoke(step: Callable[[Any], R], settings_type: type[Any], **values: Any) ->
         message = str(first["msg"]).removeprefix("Value error, ")
         raise BadInput(f"{flag_for(field)}: {message}") from None
     try:
-        return step(settings)
+        result = step(settings)
     except BreachError as exc:
         if exc.field and not exc.hint and flag_for(exc.field) != exc.field:
             exc.hint = f"check {flag_for(exc.field)}"
+        exc.message = own_flags(exc.message)
+        exc.hint = own_flags(exc.hint) if exc.hint else exc.hint
         raise
+    note_times(values, settings)  # after the step: an error stays the one line it is
+    return result
+
+
+FLAG = re.compile(r"`[^`]*`|\bbreach [^;()]*|(--[a-z][a-z0-9-]*)")
+
+
+def own_flags(text: str) -> str:
+    """A step's words with each `--flag` the current command does not have replaced by its
+    setting's name (`--ip-set` -> ip_set); quoted commands and `breach ...` lines are left as
+    they are: their flags are another command's."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return text
+    have = {opt for param in ctx.command.params for opt in param.opts}
+
+    def keep_or_name(match: re.Match[str]) -> str:
+        flag = match.group(1)
+        if flag is None or flag in have:
+            return match.group(0)
+        return flag[2:].replace("-", "_")
+
+    return FLAG.sub(keep_or_name, text)
+
+
+MEANINGS = {"date": "the start of that day, UTC", "now": "now", "relative": "relative to now"}
+
+
+def note_times(values: dict[str, Any], settings: Any) -> None:
+    """Say on stderr what a date without a time, `now` or `-2h` was taken to mean."""
+    from datetime import datetime
+
+    from breach.output import safe, stderr
+    from core.timeutil import moment_form, rfc3339
+
+    for field, given in values.items():
+        chosen = getattr(settings, field, None)
+        if isinstance(given, str) and isinstance(chosen, datetime):
+            form = moment_form(given)
+            if form in MEANINGS:
+                line = f"{flag_for(field)} {given} is {rfc3339(chosen)} ({MEANINGS[form]})"
+                stderr.print(f"note: {safe(line)}")
 
 
 def flag_for(field: str) -> str:

@@ -23,6 +23,7 @@ from core import faults
 from core.artifacts import collector, describe, sidecar_path
 from core.errors import BadInput, BreachError, StepFailed
 from core.fsio import line_safe, qualified_file
+from core.progress import expect
 from core.redact import redact_dsn
 from core.timeutil import rfc3339
 from evidence.interface import (
@@ -221,6 +222,7 @@ class AuditExport:
         version = server_version(control)
         query_text = select.as_string(control)
         tasks = self._tasks(control, relation, select, plans)
+        expect(self.progress, catalog.estimated_rows(control, select))  # an estimate, for ETA
         stats, tmp = self._run(final, schema, tasks, snapshot.snapshot_id)
         if stats.rows == 0:
             warnings.append(

@@ -185,6 +185,19 @@ def ctid_filter(block_range: tuple[int, int | None]) -> sql.Composable:
     return clause
 
 
+def estimated_rows(conn: psycopg.Connection[Any], query: sql.Composable) -> int | None:
+    """The planner's row estimate for `query` (no row is read): a progress bar's total."""
+    try:
+        with conn.transaction():  # a savepoint: a refusal leaves the snapshot usable
+            plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) {}").format(query)).fetchone()
+    except psycopg.Error:
+        return None
+    try:
+        return int(plan[0][0]["Plan"]["Plan Rows"]) if plan else None
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
 def plan_scans_whole_table(conn: psycopg.Connection[Any], query: sql.Composable) -> bool:
     """True when the planner reads the whole heap anyway, so block ranges lose nothing."""
     rows = conn.execute(sql.SQL("EXPLAIN {}").format(query)).fetchall()

@@ -30,6 +30,7 @@ from core import faults
 from core.artifacts import collector, describe
 from core.errors import BadInput, BreachError, StepFailed
 from core.fsio import qualified_file, write_json, write_text
+from core.progress import expect
 from core.redact import redact_dsn
 from core.timeutil import rfc3339, utcnow
 from evidence.interface import (
@@ -180,6 +181,7 @@ class TableSnapshot:
         folder = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
         folder.mkdir()
         try:
+            expect(self.progress, sum(p.relation.estimated_rows or 0 for p in plans))
             self._export(stager, folder, plans, info.snapshot_id, report)
             faults.point("snapshot.exported")
             # Read-only: ending the transaction changes nothing, and tables already read stay
