@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -28,6 +29,22 @@ def safe(value: object) -> str:
     """Text from a bundle, a case or a breached system, fit for the terminal: control characters
     shown as \\xNN / \\uNNNN escapes and rich markup escaped, so it prints as the bytes it is."""
     return escape(_CONTROL.sub(_visible, str(value)))
+
+
+class _StderrLines(logging.Handler):
+    """The library's warnings (e.g. a case with a run started but never finished), one stderr
+    line each, printed to whatever stderr is when they come (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stderr.print(f"[yellow]warning:[/yellow] {safe(record.getMessage())}")
+
+
+def route_library_warnings() -> None:
+    """Send the `breach` loggers' warnings to stderr (once, however often main runs)."""
+    logger = logging.getLogger("breach")
+    if not any(isinstance(h, _StderrLines) for h in logger.handlers):
+        logger.addHandler(_StderrLines(logging.WARNING))
+        logger.propagate = False
 
 
 def report(as_json: bool, data: Any, human: Callable[[Console], None]) -> None:
@@ -87,6 +104,26 @@ def byte_progress(label: str, *, enabled: bool = True) -> Iterator[Callable[[int
 
 
 @contextlib.contextmanager
+def count_progress(label: str, show: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """N of a known total, the rate and the time left, on a terminal only."""
+    if not show or not stderr.is_terminal:
+        yield None
+        return
+    import rich.progress as rp
+    from rich.text import Text
+
+    class PerMinute(rp.ProgressColumn):
+        def render(self, task: rp.Task) -> Text:
+            return Text(f"{task.speed * 60:.0f}/min" if task.speed else "-/min")
+
+    columns = (rp.TextColumn(label), rp.BarColumn(), rp.MofNCompleteColumn(), PerMinute())
+    remaining = rp.TimeRemainingColumn()
+    with rp.Progress(*columns, remaining, console=stderr, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+@contextlib.contextmanager
 def row_progress(label: str, show: bool) -> Iterator[Callable[[str, int], None] | None]:
     """Rows read so far, on a terminal only (workers call it from their threads)."""
     if not show or not stderr.is_terminal:
@@ -112,23 +149,3 @@ class Advance:
 
     def expect(self, total: int) -> None:
         self.progress.update(self.task, total=total)
-
-
-@contextlib.contextmanager
-def count_progress(label: str, show: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """N of a known total, the rate and the time left, on a terminal only."""
-    if not show or not stderr.is_terminal:
-        yield None
-        return
-    import rich.progress as rp
-    from rich.text import Text
-
-    class PerMinute(rp.ProgressColumn):
-        def render(self, task: rp.Task) -> Text:
-            return Text(f"{task.speed * 60:.0f}/min" if task.speed else "-/min")
-
-    columns = (rp.TextColumn(label), rp.BarColumn(), rp.MofNCompleteColumn(), PerMinute())
-    remaining = rp.TimeRemainingColumn()
-    with rp.Progress(*columns, remaining, console=stderr, transient=True) as progress:
-        task = progress.add_task(label, total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)

@@ -78,6 +78,9 @@ def _run(action: Action, *, case_dir: str, adapter_name: str, as_json: bool, **v
     done = invoke(contain, ContainSettings, **given, **step, options=options)
     data = {**done.receipt.model_dump(mode="json"), "receipt": str(done.path)}
     data["warnings"] = done.warnings
+    data["reconciled"] = [
+        {**k.receipt.model_dump(mode="json"), "receipt": str(k.path)} for k in done.reconciled
+    ]
     warn(done.warnings, as_json)
     report(as_json, data, _human(done))
     if done.failed:
@@ -91,6 +94,8 @@ def _human(done: ContainResult) -> Callable[[Console], None]:
     receipt = done.receipt
 
     def render(out: Console) -> None:
+        for kept in done.reconciled:  # an interrupted run's work, read back before this run
+            out.print(f"{escape(kept.receipt.summary)}  [dim](receipt: {kept.path})[/dim]")
         head = "[bold]dry run[/bold]: " if receipt.dry_run else ""
         out.print(
             f"{head}{escape(receipt.summary)}  [dim]({receipt.adapter}, {escape(receipt.system)})[/dim]"
