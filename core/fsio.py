@@ -26,6 +26,7 @@ from core.errors import BadInput, StepFailed
 KEPT = frozenset(string.ascii_lowercase + string.digits + "-_.")
 MAX_FILE_NAME = 200  # bytes: file systems allow 255; suffixes (.ddl.sql.meta.json) need the rest
 SHORTENED = "~"  # never kept as is, so it marks a name shortened to its head and a hash
+SIDECAR = ".meta.json"  # core.artifacts.META_SUFFIX: no encoded name ends like a sidecar
 EMPTY = "%"  # an empty name (an S3 key's empty segment); a lone '%' is never an escape
 # What breaks a line in Python's str.splitlines and in terminals: never in a staged path.
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
@@ -167,6 +168,8 @@ def name_to_file(name: str, *, keep_dots: bool = True) -> str:
         text = "".join(c if c.isascii() else _escaped(c) for c in text)
     if text.startswith("."):
         text = "%2E" + text[1:]
+    if text.endswith(SIDECAR):  # "x.meta.json" is never taken for the sidecar of "x"
+        text = text[: -len(".json")] + "%2Ejson"
     return _shortened(text, name)
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from core.artifacts import META_SUFFIX
 from core.errors import BadInput, StepFailed
 from core.fsio import (
     MAX_FILE_NAME,
+    SIDECAR,
     file_to_name,
     line_safe,
     name_to_file,
@@ -54,6 +56,8 @@ HOSTILE = [
     "\U0001f600",
     "con",
     " lead and trail ",
+    "users.meta.json",  # would be the sidecar of "users"
+    ".meta.json",
 ]
 
 
@@ -64,6 +68,12 @@ def test_each_name_is_one_plain_reversible_file_name(name: str) -> None:
     assert PLAIN.fullmatch(file), file
     assert line_safe(file) and "/" not in file and "\\" not in file
     assert file_to_name(file) == name
+
+
+def test_no_name_is_taken_for_a_sidecar() -> None:
+    assert SIDECAR == META_SUFFIX
+    assert not any(name_to_file(n).endswith(META_SUFFIX) for n in HOSTILE)
+    assert name_to_file("users.meta.json") == "users.meta%2Ejson"
 
 
 def test_no_two_names_meet_even_on_a_case_insensitive_file_system() -> None:
