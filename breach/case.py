@@ -259,14 +259,14 @@ class Case:
         moves = list(moves or [])
         commit: dict[str, Any] = {}
         with self.writing():
-            if save:
-                data = record_bytes(self.record)
-                write_bytes(self.root / NEXT_CASE_FILE, data)
-                faults.point("case.next-written")
-                commit["case_sha256"] = hashlib.sha256(data).hexdigest()
-            if moves:
-                commit["moves"] = [[self._relative(a), self._relative(b)] for a, b in moves]
             try:
+                if save:
+                    data = record_bytes(self.record)
+                    write_bytes(self.root / NEXT_CASE_FILE, data)
+                    faults.point("case.next-written")
+                    commit["case_sha256"] = hashlib.sha256(data).hexdigest()
+                if moves:
+                    commit["moves"] = [[self._relative(a), self._relative(b)] for a, b in moves]
                 entry = self.journal(
                     what,
                     result=result,
@@ -275,8 +275,10 @@ class Case:
                     details=details,
                     commit=commit or None,
                 )
-            except BaseException:
+            except BaseException as exc:
                 _remove(([self.root / NEXT_CASE_FILE] if save else []) + [a for a, _ in moves])
+                if isinstance(exc, BreachError) and not exc.message.startswith(f"{what} "):
+                    raise type(exc)(f"{what} not done: {exc.message}", hint=exc.hint) from None
                 raise
             faults.point("case.committed")
             try:
@@ -403,7 +405,10 @@ class Case:
             entry["commit"] = commit
         with self.writing():
             checked = self._lock is not None and self._lock.held and self._lock.checked
-            return chain.append(self.journal_path, entry, repair=repair_entry, checked=checked)
+            try:
+                return chain.append(self.journal_path, entry, repair=repair_entry, checked=checked)
+            except BreachError as exc:  # the step that failed is named, not only the file
+                raise type(exc)(f"{what} not done: {exc.message}", hint=exc.hint) from None
 
     def timeline(self) -> list[dict[str, Any]]:
         if not self.journal_path.exists():

@@ -469,7 +469,12 @@ def _seal_case(case: Case, options: sealing.SealOptions) -> SealResult:
     except CommitUnfinished:
         raise  # committed: the next command on the case makes it visible
     except StepFailed as exc:  # a full disk, a journal that refuses: nothing is left behind
-        raise StepFailed(f"{exc.message}; nothing was sealed", hint=exc.hint) from None
+        said = (
+            exc.message
+            if exc.message.startswith("evidence.seal ")
+            else f"evidence.seal not done: {exc.message}"
+        )
+        raise StepFailed(f"{said}; nothing was sealed", hint=exc.hint) from None
     return _sealed(bundle)
 
 
