@@ -24,6 +24,7 @@ MORE: dict[str, tuple[str, str]] = {
     "list": ("breach.commands.casework:list_", "The cases: severity, status, clocks, last action."),
     "note": ("breach.commands.casework:note", "Add a responder's note to the timeline."),
     "policy": ("breach.commands.casework:policy", "Change the notification policy pinned to the case."),
+    "verify": ("breach.commands.journal:verify", "Check the journal against its bundles' signed heads."),
 }  # fmt: skip
 
 

@@ -32,7 +32,7 @@ from core.operator import operator
 from manifests import custody as custody_log
 from manifests import seal as sealing
 from manifests.decrypt import DecryptedArtifact, decrypt_bundle
-from manifests.keys import load_identities, load_recipients, recipient_lines
+from manifests.keys import load_identities, resolve_recipients
 from manifests.signing import Signer, kms_signer, local_signer
 from manifests.staging import StagedArtifact, staged_artifacts
 from manifests.trust import Trust, load_trusted, standings, statement_signer
@@ -287,8 +287,7 @@ def seal(settings: SealSettings, *, progress: Progress | None = None) -> SealRes
         raise BadInput("sealing a folder needs the bundle folder to write", field="out")
     if settings.source and not settings.incident:
         raise BadInput("sealing a folder needs the incident id", field="incident")
-    names = recipient_lines(settings.recipients)
-    recipients = load_recipients(names)
+    names, recipients = resolve_recipients(settings.recipients)  # each file read once
     options = sealing.SealOptions(
         incident_id=settings.incident or "",
         severity=settings.severity,
@@ -447,6 +446,42 @@ def unsealed_artifacts(case: Case) -> list[StagedArtifact]:
     return fresh
 
 
+CASE_RECORD = "case"  # the payload folder of the journal and case.json in a case's bundle
+
+
+def journal_head(case: Case) -> dict[str, Any] | None:
+    """The journal's last entry as the seal signs it: seq, sha256 of its line, entry count."""
+    from manifests import chain
+
+    if not case.journal_path.is_file():
+        return None
+    last: tuple[bytes, dict[str, Any] | None] | None = None
+    count = 0
+    for _, line, entry in chain.read(case.journal_path):
+        last, count = (line, entry), count + 1
+    if last is None:
+        return None
+    seq = last[1].get("seq") if last[1] else None
+    return {"seq": seq, "sha256": chain.line_hash(last[0]), "entries": count}
+
+
+def case_record_artifacts(case: Case) -> list[StagedArtifact]:
+    """The case journal and case.json, sealed with every bundle of the case (as they are when
+    it is sealed): the record of how the evidence came to be is evidence too."""
+    from pathlib import PurePosixPath
+
+    found = []
+    for path, media in (
+        (case.journal_path, "application/jsonl"),
+        (case.root / "case.json", "application/json"),
+    ):
+        if path.is_file():
+            source = {"system": "breachkit case", "case": case.id, "file": path.name}
+            meta = {"media_type": media, "source": source}
+            found.append(StagedArtifact(PurePosixPath(CASE_RECORD, path.name), path, meta))
+    return found
+
+
 def _seal_case(case: Case, options: sealing.SealOptions) -> SealResult:
     artifacts = unsealed_artifacts(case)
     if not artifacts:
@@ -462,9 +497,12 @@ def _seal_case(case: Case, options: sealing.SealOptions) -> SealResult:
         severity=case.record.severity,
         previous=previous,
         bundle_id=bundle_id,
+        journal=journal_head(case),
     )
     try:
-        bundle, work = sealing.build(artifacts, case.bundles / bundle_id, options)
+        bundle, work = sealing.build(
+            artifacts + case_record_artifacts(case), case.bundles / bundle_id, options
+        )
         _commit_seal(case, artifacts, bundle, work, last)
     except CommitUnfinished:
         raise  # committed: the next command on the case makes it visible

@@ -199,6 +199,19 @@ def test_a_manifest_listing_one_path_twice_is_malformed(fresh_copy, keys: Genera
 
 
 # -- everything in the bag is listed -------------------------------------------------------
+def test_an_unreadable_manifest_does_not_make_data_folders_unlisted(
+    breach, fresh_copy, keys: GeneratedKeys
+) -> None:
+    """data/logs/ is listed through the manifest; when the manifest cannot be read, the payload
+    check fails and says why, and the folder is not reported as unlisted on top."""
+    bundle = fresh_copy()
+    (bundle / "manifest-sha256.txt").write_text("not a manifest line\n")
+    result = breach("verify", bundle, "--pubkey", keys.signing_pub, "--json")
+    failed = {c["name"] for c in result.json["checks"] if c["ok"] is False}
+    assert "evidence files (payload manifest)" in failed
+    assert "nothing unlisted in the bag" not in failed
+
+
 def test_unlisted_files_folders_and_links_are_reported(fresh_copy, keys: GeneratedKeys) -> None:
     bundle = fresh_copy()
     (bundle / "notes.txt").write_text("not part of the evidence")

@@ -69,10 +69,9 @@ def test_sealing_a_case_twice_chains_the_second_bundle_to_the_first(
     settings = SealSettings(case="INC-S", recipients=[keys.recipient], signing_key=keys.signing_key)
     progress: list[int] = []
     first = seal(settings, progress=progress.append)
-    assert (
-        progress
-        and sum(progress) == first.plaintext_bytes == (case.staging / "scope.json").stat().st_size
-    )
+    assert progress and sum(progress) == first.plaintext_bytes
+    staged_size = (case.staging / "scope.json").stat().st_size
+    assert first.artifacts[0]["plaintext"]["size"] == staged_size
     assert first.bundle == case.bundles / first.id and first.bundle.is_dir()
     assert statement_of(first.bundle)["predicate"]["bundle"]["previous"] is None
     assert statement_of(first.bundle)["predicate"]["bundle"]["incident"] == {
@@ -86,7 +85,12 @@ def test_sealing_a_case_twice_chains_the_second_bundle_to_the_first(
     case.stage_json("receipts/revoke.json", {"revoked": 3})
     second = seal(settings)
     chained = statement_of(second.bundle)["predicate"]
-    assert [a["name"] for a in chained["artifacts"]] == ["receipts/revoke.json"]
+    # The case record (journal, case.json) travels with every seal of the case.
+    assert [a["name"] for a in chained["artifacts"]] == [
+        "receipts/revoke.json",
+        "case/journal.jsonl",
+        "case/case.json",
+    ]
     assert chained["bundle"]["previous"] == {
         "id": first.id,
         "envelope_sha256": first.envelope_sha256,

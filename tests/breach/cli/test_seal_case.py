@@ -71,7 +71,9 @@ def test_case_bundles_chain_and_are_journaled(breach, tmp_path: Path) -> None:  
     assert second.exit_code == 0, second.stderr
     second_path = Path(second.json["bundle"])
     assert [a["name"] for a in statement_of(second_path)["predicate"]["artifacts"]] == [
-        "receipts/revoke.json"
+        "receipts/revoke.json",
+        "case/journal.jsonl",  # the case record travels with every seal of the case
+        "case/case.json",
     ]
     previous = statement_of(second_path)["predicate"]["bundle"]["previous"]
     assert previous == {"id": first.json["id"], "envelope_sha256": first.json["envelope_sha256"]}
