@@ -272,3 +272,20 @@ def test_ansi_escapes_in_a_file_name_are_shown_escaped_by_verify(
     assert result.exit_code == 1
     assert "\x1b" not in result.stdout + result.stderr
     assert "data/\\x1b[32mok\\x1b[0m.age: present but not listed" in result.stdout
+
+
+def test_ansi_escapes_in_case_content_are_shown_escaped_by_incident_show(
+    breach, tmp_path: Path
+) -> None:
+    """A title (and a journal entry's reason) can carry text pasted from a breached system."""
+    root = tmp_path / "INC-ESC"
+    opened = breach(
+        "incident", "open", "--id", "INC-ESC", "--severity", "P3", "--title", ANSI,
+        "--case-dir", root,
+    )  # fmt: skip
+    assert opened.exit_code == 0, opened.stderr
+    shown = breach("incident", "show", "--case", root)
+    assert shown.exit_code == 0, shown.stderr
+    for raw in ("\x1b", "\x07", "\u2028", "\u202e"):
+        assert raw not in shown.stdout
+    assert "\\x1b[31mVERIFIED\\x1b]0;owned\\x07 [red]markup[/red]" in shown.stdout
