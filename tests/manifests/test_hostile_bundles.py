@@ -289,3 +289,30 @@ def test_ansi_escapes_in_case_content_are_shown_escaped_by_incident_show(
     for raw in ("\x1b", "\x07", "\u2028", "\u202e"):
         assert raw not in shown.stdout
     assert "\\x1b[31mVERIFIED\\x1b]0;owned\\x07 [red]markup[/red]" in shown.stdout
+
+
+def test_custody_is_never_appended_through_a_link(
+    breach, fresh_copy, keys: GeneratedKeys, tmp_path: Path
+) -> None:
+    """custody.jsonl pointing at a file of the user's (a shell profile): recording an event
+    would append to that file. It is refused, and the file is unchanged."""
+    bundle = fresh_copy()
+    victim = tmp_path / "profile"
+    victim.write_text("export PATH=/usr/bin\n")
+    (bundle / "custody.jsonl").unlink()
+    (bundle / "custody.jsonl").symlink_to(victim)
+    result = breach(
+        "custody", "record", bundle, "--event", "accessed", "--signing-key", keys.signing_key
+    )
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not a regular file" in result.stderr
+    assert victim.read_text() == "export PATH=/usr/bin\n"
+
+
+def test_custody_show_of_a_fifo_log_does_not_block(breach, fresh_copy) -> None:
+    bundle = fresh_copy()
+    (bundle / "custody.jsonl").unlink()
+    os.mkfifo(bundle / "custody.jsonl")
+    result = breach("custody", "show", bundle)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not a regular file" in result.stderr
