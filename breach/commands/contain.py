@@ -101,11 +101,11 @@ def _human(done: ContainResult) -> Callable[[Console], None]:
             f"{head}{escape(receipt.summary)}  [dim]({receipt.adapter}, {escape(receipt.system)})[/dim]"
         )
         _targets(out, receipt)
-        for kept in receipt.captured:
-            hashed = f"; hashed: {', '.join(kept.hashed)}" if kept.hashed else ""
+        for staged in receipt.captured:
+            hashed = f"; hashed: {', '.join(staged.hashed)}" if staged.hashed else ""
             out.print(
-                f"  kept before deleting: staging/{escape(kept.artifact)}"
-                f" ({kept.records} records{escape(hashed)})"
+                f"  kept before deleting: staging/{escape(staged.artifact)}"
+                f" ({staged.records} records{escape(hashed)})"
             )
         out.print(f"  undo: {escape(receipt.undo)}")
         out.print(f"  receipt: {done.path}")
