@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
-import select
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,36 +14,13 @@ from typing import Any
 import pytest
 
 from core.timeutil import parse_rfc3339
-
-ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+from tests.terminal import on_a_terminal as terminal
 
 
 def on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, str]:
     """Run `breach ARGS` with stderr on a pseudo-terminal; its exit code and what it drew."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "breach.cli", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=slave,
-        env={**os.environ, **env, "COLUMNS": "160", "TERM": "xterm"},
-    )
-    os.close(slave)
-    drawn = bytearray()
-    while True:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # the terminal closed with the process
-                break
-            if not chunk:
-                break
-            drawn += chunk
-        elif proc.poll() is not None:
-            break
-    os.close(master)
-    return proc.wait(timeout=60), ANSI.sub(b"", bytes(drawn)).decode("utf-8", "replace")
+    drawn = terminal([sys.executable, "-m", "breach.cli", *args], env)
+    return drawn.code, drawn.text
 
 
 def open_case(breach: Any, tmp_path: Path) -> Path:

@@ -3,16 +3,14 @@ mails and how long the rate limit makes them take."""
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from breach.case import Case
 from tests.notify.conftest import SmtpServer
+from tests.terminal import on_a_terminal
 
 
 def _recipients(tmp_path: Path, count: int) -> Path:
@@ -45,24 +43,10 @@ def test_a_mailing_shows_count_rate_and_time_left_on_a_terminal(
     args = [str(breach_exe), "notify", "send", "--case", str(breach_case.root), "--notice",
             "internal", "--channel", "smtp", "--recipients", str(_recipients(tmp_path, 30)),
             "--rate", "900", *smtp_server.args()]  # fmt: skip
-    leader, follower = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=follower, env=env)
-    os.close(follower)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed with the process
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    out, _ = proc.communicate(timeout=60)
-    os.close(leader)
-    assert proc.returncode == 0, drawn.decode(errors="replace")
+    drawn = on_a_terminal(args, {"COLUMNS": "120"})
+    out, text = drawn.stdout, drawn.text
+    assert drawn.code == 0, text
     assert len(smtp_server.box.messages) == 30
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.decode(errors="replace"))
     counts = [int(n) for n in re.findall(r"mailing internal\S*\s.*?(\d+)/30", text)]
     assert counts and max(counts) >= 15 and min(counts) < 30, text[-500:]  # drawn as it went
     assert re.search(r"\d+/min", text) and re.search(r"\d+:\d\d:\d\d", text), text[-500:]
