@@ -178,13 +178,17 @@ def test_custody_show_for_people(breach, bundle: Path, keys: GeneratedKeys) -> N
     recorded = breach("custody", "record", bundle, "--event", "transferred", "--to", "counsel",
                       "--why", "[red]hold[/red] for review", "--signing-key", keys.signing_key)  # fmt: skip
     assert recorded.exit_code == 0, recorded.stderr
-    assert recorded.stdout.strip() == f"recorded transferred (entry 2) for {bundle}"
+    assert recorded.stdout.strip() == (
+        f"recorded transferred (entry 2) for {bundle}, signed by custodian key "
+        f"{keys.signing_keyid}: verifiers trust it with --custody-trust"
+    )
     shown = breach("custody", "show", bundle)
     assert shown.exit_code == 0, shown.stderr
     lines = shown.stdout.splitlines()
     events = breach("custody", "show", bundle, "--json").json
     assert len(lines) == len(events) == 2
     assert lines[0].startswith(events[0]["at"]) and " sealed " in lines[0]
-    assert lines[0].rstrip().endswith("tester@breachkit")
+    # each line ends with the signer's key id and its role (no --custody-trust given here)
+    assert lines[0].rstrip().endswith(f"tester@breachkit  [sealer key {keys.signing_keyid}]")
     assert lines[1].split()[:3] == [events[1]["at"], "transferred", "tester@breachkit"]
-    assert lines[1].endswith(" - [red]hold[/red] for review")
+    assert lines[1].endswith(f" - [red]hold[/red] for review  [outside key {keys.signing_keyid}]")
