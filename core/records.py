@@ -212,6 +212,10 @@ class NotificationReceipt(BaseModel):
     sent_this_run: int | None = None
     resumed_from: int | None = None
     deliveries: str | None = None
+    recipients_in_doubt: int | None = Field(
+        default=None, description="sends started and never recorded (the server may have them)"
+    )
+    run: str | None = Field(default=None, description="the run id its journaled intent names")
 
 
 class NotificationDecision(BaseModel):

@@ -2,9 +2,12 @@
 
 After each batch (and when interrupted) the run appends what happened to a deliveries log (one
 JSON line per address) and then rewrites the progress file atomically; the next run starts at
-`next_index`, so nobody is mailed twice unless the process dies hard mid-batch. A transient failure that outlasts the
-retries stops the run (the rest would fail the same way); a refused address is recorded as failed
-and the run goes on.
+`next_index`. Per address, the sent log (notify.sentlog) is written before and after each send,
+fsynced: a run killed mid-batch leaves its sends there, and the next run records them as that
+run's (deliveries rows marked `recovered`) instead of mailing again. An address whose send was
+started and never recorded is in doubt: reported, not resent unless `resend_in_doubt`. A
+transient failure that outlasts the retries stops the run (the rest would fail the same way); a
+refused address is recorded as failed and the run goes on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import BadInput
+from core.faults import point
 from core.fsio import disk_errors, read_json, write_json
 from core.timeutil import rfc3339, utcnow
 from notify.channels.interface import (
@@ -32,6 +36,7 @@ from notify.channels.interface import (
 )
 from notify.channels.smtp import SmtpChannel, close
 from notify.recipients import RecipientList
+from notify.sentlog import FINAL, Entry, SentLog
 
 BulkStatus = Literal["sent", "partial", "failed", "incomplete"]
 
@@ -67,6 +72,7 @@ class Progress:
     next_index: int = 0
     sent: int = 0
     failed: int = 0
+    in_doubt: int = 0
     runs: int = 0
     updated_at: str = ""
 
@@ -101,6 +107,8 @@ class BulkResult:
     errors: list[str] = field(default_factory=list)  # the first few, scrubbed
     first_message_id: str | None = None
     sent_at: str | None = None
+    in_doubt: int = 0  # sends started and never recorded: the server may have the mail
+    recovered: dict[str, int] = field(default_factory=dict)  # interrupted run -> its sends found
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,92 +175,179 @@ def send_bulk(
     retry: RetryPolicy | None = None,
     restart: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    run: str = "",
+    resend_in_doubt: bool = False,
 ) -> BulkResult:
-    """Send `message` to every address, one mail each, resuming from the progress file;
-    `on_progress(done, total)` after each address (done counts those of earlier runs too)."""
+    """Send `message` to every address, one mail each, resuming from the progress file and the
+    sent log; `on_progress(done, total)` after each address (done counts earlier runs too)."""
     if batch_size < 1:
         raise BadInput("a batch holds at least 1 mail", field="batch_size")
-    retry = retry or RetryPolicy()
-    pacer = pacer or Pacer(600)
+    log = SentLog(sent_log_of(progress_path), run)
+    if restart:
+        log.set_aside()
+    mailing = _Mailing(channel, message, retry or RetryPolicy(), pacer or Pacer(600), log)
     progress = _start(progress_path, recipients, message, restart)
     progress.runs += 1
-    resumed_from, sent_before, attempts = progress.next_index, progress.sent, 0
-    errors: list[str] = []
-    first_id: str | None = None
-    session = _Session(channel)
-    secrets = list(channel.secrets())
-    pending = itertools.islice(iter(recipients), progress.next_index, None)
-    stopped = False
+    resumed_from, sent_before = progress.next_index, progress.sent
+    mailing.known = mailing.log.entries()
+    again = mailing.reported_in_doubt(recipients, progress) if resend_in_doubt else []
+    rest = itertools.islice(enumerate(recipients), progress.next_index, None)
+    pending = itertools.chain(again, rest)
     try:
-        while not stopped:
+        while not mailing.stopped:
             batch = list(itertools.islice(pending, batch_size))
             if not batch:
                 break
             rows: list[dict[str, Any]] = []
             try:
-                for address in batch:
-                    outcome, tries = _send_one(session, message, address, pacer, retry)
-                    attempts += tries
-                    row = {
-                        "index": progress.next_index,
-                        "recipient": address,
-                        "at": rfc3339(utcnow()),
-                    }
-                    if isinstance(outcome, Accepted):
-                        first_id = first_id or outcome.provider_message_id
-                        rows.append(
-                            {**row, "status": "sent", "message_id": outcome.provider_message_id}
-                        )
-                        progress.sent += 1
-                    elif isinstance(outcome, PermanentError):
-                        rows.append(
-                            {**row, "status": "failed", "error": scrub(str(outcome), secrets)}
-                        )
-                        progress.failed += 1
-                    else:  # transient trouble outlasted the retries: stop here, resume later
-                        errors.append(scrub(str(outcome), secrets))
-                        stopped = True
+                for index, address in batch:
+                    row = mailing.one(index, address, progress)
+                    if row is None:  # transient trouble outlasted the retries: resume later
                         break
-                    progress.next_index += 1
+                    rows.append(row)
+                    progress.next_index = max(progress.next_index, index + 1)
                     if on_progress is not None:
                         on_progress(progress.next_index, progress.total)
             finally:  # also on Ctrl-C: what was sent is logged, the next run starts after it
                 _append_lines(deliveries_path, rows)
                 progress.save(progress_path)
-            errors.extend(r["error"] for r in rows if r["status"] == "failed")
+                point("notify.batch.saved")
+            mailing.errors.extend(r["error"] for r in rows if r["status"] == "failed")
     finally:
-        session.close()
-    return BulkResult(
-        status=_status(progress),
-        total=progress.total,
-        sent=progress.sent,
-        failed=progress.failed,
-        sent_this_run=progress.sent - sent_before,
-        resumed_from=resumed_from,
-        attempts=attempts,
-        message_sha256=message.sha256,
-        errors=errors[:10],
-        first_message_id=first_id,
-        sent_at=rfc3339(utcnow()),
-    )
+        mailing.session.close()
+    return mailing.result(progress, resumed_from, sent_before)
+
+
+def sent_log_of(progress_path: Path) -> Path:
+    return progress_path.with_name(progress_path.stem + ".sent.jsonl")
+
+
+IN_DOUBT = (
+    "{n} recipient(s) in doubt: a send was started and never recorded (the server may have"
+    " taken the mail); not resent: pass --resend-in-doubt to mail them again"
+)
+
+
+class _Mailing:
+    """One run of a mailing: the SMTP session, the sent log, and what this run found."""
+
+    def __init__(
+        self,
+        channel: SmtpChannel,
+        message: Message,
+        retry: RetryPolicy,
+        pacer: Pacer,
+        log: SentLog,
+    ) -> None:
+        self.session = _Session(channel)
+        self.message, self.retry, self.pacer, self.log = message, retry, pacer, log
+        self.secrets = list(channel.secrets())
+        self.known: dict[int, Entry] = {}
+        self.errors: list[str] = []
+        self.recovered: dict[str, int] = {}
+        self.recovered_sent = 0
+        self.attempts = 0
+        self.first_id: str | None = None
+        self.stopped = False
+
+    def reported_in_doubt(
+        self, recipients: RecipientList, progress: Progress
+    ) -> list[tuple[int, str]]:
+        """With --resend-in-doubt: the addresses reported in doubt by an earlier run, again."""
+        doubted = {i for i, e in self.known.items() if e.in_doubt and i < progress.next_index}
+        progress.in_doubt -= len(doubted)
+        for index in doubted:
+            del self.known[index]
+        return [(i, a) for i, a in enumerate(recipients) if i in doubted]
+
+    def one(self, index: int, address: str, progress: Progress) -> dict[str, Any] | None:
+        """Recover what an interrupted run did for this address, or send it: its deliveries row;
+        None when the run must stop (transient trouble)."""
+        row = {"index": index, "recipient": address, "at": rfc3339(utcnow())}
+        earlier = self.known.get(index)
+        if earlier is not None and (earlier.state in FINAL or earlier.in_doubt):
+            return self._recovered(row, earlier, progress)
+
+        def started() -> None:  # after the rate limit's wait, right before the mail goes
+            self.log.record(index, address, "sending")
+            point("notify.send.started")
+
+        outcome, tries = _send_one(
+            self.session, self.message, address, self.pacer, self.retry, started
+        )
+        point("notify.send.answered")
+        self.attempts += tries
+        if isinstance(outcome, Accepted):
+            self.log.record(index, address, "sent", outcome.provider_message_id)
+            point("notify.send.recorded")
+            self.first_id = self.first_id or outcome.provider_message_id
+            progress.sent += 1
+            return {**row, "status": "sent", "message_id": outcome.provider_message_id}
+        if isinstance(outcome, PermanentError):
+            self.log.record(index, address, "failed")
+            progress.failed += 1
+            return {**row, "status": "failed", "error": scrub(str(outcome), self.secrets)}
+        self.log.record(index, address, "deferred")
+        self.errors.append(scrub(str(outcome), self.secrets))
+        self.stopped = True
+        return None
+
+    def _recovered(self, row: dict[str, Any], earlier: Entry, progress: Progress) -> dict[str, Any]:
+        """An interrupted run's send, recorded as that run's (never sent again)."""
+        self.recovered[earlier.run] = self.recovered.get(earlier.run, 0) + 1
+        found = {**row, "at": earlier.at, "run": earlier.run, "recovered": True}
+        if earlier.in_doubt:
+            progress.in_doubt += 1
+            return {**found, "status": "in-doubt"}
+        if earlier.state == "sent":
+            progress.sent += 1
+            self.recovered_sent += 1
+            return {**found, "status": "sent", "message_id": earlier.message_id}
+        progress.failed += 1
+        return {**found, "status": "failed", "error": "refused (recorded by the interrupted run)"}
+
+    def result(self, progress: Progress, resumed_from: int, sent_before: int) -> BulkResult:
+        errors = self.errors + ([IN_DOUBT.format(n=progress.in_doubt)] if progress.in_doubt else [])
+        return BulkResult(
+            status=_status(progress),
+            total=progress.total,
+            sent=progress.sent,
+            failed=progress.failed,
+            sent_this_run=progress.sent - sent_before - self.recovered_sent,
+            resumed_from=resumed_from,
+            attempts=self.attempts,
+            message_sha256=self.message.sha256,
+            errors=errors[:10],
+            first_message_id=self.first_id,
+            sent_at=rfc3339(utcnow()),
+            in_doubt=progress.in_doubt,
+            recovered=dict(self.recovered),
+        )
 
 
 def _status(progress: Progress) -> BulkStatus:
     """Sent only when every address took the mail; failed when none did (never counted sent)."""
     if progress.next_index < progress.total:
         return "incomplete"
-    if progress.sent == 0:
+    if progress.sent == 0 and not progress.in_doubt:
         return "failed"
-    return "partial" if progress.failed else "sent"
+    return "partial" if progress.failed or progress.in_doubt else "sent"
 
 
 def _send_one(
-    session: _Session, message: Message, address: str, pacer: Pacer, retry: RetryPolicy
+    session: _Session,
+    message: Message,
+    address: str,
+    pacer: Pacer,
+    retry: RetryPolicy,
+    started: Callable[[], None],
 ) -> tuple[Accepted | Exception, int]:
-    """(what happened, attempts made): Accepted, a PermanentError, or the last TransientError."""
+    """(what happened, attempts made): Accepted, a PermanentError, or the last TransientError;
+    `started()` just before each attempt hands the mail over."""
     last: Exception = TransientError("not attempted")
     for attempt in range(1, retry.attempts + 1):
         pacer.wait()
+        started()
         try:
             return session.send(message, address), attempt
         except PermanentError as exc:

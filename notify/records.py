@@ -33,6 +33,7 @@ from notify.policy import Policy
 # On disk a single message's receipt has no bulk fields, and a bulk run's none of a single one's.
 _BULK_ONLY = {
     "mode", "recipients_total", "recipients_failed", "sent_this_run", "resumed_from", "deliveries",
+    "recipients_in_doubt",
 }  # fmt: skip
 _SINGLE_ONLY = {"recipients_intended", "provider_response"}
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two or more letters
@@ -120,6 +121,7 @@ def bulk_receipt(
         attempts=result.attempts,
         errors=result.errors,
         deliveries=deliveries,
+        recipients_in_doubt=result.in_doubt,
     )
 
 

@@ -53,6 +53,7 @@ CHANNEL_OPTIONS = (
     (("--batch-size",), dict(default=100, show_default=True, help="Mails per connection.")),
     (("--rate",), dict(default=600.0, show_default=True, help="At most this many mails a minute.")),
     (("--restart",), dict(is_flag=True, help="Ignore a previous bulk run's progress.")),
+    (("--resend-in-doubt",), dict(is_flag=True, help="Send again where an interrupted run may or may not have sent (mail is not read back).")),
     (("--smtp-host", "host"), dict(envvar="BREACH_SMTP_HOST", help="smtp: the mail server. [BREACH_SMTP_HOST]")),
     (("--smtp-port", "port"), dict(envvar="BREACH_SMTP_PORT", type=int, default=587, show_default=True, help="smtp: its port. [BREACH_SMTP_PORT]")),
     (("--smtp-security", "security"), dict(envvar="BREACH_SMTP_SECURITY", type=click.Choice(["starttls", "tls", "none"]), default="starttls", show_default=True, help="smtp: how to encrypt. [BREACH_SMTP_SECURITY]")),

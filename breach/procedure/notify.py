@@ -24,9 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from breach.case import Case
+from breach.procedure.notify_runs import begin, progress_file
 from breach.procedure.policy import policy_for
 from core.artifacts import artifact_meta, describe
-from core.errors import BadInput
+from core.errors import BadInput, BreachError
+from core.faults import point
 from core.fsio import read_json, resolve_inside, write_text
 from core.models import Moment, UtcDatetime
 from core.operator import operator
@@ -71,7 +73,7 @@ from notify.render import (
 # What the journal entry of a send repeats from its receipt.
 JOURNALED = (
     "channel", "destination", "obligations", "recipients", "message_sha256",
-    "provider_message_id", "status", "attempts",
+    "provider_message_id", "status", "attempts", "recipients_in_doubt", "run",
 )  # fmt: skip
 
 
@@ -317,6 +319,10 @@ class SendSettings(TemplateSettings):
     batch_size: int = Field(default=100, ge=1, description="mails per SMTP connection")
     rate: float = Field(default=600.0, gt=0, description="at most this many mails a minute")
     restart: bool = Field(default=False, description="ignore a previous mailing's progress")
+    resend_in_doubt: bool = Field(
+        default=False,
+        description="send again to whoever an interrupted run may or may not have sent to",
+    )
     retries: int = Field(default=4, ge=1, description="attempts per message")
     backoff: float = Field(default=1.0, ge=0, description="first retry wait in seconds; doubles")
     max_wait: float = Field(default=60.0, ge=0, description="cap on any wait, Retry-After included")
@@ -495,35 +501,46 @@ def send(
     retry = RetryPolicy(
         attempts=settings.retries, backoff=settings.backoff, max_delay=settings.max_wait
     )
-    if mailing is not None:
-        assert isinstance(channel, SmtpChannel)
-        deliveries = case.stage_path(f"notices/{name}-deliveries.jsonl")
-        try:
-            result = send_bulk(
-                channel,
-                message,
-                mailing,
-                case.root / "notify" / "progress" / f"{name}-smtp.json",
-                deliveries,
-                batch_size=settings.batch_size,
-                pacer=Pacer(settings.rate),
-                retry=retry,
-                restart=settings.restart,
-                on_progress=progress,
-            )
-        finally:  # the per-address log is evidence too, even of an interrupted run
-            if deliveries.exists():
-                source_ = {"system": "notify.smtp", "notice": name}
-                describe(deliveries, artifact_meta("application/jsonl", source_, "notify.send"))
-        receipt = bulk_receipt(
-            case_id=case.id, notice=name, channel=where, obligations=owed, result=result,
-            deliveries=f"staging/notices/{name}-deliveries.jsonl",
-        )  # fmt: skip
-    else:
-        receipt = notification_receipt(
-            case_id=case.id, notice=name, channel=where, obligations=owed,
-            message_sha256=message.sha256, delivery=deliver(channel, message, retry),
-        )  # fmt: skip
+    intent = {**where, "notice": name, "message_sha256": message.sha256, "recipients": count}
+    resend = settings.resend_in_doubt
+    run = begin(case, intent, mailing=mailing is not None, resend_in_doubt=resend)
+    try:
+        if mailing is not None:
+            assert isinstance(channel, SmtpChannel)
+            deliveries = case.stage_path(f"notices/{name}-deliveries.jsonl")
+            try:
+                result = send_bulk(
+                    channel,
+                    message,
+                    mailing,
+                    progress_file(case, name),
+                    deliveries,
+                    batch_size=settings.batch_size,
+                    pacer=Pacer(settings.rate),
+                    retry=retry,
+                    restart=settings.restart,
+                    on_progress=progress,
+                    run=run,
+                    resend_in_doubt=settings.resend_in_doubt,
+                )
+            finally:  # the per-address log is evidence too, even of an interrupted run
+                if deliveries.exists():
+                    source_ = {"system": "notify.smtp", "notice": name}
+                    describe(deliveries, artifact_meta("application/jsonl", source_, "notify.send"))
+            receipt = bulk_receipt(
+                case_id=case.id, notice=name, channel=where, obligations=owed, result=result,
+                deliveries=f"staging/notices/{name}-deliveries.jsonl",
+            )  # fmt: skip
+        else:
+            receipt = notification_receipt(
+                case_id=case.id, notice=name, channel=where, obligations=owed,
+                message_sha256=message.sha256, delivery=deliver(channel, message, retry),
+            )  # fmt: skip
+    except BreachError as exc:  # the run ends here: its sends, if any, are in the sent log
+        case.journal("notify.send", result="failed", details={"run": run, "error": exc.message})
+        raise
+    receipt.run = run
+    point("notify.sent")
     path = _record(case, receipt, message, record_name("notification", name, channel.name))
     return SendResult(plan=plan, receipt=receipt, receipt_path=path)
 

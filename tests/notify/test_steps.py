@@ -52,7 +52,7 @@ TOKEN = "T0kenInTheWebhookPath42"
 SINGLE_FIELDS = {
     "kind", "case", "notice", "channel", "destination", "status", "recipients",
     "recipients_intended", "message_sha256", "provider_message_id", "provider_response",
-    "sent_at", "attempts", "errors", "obligation", "obligations", "recorded_at",
+    "sent_at", "attempts", "errors", "obligation", "obligations", "recorded_at", "run",
 }  # fmt: skip
 
 
@@ -63,7 +63,7 @@ def _smtp(server: SmtpServer, **extra: Any) -> SmtpSettings:
 
 
 def _sends(case: Case) -> list[dict[str, object]]:
-    return [e for e in case.timeline() if e["what"] == "notify.send"]
+    return [e for e in case.timeline() if e["what"] == "notify.send" and e["result"] != "intent"]
 
 
 # -- due -------------------------------------------------------------------------------------

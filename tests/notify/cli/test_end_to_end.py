@@ -144,7 +144,9 @@ def test_a_real_case_from_open_to_close(
     assert receipt["message_sha256"] == hashlib.sha256(text.encode()).hexdigest()
     assert json.loads((case.staging / "receipts" / receipt_path.name).read_text()) == receipt
     assert (case.staging / "receipts" / f"{receipt_path.name}.meta.json").is_file()
-    [journaled] = [e for e in case.timeline() if e["what"] == "notify.send"]
+    intent, journaled = [e for e in case.timeline() if e["what"] == "notify.send"]
+    assert intent["result"] == "intent" and intent["details"]["run"] == receipt["run"]
+    assert journaled["details"]["run"] == receipt["run"]
     assert journaled["details"]["provider_message_id"] == envelope["MessageId"]
     assert journaled["details"]["message_sha256"] == receipt["message_sha256"]
 

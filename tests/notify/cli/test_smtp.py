@@ -290,5 +290,6 @@ def test_one_refused_address_among_several_is_partial_not_sent(
     [receipt] = receipts_of(breach_case, "notification")
     assert receipt["status"] == "partial" and receipt["attempts"] == 1
     assert (receipt["recipients"], receipt["recipients_intended"]) == (1, 2)
-    [entry] = [e for e in breach_case.timeline() if e["what"] == "notify.send"]
+    intent, entry = [e for e in breach_case.timeline() if e["what"] == "notify.send"]
+    assert intent["result"] == "intent" and entry["details"]["run"] == intent["details"]["run"]
     assert entry["result"] == "partial"
