@@ -92,13 +92,20 @@ def cases_root() -> Path:
     return Path(os.environ.get("BREACH_CASES_DIR", "cases"))
 
 
+def is_case_dir(path: Path) -> bool:
+    """A case's folder: its case.json, or a journal (an open killed before case.json was
+    renamed into place: the next writer brings case.json up to the journal)."""
+    journal = path / "journal" / "journal.jsonl"
+    return (path / "case.json").is_file() or (journal.is_file() and journal.stat().st_size > 0)
+
+
 def resolve_case_dir(value: str | Path) -> Path:
     """`--case` takes a case folder, or an incident id under $BREACH_CASES_DIR (./cases)."""
     path = Path(value)
-    if (path / "case.json").is_file():
+    if is_case_dir(path):
         return path
     by_id = cases_root() / str(value)
-    if (by_id / "case.json").is_file():
+    if is_case_dir(by_id):
         return by_id
     raise BadInput(
         f"no case at {value}", hint="open one with `breach incident open`, or pass its folder"

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "postmortem": ("breach.commands.notify:postmortem", "Write the post-mortem from the case."),
     "report": ("breach.commands.report:report_command", "A bundle's report for counsel (HTML)."),
     "playbook": ("breach.commands.playbook:playbook_group", "List, show and validate playbooks."),
+    "drill": ("breach.commands.drill:drill_command", "Drill a playbook: proof it works today."),
+    "run": ("breach.commands.run:run_command", "Run a playbook: the procedure, resumable."),
     "sandbox": ("breach.commands.sandbox:sandbox_group", "A seeded breach on 127.0.0.1 to try on."),
 }
 

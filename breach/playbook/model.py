@@ -47,6 +47,10 @@ class Step(BaseModel):
     description: str = ""
     needs: list[str] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict, alias="with")
+    when: str | None = Field(
+        default=None,
+        description="run only when this resolves to something other than '', false, 0, no, off",
+    )
     before_evidence: bool = Field(
         default=False,
         description="a containment step that may run before the evidence steps are committed",
@@ -122,7 +126,8 @@ def check(playbook: Playbook, source: Source) -> None:
     for index, step in enumerate(playbook.steps):
         _check_settings(step, ("steps", index, "with"), source)
         _check_adapter(step, ("steps", index, "with"), source)
-        _check_references(playbook, step, ("steps", index, "with"), source)
+        _check_references(playbook, step.settings, step, ("steps", index, "with"), source)
+        _check_references(playbook, step.when, step, ("steps", index, "when"), source)
         _check_evidence_first(playbook, step, ("steps", index), source)
 
 
@@ -227,9 +232,11 @@ def _check_value(
         raise source.error((*location, *first["loc"]), _message(first)) from None
 
 
-def _check_references(playbook: Playbook, step: Step, location: Location, source: Source) -> None:
+def _check_references(
+    playbook: Playbook, value: Any, step: Step, location: Location, source: Source
+) -> None:
     upstream = playbook.upstream(step.id)
-    for where, text in references(step.settings, location):
+    for where, text in references(value, location):
         match = NAME.match(text)
         if match is None:
             raise source.error(where, f"${{{text}}}: not incident.*, env.*, inputs.* or steps.*")

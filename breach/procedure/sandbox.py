@@ -30,6 +30,15 @@ STATE = "sandbox.json"
 ENV_FILE = "sandbox.env"
 INCIDENT = "INC-SANDBOX-1"
 SENDER = "breach@shop.test"
+# The shop's notification policy over the default: a named organisation (notices refuse the
+# default's placeholder one); the seed's clocks and regimes as shipped.
+POLICY = """\
+[organisation]
+name = "Shop Ltd (sandbox)"
+dpo_contact = "Data Protection Officer, dpo@shop.test"
+security_contact = "security@shop.test"
+supervisory_authority = "the sandbox's supervisory authority (regulator.test)"
+"""
 
 
 class UpSettings(BaseModel):
@@ -115,6 +124,7 @@ def _start_all(sandbox: Sandbox, settings: UpSettings) -> None:
     endpoint = f"http://127.0.0.1:{moto.port}"
     aws = seed.seed_aws(endpoint, now)
     _make_keys(folder)
+    write_text(folder / "policy.toml", POLICY)
     sandbox.env = _environment(folder, shop_dsn, redis_url, endpoint, mail.port or 0, aws, now)
     _save(sandbox)
     write_text(
@@ -171,10 +181,17 @@ def _add(sandbox: Sandbox, service: Service) -> Service:
 
 
 def _make_keys(folder: Path) -> None:
+    """The sealer's keys and legal's, and trust folders holding only their public keys: the
+    responder's key seals (and records custody of what it stores), legal's only records custody."""
     from breach.procedure.keys import GenerateKeysSettings, generate_keys
 
-    generate_keys(GenerateKeysSettings(out=folder / "keys"))
-    generate_keys(GenerateKeysSettings(out=folder / "legal", name="legal-signing"))
+    sealer = generate_keys(GenerateKeysSettings(out=folder / "keys"))
+    legal = generate_keys(GenerateKeysSettings(out=folder / "legal", name="legal-signing"))
+    for role, keys in (("sealers", [sealer]), ("custodians", [sealer, legal])):
+        trust = folder / "trust" / role
+        trust.mkdir(parents=True, exist_ok=True)
+        for made in keys:
+            shutil.copyfile(made.signing_pub, trust / made.signing_pub.name)
 
 
 def _environment(
@@ -203,11 +220,13 @@ def _environment(
         "BREACH_SMTP_PORT": str(smtp_port),
         "BREACH_SMTP_SENDER": SENDER,
         "BREACH_SMTP_SECURITY": "none",
+        "BREACH_POLICY": str(folder / "policy.toml"),
         "BREACH_SIGNING_KEY": str(keys / "signing.key.pem"),
-        "BREACH_TRUST": str(keys / "signing.pub.pem"),
-        "BREACH_CUSTODY_TRUST": str(legal / "legal-signing.pub.pem"),
+        "BREACH_TRUST": str(folder / "trust" / "sealers"),
+        "BREACH_CUSTODY_TRUST": str(folder / "trust" / "custodians"),
         "BREACH_SANDBOX_MAIL": str(folder / "mail"),
         "BREACH_SANDBOX_LEGAL_IDENTITY": str(legal / "age.key"),
+        "BREACH_SANDBOX_LEGAL_RECIPIENT": str(legal / "age.pub"),
     }
     inputs = {
         "incident_id": INCIDENT,
@@ -215,6 +234,7 @@ def _environment(
         "since": rfc3339(now - timedelta(days=2)),
         "attacker_ips": ",".join(seed.ATTACKER_IPS),
         "compromised_actors": f"{seed.STOLEN_ROLE},{aws['access_key_id']}",
+        "database_roles": seed.STOLEN_ROLE,
         "audit_table": "public.audit_log",
         "tables": "public.users,public.sessions,public.customers,public.payments",
         "trail_bucket": f"s3://{seed.TRAIL_BUCKET}",
@@ -229,6 +249,11 @@ def _environment(
         "iam_user": seed.IAM_USER,
         "iam_role": seed.IAM_ROLE,
         "new_key_destination": "secretsmanager:sandbox/{target}",
+        "subject_categories": "customers of the shop",
+        "consequences": "contact details may be used for phishing; no card numbers were read",
+        "what_happened": "someone used a stolen reporting account to read customer records",
+        "advice": "be wary of messages asking for your password or payment details",
+        "mail_rate": "100000",  # the sink is local: no mail server to spare
     }
     env.update({f"BREACH_INPUT_{name.upper()}": value for name, value in inputs.items()})
     return env

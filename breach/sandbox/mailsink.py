@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.fsio import write_bytes
-
 
 class Sink:
     def __init__(self, folder: Path) -> None:
@@ -30,7 +28,11 @@ class Sink:
             self.count += 1
             name = f"{time.time_ns()}-{self.count:06d}.eml"
         header = "".join(f"X-Sandbox-Rcpt-To: {rcpt}\r\n" for rcpt in envelope.rcpt_tos)
-        write_bytes(self.folder / name, header.encode() + envelope.original_content)
+        # Whole or not at all (a reader never sees half a message); no fsync: a sink's mail
+        # is a test's, and a drill sends hundreds.
+        partial = self.folder / f".{name}.partial"
+        partial.write_bytes(header.encode() + envelope.original_content)
+        partial.rename(self.folder / name)
         return "250 kept"
 
 

@@ -31,6 +31,10 @@ WAF_IP_SET = "attackers"
 KMS_ALIAS = "alias/customer-data"
 USERS, CUSTOMERS, READ = 500, 1000, 800
 
+SESSIONS = f"""
+INSERT INTO sessions SELECT g % {USERS} + 1, md5('s' || g), now() + interval '7 days'
+  FROM generate_series(1, {USERS * 3}) g ON CONFLICT DO NOTHING;"""
+
 APP_SCHEMA = f"""
 CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, name text, password_hash text,
                     is_active boolean NOT NULL DEFAULT true);
@@ -46,8 +50,7 @@ CREATE TABLE audit_log (id bigserial PRIMARY KEY, occurred_at timestamptz NOT NU
                         record_id bigint, subject_user_id bigint, success boolean, details jsonb);
 INSERT INTO users SELECT g, 'user' || g || '@shop.test', 'User ' || g, md5(g::text), true
   FROM generate_series(1, {USERS}) g;
-INSERT INTO sessions SELECT g % {USERS} + 1, md5('s' || g), now() + interval '7 days'
-  FROM generate_series(1, {USERS * 3}) g;
+{SESSIONS}
 INSERT INTO customers SELECT g, (g - 1) % {USERS} + 1, 'Customer ' || g, 'c' || g || '@shop.test',
        '+44 20 7946 ' || lpad((g % 10000)::text, 4, '0'), g || ' High Street',
        date '1970-01-01' + g * 9
@@ -87,6 +90,15 @@ def seed_postgres(server_dsn: str) -> str:
         conn.execute(APP_SCHEMA)
         conn.execute(f"GRANT SELECT ON customers, payments TO {STOLEN_ROLE}")
     return dsn
+
+
+def restore_sessions(dsn: str) -> None:
+    """Every user's sessions back in the shop's table, as seeded (a drill or test that revoked
+    them can run again on the same sandbox)."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(SESSIONS)
 
 
 def seed_redis(url: str) -> int:
