@@ -67,7 +67,7 @@ def fsync_tree(root: Path) -> None:
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: str = "wb", perms: int = 0o644) -> Iterator[IO[Any]]:
     """Open a temporary sibling of `path`; on clean exit fsync it and rename it into place."""
-    make_folder(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, perms)
     try:
@@ -75,10 +75,7 @@ def atomic_open(path: Path, mode: str = "wb", perms: int = 0o644) -> Iterator[IO
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        try:
-            os.replace(tmp, path)
-        except IsADirectoryError:  # names 'a' and 'a/b' from an S3 listing: 'a' is a folder
-            raise StepFailed(f"cannot write {path}: a folder of that name is there") from None
+        os.replace(tmp, path)
         fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -149,6 +149,8 @@ class AccessLogCopy:
                 copied = self._copy(stager, log, job[2]["Key"], job[1], job[2])
             except BreachError as exc:
                 return exc.diagnostics()
+            except (IsADirectoryError, NotADirectoryError, FileExistsError):  # keys a and a/b
+                return "cannot be stored: another key needs its name as a folder, or as a file"
             if self.progress:
                 self.progress(job[2]["Key"], 1)
             return copied

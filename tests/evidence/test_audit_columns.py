@@ -41,7 +41,7 @@ def test_a_dotted_quoted_schema_and_table_name(case, pg_dsn) -> None:
     execute(pg_dsn, DDL)
     result = AuditExport(pg_dsn, WINDOW, "at", table=TABLE).export(case)
     assert result.row_count == 24 and _ids(case, result) == list(range(1, 25))
-    assert result.name == "audit/ops.v2.audit.events"
+    assert result.name == "audit/ops%2Ev2.audit%2Eevents"  # each name's dots encoded
     assert result.meta["source"]["table"] in (TABLE, "ops.v2.audit.events")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from breach.case import Case
-from core.fsio import line_safe
+from core.fsio import line_safe, name_to_file
 
 from .test_hostile_names import assert_line_file
 
@@ -98,3 +98,30 @@ def test_a_trail_folder_with_a_trailing_newline_is_no_account(tmp_path: Path) ->
     assert result.coverage["accounts_present"] == [ACCOUNT]
     objects = json.loads((case.staging / result.artifact / "objects.meta.json").read_text())
     assert sorted(o["key"] for o in objects["source"]["objects"]) == sorted(good)
+
+
+def test_a_key_whose_name_is_already_a_folder_fails_alone(case: Case, aws: None) -> None:
+    """Keys 'a' and 'a/b' copied at once: when 'a/b' made its folder first, 'a' cannot be a file."""
+    import boto3
+
+    from breach.procedure.cloud import S3LogsStepSettings, s3_logs
+
+    stamp = "2026-11-29-10-15-02-"
+    keys = {f"logs/{stamp}AAAAAAAAAAAAAAAA": b"a", f"logs/{stamp}CCCCCCCCCCCCCCCC": b"c"}
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="race-logs")
+    for key, data in keys.items():
+        s3.put_object(Bucket="race-logs", Key=key, Body=data)
+    folder = case.staging / "cloud" / "s3-logs" / "race-logs" / "logs"
+    taken = folder / name_to_file(f"{stamp}AAAAAAAAAAAAAAAA")
+    (taken / "b").mkdir(parents=True)  # what the other key made first
+    result = s3_logs(
+        S3LogsStepSettings(
+            case=str(case.root), prefix="s3://race-logs/", jobs=1,
+            since=datetime(2026, 11, 29, tzinfo=UTC), until=datetime(2026, 11, 30, tzinfo=UTC),
+        )
+    )  # fmt: skip
+    (failed,) = result.failed
+    assert failed.target == f"logs/{stamp}AAAAAAAAAAAAAAAA" and "cannot be stored" in failed.reason
+    assert [c.key for c in result.copied] == [f"logs/{stamp}CCCCCCCCCCCCCCCC"]
+    assert taken.is_dir() and (taken / "b").is_dir()  # nothing overwritten
