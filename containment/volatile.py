@@ -15,6 +15,7 @@ column, hash field or JSON field whose name contains one of SECRET_PARTS.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -54,6 +55,7 @@ class Sink(Protocol):
     def __call__(self, name: str, data: Any, meta: dict[str, Any]) -> str: ...
 
 
+@functools.lru_cache(maxsize=4096)  # asked once a row for the same few column names
 def is_secret(name: str) -> bool:
     low = name.lower()
     return low in SECRET_NAMES or any(part in low for part in SECRET_PARTS)
@@ -87,7 +89,7 @@ def jsonable(value: Any) -> Any:
 def scrub(record: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
     """A row or hash with each secret field (named in `secrets`, or by its name) replaced by
     `<field>_sha256`."""
-    forced = set(secrets)
+    forced = secrets if isinstance(secrets, set | frozenset) else set(secrets)
     out: dict[str, Any] = {}
     for name, value in record.items():
         if name in forced or is_secret(name):

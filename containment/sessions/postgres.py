@@ -204,7 +204,8 @@ class PostgresSessions(PgAdapter):
         hashed: set[str] = set()
         for user, row in self._doomed_rows(planned):
             per_user[user] = per_user.get(user, 0) + 1
-            hashed.update(c for c in row if c in secrets or is_secret(c))
+            if not hashed:  # every row has the table's columns
+                hashed.update(c for c in row if c in secrets or is_secret(c))
             django = {"user_id": user} if self.layout.layout == "django" else {}
             records.append({**django, **scrub(row, secrets)})
         where = {"table": self.qualified(self.layout.table)}
