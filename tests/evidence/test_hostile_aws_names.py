@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -18,11 +19,25 @@ from core.fsio import line_safe, name_to_file
 from .test_hostile_names import assert_line_file
 
 
-def test_s3_keys_that_cannot_all_be_stored_fail_alone(case: Case, aws: None) -> None:
+def copy_access_logs(case: Case, bucket: str, keys: dict[str, bytes]) -> Any:
+    """Put the objects in a moto bucket and run the s3-logs step over 2026-11-29 on one thread."""
     import boto3
 
     from breach.procedure.cloud import S3LogsStepSettings, s3_logs
 
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=bucket)
+    for key, data in keys.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return s3_logs(
+        S3LogsStepSettings(
+            case=str(case.root), prefix=f"s3://{bucket}/", jobs=1,
+            since=datetime(2026, 11, 29, tzinfo=UTC), until=datetime(2026, 11, 30, tzinfo=UTC),
+        )
+    )  # fmt: skip
+
+
+def test_s3_keys_that_cannot_all_be_stored_fail_alone(case: Case, aws: None) -> None:
     stamp = "2026-11-29-10-15-02-"
     keys = {
         f"logs/{stamp}AAAAAAAAAAAAAAAA": b"file",
@@ -32,16 +47,7 @@ def test_s3_keys_that_cannot_all_be_stored_fail_alone(case: Case, aws: None) -> 
         f"../../etc/{stamp}CCCCCCCCCCCCCCCC": b"dots",
         f"x\n\u2028\x1b[31m/{stamp}DDDDDDDDDDDDDDDD": b"line breaks",
     }
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="hostile-logs")
-    for key, data in keys.items():
-        s3.put_object(Bucket="hostile-logs", Key=key, Body=data)
-    result = s3_logs(
-        S3LogsStepSettings(
-            case=str(case.root), prefix="s3://hostile-logs/", jobs=1,
-            since=datetime(2026, 11, 29, tzinfo=UTC), until=datetime(2026, 11, 30, tzinfo=UTC),
-        )
-    )  # fmt: skip
+    result = copy_access_logs(case, "hostile-logs", keys)
     (failed,) = result.failed
     assert failed.target == f"logs/{stamp}AAAAAAAAAAAAAAAA/\u2028{stamp}BBBBBBBBBBBBBBBB"
     assert "a file of that name is there" in failed.reason and "\n" not in failed.reason
@@ -102,25 +108,12 @@ def test_a_trail_folder_with_a_trailing_newline_is_no_account(tmp_path: Path) ->
 
 def test_a_key_whose_name_is_already_a_folder_fails_alone(case: Case, aws: None) -> None:
     """Keys 'a' and 'a/b' copied at once: when 'a/b' made its folder first, 'a' cannot be a file."""
-    import boto3
-
-    from breach.procedure.cloud import S3LogsStepSettings, s3_logs
-
     stamp = "2026-11-29-10-15-02-"
     keys = {f"logs/{stamp}AAAAAAAAAAAAAAAA": b"a", f"logs/{stamp}CCCCCCCCCCCCCCCC": b"c"}
-    s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="race-logs")
-    for key, data in keys.items():
-        s3.put_object(Bucket="race-logs", Key=key, Body=data)
     folder = case.staging / "cloud" / "s3-logs" / "race-logs" / "logs"
     taken = folder / name_to_file(f"{stamp}AAAAAAAAAAAAAAAA")
     (taken / "b").mkdir(parents=True)  # what the other key made first
-    result = s3_logs(
-        S3LogsStepSettings(
-            case=str(case.root), prefix="s3://race-logs/", jobs=1,
-            since=datetime(2026, 11, 29, tzinfo=UTC), until=datetime(2026, 11, 30, tzinfo=UTC),
-        )
-    )  # fmt: skip
+    result = copy_access_logs(case, "race-logs", keys)
     (failed,) = result.failed
     assert failed.target == f"logs/{stamp}AAAAAAAAAAAAAAAA" and "cannot be stored" in failed.reason
     assert [c.key for c in result.copied] == [f"logs/{stamp}CCCCCCCCCCCCCCCC"]
