@@ -81,6 +81,12 @@ def test_an_export_on_a_terminal_shows_rows_of_the_estimated_total(
     assert code == 0, drawn
     assert re.search(r"exporting public\.audit_log .* 2000/2000 \d:\d\d:\d\d \d:\d\d:\d\d", drawn)
     assert "/?" not in drawn.split("2000/2000")[-1]  # the total was known, not open-ended
+    code, drawn = on_a_terminal(
+        "evidence", "snapshot", "--case", str(case), "--dsn", pg_dsn, "--table", "public.audit_log",
+        env={"BREACH_CASES_DIR": os.environ["BREACH_CASES_DIR"]},
+    )  # fmt: skip
+    assert code == 0, drawn
+    assert re.search(r"snapshot rows .* 2000/2000 ", drawn), drawn[-400:]  # reltuples: 2000
 
 
 def test_a_seal_on_a_terminal_shows_bytes_of_the_total(breach: Any, tmp_path: Path) -> None:
