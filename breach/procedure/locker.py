@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,7 @@ from breach.procedure.bundle import (
 )
 from core.aws import AwsAccount
 from core.errors import BadInput, StepFailed
+from core.faults import point
 from core.fsio import resolve_inside
 from core.models import IncidentId
 from core.operator import operator
@@ -57,6 +58,9 @@ from manifests.keys import keyid
 from manifests.seal import ENVELOPE
 from manifests.signing import Signer
 from manifests.verify import verify_bundle
+
+if TYPE_CHECKING:
+    from breach.case import Case
 
 CUSTODY_DIR = "custody/"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
@@ -200,7 +204,10 @@ def push(
     case = case_of_bundle(bundle, write=True)
     intent = {"bundle": bundle_id, "store": store.uri, "objects": len(expected)}
     if case is not None:
-        case.journal("locker.push", result="intent", why=settings.reason, details=intent)
+        _reconcile_pushes(case, store, bundle_id, expected)
+        point("push.intent.before")
+        intent["run"] = case.intend("locker.push", intent, why=settings.reason)
+        point("push.intent.after")
     uploaded, held, objects = [], [], []
     try:
         for key, digest in expected.items():
@@ -217,16 +224,22 @@ def push(
                 )
             objects.append(store.put_file(bundle_id, key, bundle / key, digest, lock, progress))
             uploaded.append(key)
+            point("push.object")
             if after_object is not None:
                 after_object(key)
         sent = _sync_custody(store, bundle, bundle_id, lock, after_object)
-        uploaded += sent
         entry = None
-        if uploaded or not _recorded_stored(bundle, store.uri):
+        # A "stored" entry recorded by a run killed before it reached the store went up with
+        # the custody sync above: it is that push's record, not a reason for a second one.
+        synced_own = bool(sent) and _last_is_stored(bundle, store.uri)
+        if uploaded or (sent and not synced_own) or not _recorded_stored(bundle, store.uri):
             details = _stored_details(store.uri, objects, lock, lock_state, signer)
             entry = custody_log.record(bundle, "stored", signer, who=store.who(), details=details)
+            point("push.stored.recorded")
             line = chain.canonical(entry) + b"\n"
             store.put_bytes(bundle_id, _custody_key(entry["seq"]), line, lock)
+            point("push.stored.put")
+        uploaded += sent
     except BaseException as exc:
         if case is not None:
             error = exc.message if isinstance(exc, StepFailed | BadInput) else repr(exc)
@@ -566,9 +579,44 @@ def _sync_custody(
             continue
         store.put_bytes(bundle_id, key, line, lock)
         sent.append(key)
+        point("push.custody")
         if after_object is not None:
             after_object(key)
     return sent
+
+
+def _reconcile_pushes(case: Case, store: Store, bundle_id: str, expected: dict[str, str]) -> None:
+    """A push of this bundle to this store that never journaled its outcome: what it stored,
+    read back from the store (each object's SHA-256 against the bundle's), recorded as its own;
+    the push that follows sends only the rest."""
+    for open_run in case.unfinished("locker.push"):
+        details = open_run.details
+        if details.get("bundle") != bundle_id or details.get("store") != store.uri:
+            continue
+        point("push.reconcile")
+        stored = [k for k, sha in expected.items() if _holds(store.head(bundle_id, k), sha)]
+        custody = [o.key for o in store.objects(bundle_id) if o.key.startswith(CUSTODY_DIR)]
+        case.journal(
+            "locker.push",
+            result="reconciled",
+            where=store.uri,
+            details={
+                **details,
+                "stored": len(stored),
+                "missing": len(expected) - len(stored),
+                "custody_entries": len(custody),
+            },
+        )
+
+
+def _holds(found: StoredObject | None, sha256: str) -> bool:
+    return found is not None and found.sha256 == sha256
+
+
+def _last_is_stored(bundle: Path, uri: str) -> bool:
+    entries = custody_log.entries(bundle)
+    last = entries[-1] if entries else {}
+    return last.get("event") == "stored" and last.get("details", {}).get("store") == uri
 
 
 def _recorded_stored(bundle: Path, uri: str) -> bool:
