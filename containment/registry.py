@@ -19,6 +19,7 @@ from containment.block.nacl import MAX_RULE
 from containment.interface import Action, ContainmentAdapter
 from core.aws import AwsAccount
 from core.errors import BadInput
+from core.permissions import AwsCall, PgNeed
 
 
 class Connections(BaseModel):
@@ -49,6 +50,10 @@ class AdapterSettings(BaseModel):
     # A required option -> how its absence reads ("the nacl adapter needs <this>"), and a hint.
     needs: ClassVar[dict[str, str]] = {}
     need_hints: ClassVar[dict[str, str]] = {}
+    # What the adapter calls and the privileges it uses (core.permissions: `breach playbook
+    # policy` builds the incident-response role's policy and grants from these).
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = ()
+    pg_needs: ClassVar[tuple[PgNeed, ...]] = ()
 
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         raise NotImplementedError
@@ -58,6 +63,12 @@ class NoOptions(AdapterSettings):
     """An adapter with no options of its own (iam-role, iam-user, signing-key)."""
 
 
+def _preset_table(preset: str | None) -> str:
+    from containment.sessions.postgres import PRESETS
+
+    return PRESETS[preset or "generic"].table
+
+
 # -- sessions ------------------------------------------------------------------------------
 class PostgresSessionSettings(AdapterSettings):
     preset: Literal["generic", "django"] = "generic"
@@ -65,6 +76,15 @@ class PostgresSessionSettings(AdapterSettings):
     user_column: str | None = None
     key_column: str | None = None
     batch_size: int = Field(default=1000, ge=1, description="users or keys per statement")
+
+    # Reads the sessions into the receipt, then deletes them; `table` defaults from the preset.
+    pg_needs: ClassVar[tuple[PgNeed, ...]] = (
+        PgNeed(
+            "SELECT, DELETE",
+            on=lambda values: values.get("table") or _preset_table(values.get("preset")),
+            why="read the sessions into the receipt, then delete them",
+        ),
+    )
 
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.sessions.postgres import PRESETS, PostgresSessions, SessionTable
@@ -103,14 +123,32 @@ class CognitoPoolSettings(AdapterSettings):
     user_pool_id: str = Field(min_length=1)
 
 
+_POOL = "arn:aws:cognito-idp:{region}:{account}:userpool/{user_pool_id}"
+
+
 class CognitoSessionSettings(CognitoPoolSettings):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("cognito-idp:AdminGetUser", _POOL),
+        AwsCall("cognito-idp:AdminUserGlobalSignOut", _POOL),
+    )
+
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.sessions.cognito import CognitoSessions
 
         return CognitoSessions(connections.aws, self.user_pool_id)
 
 
+_ROLE = "arn:aws:iam::{account}:role/{target}"
+_USER = "arn:aws:iam::{account}:user/{target}"
+
+
 class IamRoleSettings(NoOptions):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("iam:GetRole", _ROLE),
+        AwsCall("iam:GetRolePolicy", _ROLE),
+        AwsCall("iam:PutRolePolicy", _ROLE),
+    )
+
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.sessions.iam_role import IamRoleSessions
 
@@ -119,6 +157,19 @@ class IamRoleSettings(NoOptions):
 
 # -- accounts ------------------------------------------------------------------------------
 class IamUserSettings(NoOptions):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = tuple(
+        AwsCall(f"iam:{operation}", _USER)
+        for operation in (
+            "GetUser",
+            "ListAccessKeys",
+            "GetLoginProfile",
+            "GetUserPolicy",
+            "UpdateAccessKey",
+            "DeleteLoginProfile",
+            "PutUserPolicy",
+        )
+    )
+
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.accounts.iam_user import IamUsers
 
@@ -126,6 +177,11 @@ class IamUserSettings(NoOptions):
 
 
 class CognitoUserSettings(CognitoPoolSettings):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("cognito-idp:AdminGetUser", _POOL),
+        AwsCall("cognito-idp:AdminDisableUser", _POOL),
+    )
+
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.accounts.cognito import CognitoUsers
 
@@ -133,6 +189,12 @@ class CognitoUserSettings(CognitoPoolSettings):
 
 
 class PostgresRoleSettings(NoOptions):
+    pg_needs: ClassVar[tuple[PgNeed, ...]] = (
+        PgNeed(attribute="CREATEROLE", why="ALTER ROLE ... NOLOGIN"),
+        PgNeed(member="pg_signal_backend", why="pg_terminate_backend of the role's backends"),
+        PgNeed(member="pg_read_all_stats", why="read the backends' queries into the receipt"),
+    )
+
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.accounts.postgres_role import PostgresRoles
 
@@ -140,6 +202,10 @@ class PostgresRoleSettings(NoOptions):
 
 
 class AppUserSettings(AdapterSettings):
+    pg_needs: ClassVar[tuple[PgNeed, ...]] = (
+        PgNeed("SELECT, UPDATE", on="table", why="read the flag, then set it to disabled"),
+    )
+
     table: str = "users"
     id_column: str = "id"
     flag_column: str = "is_active"
@@ -158,13 +224,31 @@ class AppUserSettings(AdapterSettings):
 
 
 # -- keys ----------------------------------------------------------------------------------
+_KEY = "arn:aws:kms:{region}:{account}:key/{target}"  # an alias target: any key (see policy)
+_REPLACE = "kms_mode=replace"
+
+
 class KmsSettings(AdapterSettings):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("kms:DescribeKey", _KEY),
+        AwsCall("kms:ListKeyRotations", _KEY),
+        AwsCall("kms:RotateKeyOnDemand", _KEY, when="kms_mode=rotate"),
+        AwsCall("kms:CreateKey", when=_REPLACE),
+        AwsCall("kms:UpdateAlias", _KEY, when=_REPLACE),
+        AwsCall("kms:UpdateAlias", "arn:aws:kms:{region}:{account}:{target}", when=_REPLACE),
+        AwsCall("kms:DisableKey", _KEY, when=_REPLACE),
+    )
+
     kms_mode: Literal["rotate", "replace"] = "rotate"
 
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.keys.kms import KmsKeys
 
         return KmsKeys(connections.aws, self.kms_mode)
+
+
+_SECRET = "arn:aws:secretsmanager:{region}:{account}:secret:{secret_destination:after}-*"
+_IN_SECRETS = "secret_destination=secretsmanager:*"
 
 
 class DestinationSettings(AdapterSettings):
@@ -179,8 +263,20 @@ class DestinationSettings(AdapterSettings):
 
     secret_destination: str = Field(min_length=1)
 
+    # containment.keys.destination: a new version of the secret, or the secret created.
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("secretsmanager:PutSecretValue", _SECRET, when=_IN_SECRETS),
+        AwsCall("secretsmanager:CreateSecret", _SECRET, when=_IN_SECRETS),
+        AwsCall("secretsmanager:GetSecretValue", _SECRET, when=_IN_SECRETS),
+    )
+
 
 class IamAccessKeySettings(DestinationSettings):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = DestinationSettings.aws_calls + tuple(
+        AwsCall(f"iam:{operation}", _USER)
+        for operation in ("ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey")
+    )
+
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.keys.destination import Destination
         from containment.keys.iam_access_key import IamAccessKeys
@@ -189,7 +285,20 @@ class IamAccessKeySettings(DestinationSettings):
         return IamAccessKeys(connections.aws, destination)
 
 
+_TARGET_SECRET = "arn:aws:secretsmanager:{region}:{account}:secret:{target}-*"
+
+
 class SecretsManagerSettings(AdapterSettings):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        *(
+            AwsCall(f"secretsmanager:{operation}", _TARGET_SECRET)
+            for operation in ("ListSecretVersionIds", "DescribeSecret", "TagResource")
+        ),
+        AwsCall("secretsmanager:RotateSecret", _TARGET_SECRET, when="secret_mode=rotate"),
+        AwsCall("secretsmanager:GetSecretValue", _TARGET_SECRET, when="secret_mode=new-version"),
+        AwsCall("secretsmanager:PutSecretValue", _TARGET_SECRET, when="secret_mode=new-version"),
+    )
+
     secret_mode: Literal["new-version", "rotate"] = "new-version"
 
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
@@ -199,6 +308,11 @@ class SecretsManagerSettings(AdapterSettings):
 
 
 class PostgresPasswordSettings(DestinationSettings):
+    pg_needs: ClassVar[tuple[PgNeed, ...]] = (
+        PgNeed(attribute="CREATEROLE", why="ALTER ROLE ... PASSWORD"),
+        PgNeed("SELECT", on="pg_catalog.pg_authid", why="compare the stored verifier"),
+    )
+
     def build(self, name: str, connections: Connections) -> ContainmentAdapter:
         from containment.keys.destination import Destination
         from containment.keys.postgres_password import PostgresPasswords
@@ -215,7 +329,16 @@ class SigningKeySettings(NoOptions):
 
 
 # -- block ---------------------------------------------------------------------------------
+_IP_SET = "arn:aws:wafv2:{region}:{account}:regional/ipset/{ip_set:head}/*"
+
+
 class WafSettings(AdapterSettings):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("wafv2:ListIPSets", "arn:aws:wafv2:{region}:{account}:regional/ipset/*"),
+        AwsCall("wafv2:GetIPSet", _IP_SET),
+        AwsCall("wafv2:UpdateIPSet", _IP_SET),
+    )
+
     needs: ClassVar[dict[str, str]] = {"ip_set": "--ip-set NAME (or NAME/ID)"}
 
     ip_set: str = Field(min_length=1, description="the IP set, NAME or NAME/ID")
@@ -228,6 +351,13 @@ class WafSettings(AdapterSettings):
 
 
 class NaclSettings(AdapterSettings):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("ec2:DescribeNetworkAcls"),  # Describe* take no resource
+        AwsCall(
+            "ec2:CreateNetworkAclEntry", "arn:aws:ec2:{region}:{account}:network-acl/{nacl_id}"
+        ),
+    )
+
     needs: ClassVar[dict[str, str]] = {"nacl_id": "--nacl-id acl-..."}
 
     nacl_id: str = Field(min_length=1)
@@ -240,6 +370,15 @@ class NaclSettings(AdapterSettings):
 
 
 class SecurityGroupSettings(AdapterSettings):
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("ec2:DescribeSecurityGroups"),
+        AwsCall("ec2:DescribeSecurityGroupRules"),
+        AwsCall(
+            "ec2:RevokeSecurityGroupIngress",
+            "arn:aws:ec2:{region}:{account}:security-group/{group_id}",
+        ),
+    )
+
     needs: ClassVar[dict[str, str]] = {"group_id": "--group-id sg-..."}
 
     group_id: str = Field(min_length=1)

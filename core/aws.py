@@ -58,6 +58,55 @@ IAM_ACTIONS = {
     "UpdateAccessKey": "iam:UpdateAccessKey",
     "UpdateAlias": "kms:UpdateAlias",
     "UpdateIPSet": "wafv2:UpdateIPSet",
+    # Evidence: CloudTrail, the S3 store, KMS signing, SNS notices. S3's operations and IAM
+    # actions differ in name; a versioned read needs GetObjectVersion besides GetObject.
+    "LookupEvents": "cloudtrail:LookupEvents",
+    "ListPublicKeys": "cloudtrail:ListPublicKeys",
+    "ListObjectsV2": "s3:ListBucket",
+    "ListObjectVersions": "s3:ListBucketVersions",
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "GetObjectVersion": "s3:GetObjectVersion",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "GetBucketVersioning": "s3:GetBucketVersioning",
+    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
+    "PutObjectRetention": "s3:PutObjectRetention",
+    "PutObjectLegalHold": "s3:PutObjectLegalHold",
+    "GetObjectLegalHold": "s3:GetObjectLegalHold",
+    "Sign": "kms:Sign",
+    "GetPublicKey": "kms:GetPublicKey",
+    "Publish": "sns:Publish",
+    # CloudWatch Logs, flow logs and snapshots (evidence.aws).
+    "CopyDBClusterSnapshot": "rds:CopyDBClusterSnapshot",
+    "CopyDBSnapshot": "rds:CopyDBSnapshot",
+    "CopySnapshot": "ec2:CopySnapshot",
+    "CreateDBClusterSnapshot": "rds:CreateDBClusterSnapshot",
+    "CreateDBSnapshot": "rds:CreateDBSnapshot",
+    "CreateSnapshot": "ec2:CreateSnapshot",
+    "CreateSnapshots": "ec2:CreateSnapshots",
+    "DescribeDBClusterSnapshots": "rds:DescribeDBClusterSnapshots",
+    "DescribeDBSnapshots": "rds:DescribeDBSnapshots",
+    "DescribeFlowLogs": "ec2:DescribeFlowLogs",
+    "DescribeInstances": "ec2:DescribeInstances",
+    "DescribeLogGroups": "logs:DescribeLogGroups",
+    "DescribeLogStreams": "logs:DescribeLogStreams",
+    "DescribeSnapshots": "ec2:DescribeSnapshots",
+    "FilterLogEvents": "logs:FilterLogEvents",
+    "GetLogEvents": "logs:GetLogEvents",
+    "HeadBucket": "s3:ListBucket",
+    "ModifyDBClusterSnapshotAttribute": "rds:ModifyDBClusterSnapshotAttribute",
+    "ModifyDBSnapshotAttribute": "rds:ModifyDBSnapshotAttribute",
+    "ModifySnapshotAttribute": "ec2:ModifySnapshotAttribute",
+}
+
+# What else a call needs when it carries Object Lock headers or reads them back.
+ALSO_NEEDED = {
+    "HeadObject": "s3:GetObjectRetention, s3:GetObjectLegalHold",
+    "PutObject": "s3:PutObjectRetention, s3:PutObjectLegalHold",
 }
 
 DENIED_CODES = {
@@ -95,6 +144,8 @@ def translate(exc: Exception) -> AwsCallFailed:
     hint = None
     if code in DENIED_CODES or (code == "403" and "not authorized" in message):
         action = IAM_ACTIONS.get(operation, f"the permission for {operation}")
+        if operation in ALSO_NEEDED:
+            action += f" (and {ALSO_NEEDED[operation]})"
         hint = f"the incident-response role needs {action}"
     return AwsCallFailed(
         f"{operation or 'AWS'}: {code}: {message}",

@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import ConfigDict, Field
 
 from core.errors import BadInput
 from core.models import Moment
+from core.permissions import PgNeed
 from evidence.aws import settings as aws_settings
 from evidence.aws.cloudtrail_settings import CloudTrailSettings, build_cloudtrail
 from evidence.interface import Collector, CollectorSettings, Window
@@ -44,6 +45,10 @@ Jobs = Annotated[int, Field(ge=1, le=32)]
 
 class AuditTableSettings(CollectorSettings):
     """An audit table (or a query) in a window, to day-partitioned Parquet under audit/."""
+
+    pg_needs: ClassVar[tuple[PgNeed, ...]] = (
+        PgNeed("SELECT", on="table", why="export the window"),
+    )
 
     dsn: str = Field(default="", description="libpq DSN or URL; PG* variables fill gaps")
     table: str | None = Field(default=None, description="schema.table")
@@ -73,6 +78,11 @@ class PgauditLogSettings(CollectorSettings):
 
 class TableSnapshotSettings(CollectorSettings):
     """Tables read at one point in time, to Parquet with their DDL under snapshot/."""
+
+    # LOCK TABLE ... IN ACCESS SHARE MODE and the read both need only SELECT.
+    pg_needs: ClassVar[tuple[PgNeed, ...]] = (
+        PgNeed("SELECT", on="tables", why="lock (ACCESS SHARE) and read at one snapshot"),
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 

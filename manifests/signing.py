@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from core.errors import BadInput, StepFailed
+from core.permissions import AwsCall
 from manifests.keys import PublicKey, keyid, load_signing_key, public_pem
 
 if TYPE_CHECKING:
@@ -89,6 +90,13 @@ class KmsSigner:
 def local_signer(path: Path, passphrase: str | None = None) -> Ed25519Signer:
     """An Ed25519 signer from a PEM private key (encrypted keys need their passphrase)."""
     return Ed25519Signer(load_signing_key(path, passphrase))
+
+
+# What signing with a KMS key calls (the key's public half once, then one Sign per seal).
+KMS_SIGNING = (
+    AwsCall("kms:GetPublicKey", "arn:aws:kms:{region}:{account}:key/{kms_key}"),
+    AwsCall("kms:Sign", "arn:aws:kms:{region}:{account}:key/{kms_key}"),
+)
 
 
 def kms_signer(key_id: str, account: AwsAccount) -> KmsSigner:

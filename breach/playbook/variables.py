@@ -18,9 +18,14 @@ Lookup = Callable[[str, str], Any]
 
 
 def resolve_inputs(
-    playbook: Playbook, given: Mapping[str, str], env: Mapping[str, str] | None = None
+    playbook: Playbook,
+    given: Mapping[str, str],
+    env: Mapping[str, str] | None = None,
+    *,
+    required: bool = True,
 ) -> dict[str, Any]:
-    """Each input from `--set` (first), BREACH_INPUT_<NAME>, or its default; lists split on ','."""
+    """Each input from `--set` (first), BREACH_INPUT_<NAME>, or its default; lists split on ','.
+    Not `required`: an input given nowhere is left out rather than refused."""
     environ = os.environ if env is None else env
     unknown = sorted(set(given) - set(playbook.inputs))
     if unknown:
@@ -38,7 +43,7 @@ def resolve_inputs(
         values[name] = (
             [v.strip() for v in value.split(",") if v.strip()] if spec.type == "list" else value
         )
-    if missing:
+    if missing and required:
         raise BadInput(
             f"the playbook needs {', '.join(missing)}",
             hint=" ".join(f"--set {name}=..." for name in missing),

@@ -15,38 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from core.aws import IAM_ACTIONS, AwsAccount
+from core.aws import AwsAccount
 from core.errors import BadInput
 from core.timeutil import rfc3339, utcnow
 from evidence.interface import Window
-
-IAM_ACTIONS.update(
-    {
-        "DescribeLogGroups": "logs:DescribeLogGroups",
-        "DescribeLogStreams": "logs:DescribeLogStreams",
-        "GetLogEvents": "logs:GetLogEvents",
-        "FilterLogEvents": "logs:FilterLogEvents",
-        "DescribeFlowLogs": "ec2:DescribeFlowLogs",
-        "ListObjectsV2": "s3:ListBucket",
-        "GetObject": "s3:GetObject",
-        "HeadObject": "s3:GetObject",
-        "CreateDBSnapshot": "rds:CreateDBSnapshot",
-        "CreateDBClusterSnapshot": "rds:CreateDBClusterSnapshot",
-        "DescribeDBSnapshots": "rds:DescribeDBSnapshots",
-        "DescribeDBClusterSnapshots": "rds:DescribeDBClusterSnapshots",
-        "ModifyDBSnapshotAttribute": "rds:ModifyDBSnapshotAttribute",
-        "ModifyDBClusterSnapshotAttribute": "rds:ModifyDBClusterSnapshotAttribute",
-        "CopyDBSnapshot": "rds:CopyDBSnapshot",
-        "CopyDBClusterSnapshot": "rds:CopyDBClusterSnapshot",
-        "CreateSnapshot": "ec2:CreateSnapshot",
-        "CreateSnapshots": "ec2:CreateSnapshots",
-        "DescribeSnapshots": "ec2:DescribeSnapshots",
-        "DescribeInstances": "ec2:DescribeInstances",
-        "ModifySnapshotAttribute": "ec2:ModifySnapshotAttribute",
-        "CopySnapshot": "ec2:CopySnapshot",
-        "DescribeKey": "kms:DescribeKey",
-    }
-)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

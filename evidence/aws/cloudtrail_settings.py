@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field, model_validator
 
 from core.errors import BadInput
 from core.models import Moment
+from core.permissions import AwsCall
 from evidence.interface import CollectorSettings
 
 if TYPE_CHECKING:
@@ -20,6 +21,15 @@ Jobs = Annotated[int, Field(ge=1, le=32)]
 
 class CloudTrailSettings(CollectorSettings):
     """CloudTrail for a window: a trail's S3 delivery, a local copy of it, or LookupEvents."""
+
+    # cloudtrail_source.S3Source lists and reads the delivery (digests included); the digest
+    # check fetches CloudTrail's public keys.
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("s3:ListObjectsV2", "arn:aws:s3:::{bucket:bucket}", when="bucket"),
+        AwsCall("s3:GetObject", "arn:aws:s3:::{bucket:bucket}/{bucket:prefix}*", when="bucket"),
+        AwsCall("cloudtrail:ListPublicKeys", when="validate_digests"),
+        AwsCall("cloudtrail:LookupEvents", when="lookup"),
+    )
 
     bucket: str | None = Field(default=None, description="s3://BUCKET[/PREFIX] of the trail")
     source: Path | None = Field(default=None, description="a local copy of the delivery layout")

@@ -20,18 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from core.aws import IAM_ACTIONS, AwsAccount, translate
+from core.aws import AwsAccount, translate
 from core.fsio import file_to_name, name_to_file
-
-IAM_ACTIONS.update(
-    {
-        "ListObjectsV2": "s3:ListBucket",
-        "GetObject": "s3:GetObject",
-        "HeadBucket": "s3:ListBucket",
-        "ListPublicKeys": "cloudtrail:ListPublicKeys",
-        "LookupEvents": "cloudtrail:LookupEvents",
-    }
-)
 
 # Folder names read from the bucket: matched whole ('\Z', not '$', which also matches before a
 # trailing newline), so "123456789012\n" is no account.

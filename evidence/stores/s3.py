@@ -21,10 +21,11 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from core.aws import IAM_ACTIONS, AwsAccount, AwsCallFailed
+from core.aws import AwsAccount, AwsCallFailed
 from core.errors import BadInput, StepFailed
+from core.permissions import AwsCall
 from evidence.stores.interface import (
     ChecksumMismatch,
     Lock,
@@ -39,25 +40,6 @@ PART_SIZE = 8 << 20  # aws s3 cp's default multipart_chunksize
 THREADS = 10  # and its max_concurrent_requests
 SHA_META = "sha256"
 
-IAM_ACTIONS.update(
-    {
-        "AbortMultipartUpload": "s3:AbortMultipartUpload",
-        "CompleteMultipartUpload": "s3:PutObject",
-        "CreateMultipartUpload": "s3:PutObject",
-        "GetBucketVersioning": "s3:GetBucketVersioning",
-        "GetObject": "s3:GetObject",
-        "GetObjectLegalHold": "s3:GetObjectLegalHold",
-        "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
-        "HeadObject": "s3:GetObject (and s3:GetObjectRetention, s3:GetObjectLegalHold)",
-        "ListObjectVersions": "s3:ListBucketVersions",
-        "ListObjectsV2": "s3:ListBucket",
-        "PutObject": "s3:PutObject (and s3:PutObjectRetention, s3:PutObjectLegalHold)",
-        "PutObjectLegalHold": "s3:PutObjectLegalHold",
-        "PutObjectRetention": "s3:PutObjectRetention",
-        "UploadPart": "s3:PutObject",
-    }
-)
-
 
 def parse_uri(uri: str) -> tuple[str, str]:
     rest = uri.removeprefix("s3://")
@@ -67,8 +49,27 @@ def parse_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+_BUCKET = "arn:aws:s3:::{store:bucket}"
+_OBJECTS = "arn:aws:s3:::{store:bucket}/{store:prefix}*"
+
+
 class S3Store:
     versioned = True
+    # What `push` calls: the lock check, put (single or multipart) with the lock headers, the
+    # read-back (checksum, retention, legal hold) and the custody log's objects.
+    push_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("s3:GetObjectLockConfiguration", _BUCKET),
+        AwsCall("s3:GetBucketVersioning", _BUCKET),
+        AwsCall("s3:ListObjectsV2", _BUCKET),
+        AwsCall("s3:PutObject", _OBJECTS),
+        AwsCall("s3:AbortMultipartUpload", _OBJECTS),
+        AwsCall("s3:HeadObject", _OBJECTS),
+        AwsCall("s3:GetObject", _OBJECTS),
+        AwsCall("s3:GetObjectLegalHold", _OBJECTS),
+        AwsCall("s3:GetObjectRetention", _OBJECTS),
+        AwsCall("s3:PutObjectRetention", _OBJECTS, when="retain_days"),
+        AwsCall("s3:PutObjectLegalHold", _OBJECTS, when="legal_hold"),
+    )
 
     def __init__(self, uri: str, account: AwsAccount) -> None:
         self.bucket, self.prefix = parse_uri(uri)

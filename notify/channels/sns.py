@@ -7,12 +7,13 @@ every other AWS call breachkit makes; its region defaults to the topic's own.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import field_validator
 from pydantic_core import PydanticCustomError
 
 from core.aws import AwsAccount
+from core.permissions import AwsCall
 from notify.channels.interface import (
     Accepted,
     ChannelSettings,
@@ -33,6 +34,7 @@ class SnsSettings(ChannelSettings):
 
     type: Literal["sns"] = "sns"
     topic_arn: str
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (AwsCall("sns:Publish", "{topic_arn}"),)
     profile: str | None = None
     region: str | None = None
     role_arn: str | None = None
