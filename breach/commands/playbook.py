@@ -82,3 +82,42 @@ def validate_command(playbooks: tuple[Path, ...], as_json: bool) -> None:
             out.print(f"valid  {safe(book.path)}  ({book.name}, {book.steps} steps)")
 
     report(as_json, checked.model_dump(mode="json"), human)
+
+
+@playbook_group.command("policy")
+@click.argument("playbook", type=PATH)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="An input naming a resource (or BREACH_INPUT_NAME): scopes the policy to it.",
+)
+@click.option(
+    "--role",
+    default="breach_responder",
+    show_default=True,
+    help="The PostgreSQL role the grants are for.",
+)
+@json_option
+def policy_command(playbook: Path, sets: tuple[str, ...], role: str, as_json: bool) -> None:
+    """The least IAM policy and PostgreSQL grants the playbook's steps need."""
+    import json
+
+    from breach.commands.run import parse_sets
+    from breach.procedure.playbook import PolicySettings, playbook_policy
+
+    found = invoke(
+        playbook_policy, PolicySettings, playbook=playbook, inputs=parse_sets(sets), role=role
+    )
+
+    def human(out: Console) -> None:
+        out.print(f"# IAM policy for {safe(found.playbook)}")
+        for note in found.notes:
+            out.print(f"# {safe(note)}", style="yellow")
+        out.print(json.dumps(found.iam_policy, indent=2), markup=False, highlight=False)
+        out.print(f"-- PostgreSQL grants for the role {safe(role)}")
+        for line in found.pg_grants or ["-- none: no step uses PostgreSQL"]:
+            out.print(line, markup=False, highlight=False)
+
+    report(as_json, found.model_dump(mode="json"), human)

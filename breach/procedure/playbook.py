@@ -1,4 +1,5 @@
-"""Playbooks as procedure steps: list the ones in a folder, show one, validate some.
+"""Playbooks as procedure steps: list the ones in a folder, show one, validate some, and the
+least privilege one needs (`playbook_policy`: its IAM policy and PostgreSQL grants).
 
     checked = validate_playbooks(ValidateSettings(playbooks=[Path("playbooks/data-breach.yaml")]))
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from breach.playbook.model import Playbook, load
+from breach.playbook.policy import StepPolicy, policy_for
 from core.errors import BadInput
 
 PLAYBOOKS_DIR = "BREACH_PLAYBOOKS_DIR"
@@ -124,4 +127,33 @@ def _summary(playbook: Playbook) -> PlaybookSummary:
         description=playbook.description,
         incident=playbook.incident,
         steps=len(playbook.steps),
+    )
+
+
+# -- policy ----------------------------------------------------------------------------------
+class PolicySettings(_Settings):
+    playbook: Path
+    inputs: dict[str, str] = Field(
+        default_factory=dict, description="--set NAME=VALUE: names the resources to scope to"
+    )
+    role: str = Field(default="breach_responder", description="the PostgreSQL role granted to")
+
+
+class PolicyReport(BaseModel):
+    playbook: str
+    iam_policy: dict[str, Any] = Field(description="the IAM policy document (2012-10-17)")
+    pg_grants: list[str] = Field(description="SQL giving the role what the steps use")
+    notes: list[str] = Field(description="where a resource is '*', and what would scope it")
+    steps: list[StepPolicy]
+
+
+def playbook_policy(settings: PolicySettings) -> PolicyReport:
+    """The least AWS permissions and PostgreSQL grants the playbook's steps need."""
+    found = policy_for(load(settings.playbook), settings.inputs)
+    return PolicyReport(
+        playbook=found.playbook,
+        iam_policy=found.iam_policy(),
+        pg_grants=found.pg_grants(settings.role),
+        notes=found.notes(),
+        steps=found.steps,
     )
