@@ -155,6 +155,7 @@ def _from_store(settings: ReportSettings) -> ReportResult:
 
 def _report(settings: ReportSettings, bag: Path, stored: dict[str, Any] | None) -> ReportResult:
     from breach.report import render
+
     _check_out(settings.out, bag)
     checked = VerifyResult.of(checked_in_case(bag, settings.trusted()))
     statement, statement_note = _statement(bag, checked)
