@@ -73,7 +73,7 @@ class PlaybookPolicy(BaseModel):
                 {
                     "Sid": "WhoAmI",
                     "Effect": "Allow",
-                    "Action": CALLER_IDENTITY.action,
+                    "Action": [CALLER_IDENTITY.action],
                     "Resource": "*",
                 }
             )

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from breach.case import Case, is_case_dir
 from breach.playbook.model import Playbook, Step
+from breach.playbook.preflight import preflight
 from breach.playbook.variables import resolve
 from core import faults
 from core.errors import BadInput, BreachError
@@ -117,9 +118,10 @@ class Runner:
         return self._report(started, reports, dry_run=False)
 
     def plan(self, steps: list[Step]) -> RunReport:
-        """A dry run: every step's settings resolved and checked, nothing run, nothing journaled;
-        the plan is kept in the case's dry-runs/ folder (when the case exists), apart from its
-        timeline."""
+        """A dry run: every step's settings resolved and checked, and what it would act on
+        reached with read-only calls (breach.playbook.preflight); nothing run, nothing
+        journaled; the plan is kept in the case's dry-runs/ folder (when the case exists),
+        apart from its timeline."""
         started = rfc3339(utcnow())
         if is_case_dir(self.case_dir):
             self.case = Case.load(self.case_dir)
@@ -178,12 +180,27 @@ class Runner:
     def _plan_step(self, step: Step) -> StepReport:
         if self.states.get(step.id) == "done":
             return StepReport(id=step.id, kind=step.kind, state="already done")
+        begun = time.monotonic()
         try:
+            if not self._wanted(step):
+                return StepReport(
+                    id=step.id,
+                    kind=step.kind,
+                    state="skipped",
+                    note="its `when:` is empty or false",
+                )
             settings = self._settings(step, planning=True)
+            found = preflight(step.kind, settings)
         except BreachError as exc:
-            return StepReport(id=step.id, kind=step.kind, state="failed", error=exc.diagnostics())
+            return StepReport(
+                id=step.id, kind=step.kind, state="failed", error=exc.diagnostics(),
+                seconds=time.monotonic() - begun,
+            )  # fmt: skip
         shown = settings.model_dump(mode="json", exclude_defaults=True)
-        return StepReport(id=step.id, kind=step.kind, state="planned", outputs={"settings": shown})
+        return StepReport(
+            id=step.id, kind=step.kind, state="planned", note=found,
+            outputs={"settings": shown}, seconds=time.monotonic() - begun,
+        )  # fmt: skip
 
     # -- settings and references ------------------------------------------------------------
     def _settings(self, step: Step, *, planning: bool = False) -> BaseModel:
