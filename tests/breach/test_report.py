@@ -223,7 +223,8 @@ def test_a_verified_report_holds_the_incident_checks_artifacts_chain_custody_and
     assert built.keys.signing_keyid in html and str(built.keys.signing_pub) in html
     # every artifact of the signed statement, with both hashes
     artifacts = statement_of(built.first)["predicate"]["artifacts"]
-    assert done.artifacts == len(artifacts) == 5
+    # 5 staged artifacts, and the case record (journal, case.json) every case seal carries
+    assert done.artifacts == len(artifacts) == 7
     for artifact in artifacts:
         assert artifact["plaintext"]["sha256"] in html
         assert artifact["ciphertext"]["sha256"] in html

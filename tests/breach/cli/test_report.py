@@ -20,7 +20,7 @@ def test_report_writes_the_file_and_prints_its_hash(breach, tmp_path: Path) -> N
     data = done.json
     assert data["verdict"] == "verified" and data["failed"] == []
     assert data["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert data["artifacts"] == 5 and data["custody_entries"] == 2 and data["receipts"] == 3
+    assert data["artifacts"] == 7 and data["custody_entries"] == 2 and data["receipts"] == 3
     human = breach("report", built.first, "--out", out, *trust)
     assert human.exit_code == 0, human.stderr
     assert human.stdout.startswith(f"VERIFIED  bundle {built.first.name}")
