@@ -41,7 +41,8 @@ class Grant(BaseModel):
     """One PostgreSQL need: privileges on a table, a role membership or a role attribute."""
 
     privileges: list[str] = Field(default_factory=list)
-    table: str | None = None
+    table: str | None = Field(default=None, description="TABLE s.t or ALL TABLES IN SCHEMA s")
+    schema_name: str | None = None
     member: str | None = None
     attribute: str | None = None
     why: str = ""
@@ -84,6 +85,7 @@ class PlaybookPolicy(BaseModel):
         if not ROLE_NAME.match(role):
             raise BadInput(f"{role!r} is not a plain role name", hint="e.g. breach_responder")
         tables: dict[str, tuple[set[str], list[str]]] = {}
+        schemas = sorted({g.schema_name for step in self.steps for g in step.pg if g.schema_name})
         lines: dict[str, list[str]] = {}
         for step in self.steps:
             for grant in step.pg:
@@ -96,7 +98,7 @@ class PlaybookPolicy(BaseModel):
                 elif grant.attribute:
                     lines.setdefault(f"ALTER ROLE {role} {grant.attribute};", []).append(step.step)
         out = []
-        for schema in sorted({s for s in map(_schema, tables) if s}):
+        for schema in schemas:
             out.append(f"GRANT USAGE ON SCHEMA {schema} TO {role};")
         for table, (privileges, steps) in sorted(tables.items()):
             order = [p for p in ("SELECT", "INSERT", "UPDATE", "DELETE") if p in privileges]
@@ -164,7 +166,7 @@ def _step_policy(step: Step, inputs: Mapping[str, Any]) -> StepPolicy:
                 unscoped.setdefault(why, []).append(call.action)
         for need in declared.get("pg", ()):
             if _applies(need.when, values):
-                policy.pg.append(_grant(need, values, policy))
+                policy.pg += _grants(need, values, policy)
     for why, actions in unscoped.items():
         policy.notes.append(f"Resource * for {', '.join(dict.fromkeys(actions))}: {why}")
     return policy
@@ -303,7 +305,7 @@ def _add_call(
 ) -> bool:
     """Add the call's permission on each target's resource; True when one could not be named."""
     unscoped = False
-    for target in targets if "{target}" in call.resource else [UNKNOWN]:
+    for target in targets:  # a template, or a setting in it (a destination), may name it
         resource = _resource(call.resource, values, target)
         unscoped |= resource == UNKNOWN and call.resource != UNKNOWN
         permission = Permission(action=call.action, resource=resource)
@@ -360,40 +362,35 @@ def _resource(template: str, values: Mapping[str, Any], target: str) -> str:
     return resource.replace("{target}", target)
 
 
-def _grant(need: PgNeed, values: Mapping[str, Any], policy: StepPolicy) -> Grant:
-    grant = Grant(member=need.member or None, attribute=need.attribute or None, why=need.why)
+def _grants(need: PgNeed, values: Mapping[str, Any], policy: StepPolicy) -> list[Grant]:
+    """The need as grants: one per table it names (a list of tables, or none: all of a schema)."""
     if not need.privilege:
-        return grant
-    grant.privileges = [p.strip() for p in need.privilege.split(",")]
+        return [Grant(member=need.member or None, attribute=need.attribute or None, why=need.why)]
+    privileges = [p.strip() for p in need.privilege.split(",")]
     named = need.on(values) if callable(need.on) else values.get(need.on, need.on)
     if isinstance(named, list) and not named:
-        schema = values.get("schema_name") or values.get("schema") or "public"
-        grant.table = f"ALL TABLES IN SCHEMA {_identifier(str(schema))}"
-    elif isinstance(named, list):
-        tables = [_identifier(str(t)) for t in named]
-        grant.table = "TABLE " + ", ".join(tables)
-    elif named in (None, UNKNOWN, ""):
+        schema = _identifier(str(values.get("schema_name") or values.get("schema") or "public"))
+        on = f"ALL TABLES IN SCHEMA {schema}"
+        return [Grant(privileges=privileges, table=on, schema_name=schema, why=need.why)]
+    tables = named if isinstance(named, list) else [named]
+    if any(t in (None, UNKNOWN, "") for t in tables):
         policy.notes.append(f"{need.privilege} on a table not named: {need.why}")
-    else:
-        grant.table = f"TABLE {_identifier(str(named))}"
-    return grant
+        return []
+    from evidence.postgres.catalog import split_name  # the collectors' reading of a table name
+
+    grants = []
+    for table in tables:
+        schema, name = split_name(str(table))
+        on = f"TABLE {_identifier(schema)}.{_identifier(name)}"
+        grants.append(
+            Grant(privileges=privileges, table=on, schema_name=_identifier(schema), why=need.why)
+        )
+    return grants
 
 
 def _identifier(name: str) -> str:
-    """schema.table as SQL: each part quoted unless it is a plain lower-case name."""
-    parts = name.split(".")
-    return ".".join(
-        p if SIMPLE_IDENTIFIER.match(p) else '"' + p.replace('"', '""') + '"' for p in parts
-    )
-
-
-def _schema(table: str) -> str | None:
-    """The schema a GRANT ... ON TABLE s.t names (USAGE on it is needed too)."""
-    if table.startswith("ALL TABLES IN SCHEMA "):
-        return table.removeprefix("ALL TABLES IN SCHEMA ")
-    names = table.removeprefix("TABLE ").split(", ")
-    schemas = {n.rsplit(".", 1)[0] for n in names if "." in n}
-    return ", ".join(sorted(schemas)) if schemas else None
+    """A name as SQL: quoted unless it is a plain lower-case name."""
+    return name if SIMPLE_IDENTIFIER.match(name) else '"' + name.replace('"', '""') + '"'
 
 
 def _how_to_give(namespace: str, name: str) -> str:

@@ -54,3 +54,29 @@ def test_list_shows_good_and_invalid_playbooks(breach, tmp_path: Path, monkeypat
 def test_list_of_a_missing_folder(breach, tmp_path: Path) -> None:
     result = breach("playbook", "list", "--dir", str(tmp_path / "none"))
     assert result.exit_code == 2 and "no playbook folder" in result.stderr
+
+
+def test_policy_prints_the_iam_policy_and_grants_with_notes_where_a_resource_is_star(
+    breach,
+) -> None:
+    book = str(SHIPPED / "data-breach.yaml")
+    result = breach("playbook", "policy", book, "--set", "kms_key=k-1", "--role", "ir")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "# block-ips: Resource * for wafv2:GetIPSet" in out and "--set waf_ip_set=" in out
+    assert '"Resource": "arn:aws:kms:' in out and "key/k-1" in out
+    assert "GRANT SELECT ON TABLE public.audit_log TO ir;  -- export-audit" in out
+    as_json = breach("playbook", "policy", book, "--set", "kms_key=k-1", "--json").json
+    assert as_json["iam_policy"]["Version"] == "2012-10-17"
+    assert "ALTER ROLE breach_responder CREATEROLE;  -- disable-role" in as_json["pg_grants"]
+    assert any(n.startswith("block-ips:") for n in as_json["notes"])
+
+
+def test_policy_refuses_an_unknown_input_or_role_in_one_line(breach) -> None:
+    book = str(SHIPPED / "data-breach.yaml")
+    for args in (["--set", "kms=1"], ["--role", "ir; DROP ROLE x"]):
+        result = breach("playbook", "policy", book, *args)
+        assert result.exit_code == 2, args
+        assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
+    malformed = breach("playbook", "policy", book, "--set", "kms_key")  # click's usage error
+    assert malformed.exit_code == 2 and "is not NAME=VALUE" in malformed.stderr
