@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from breach.case import Case
 
 CUSTODY_DIR = "custody/"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\Z")  # \Z: no trailing newline
 Progress = Callable[[int], None]
 
 

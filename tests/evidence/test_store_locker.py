@@ -378,12 +378,13 @@ def test_fetch_of_an_unknown_bundle_is_bad_input(store: Locker, tmp_path: Path) 
                 bundle_id="INC-404-x", out=tmp_path / "o", reason="r", **store.reading()
             )
         )
-    with pytest.raises(BadInput, match="not a bundle id"):
-        locker.fetch(
-            locker.FetchSettings(
-                bundle_id="../etc", out=tmp_path / "o", reason="r", **store.reading()
+    for hostile in ("../etc", "INC-404-x\n"):  # a trailing newline is no bundle id either
+        with pytest.raises(BadInput, match="not a bundle id"):
+            locker.fetch(
+                locker.FetchSettings(
+                    bundle_id=hostile, out=tmp_path / "o", reason="r", **store.reading()
+                )
             )
-        )
 
 
 @EVERY
