@@ -209,7 +209,11 @@ def _of(declaring: Any) -> Declared:
 
 def _defaults(model: Any) -> dict[str, Any]:
     fields = getattr(model, "model_fields", {})
-    return {name: f.default for name, f in fields.items() if not f.is_required()}
+    return {
+        name: f.get_default(call_default_factory=True)
+        for name, f in fields.items()
+        if not f.is_required()
+    }
 
 
 def _cloudtrail() -> tuple[Any, Callable[[dict[str, Any]], Declared]]:
@@ -269,10 +273,23 @@ def _send() -> tuple[Any, Callable[[dict[str, Any]], Declared]]:
 
 
 # The step kinds whose settings model is not itself the declaring plug-in's: where to look.
+def _cloud(name: str) -> Callable[[], tuple[Any, Callable[[dict[str, Any]], Declared]]]:
+    def declared() -> tuple[Any, Callable[[dict[str, Any]], Declared]]:
+        from evidence.aws import settings
+
+        model = getattr(settings, name)
+        return model, lambda values: _of(model)
+
+    return declared
+
+
 DECLARED_BY: dict[str, Callable[[], tuple[Any, Callable[[dict[str, Any]], Declared]]]] = {
     "evidence.export-audit": _audit,
     "evidence.snapshot": _snapshot,
     "evidence.cloudtrail": _cloudtrail,
+    "evidence.cloudwatch": _cloud("CloudWatchSettings"),
+    "evidence.s3-logs": _cloud("S3LogsSettings"),
+    "evidence.cloud-snapshot": _cloud("SnapshotSettings"),
     "seal": _seal,
     "bundle.push": _push,
     "notify.send": _send,
@@ -306,12 +323,22 @@ def _add_call(
     """Add the call's permission on each target's resource; True when one could not be named."""
     unscoped = False
     for target in targets:  # a template, or a setting in it (a destination), may name it
-        resource = _resource(call.resource, values, target)
-        unscoped |= resource == UNKNOWN and call.resource != UNKNOWN
-        permission = Permission(action=call.action, resource=resource)
-        if permission not in policy.aws:
-            policy.aws.append(permission)
+        for each in _each_of_lists(call.resource, values):
+            resource = _resource(call.resource, each, target)
+            unscoped |= resource == UNKNOWN and call.resource != UNKNOWN
+            permission = Permission(action=call.action, resource=resource)
+            if permission not in policy.aws:
+                policy.aws.append(permission)
     return unscoped
+
+
+def _each_of_lists(template: str, values: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """One set of values per element of a list setting the template names (log_groups)."""
+    fields = {f.partition(":")[0] for _, f, _, _ in string.Formatter().parse(template) if f}
+    lists = [f for f in sorted(fields) if isinstance(values.get(f), list) and values.get(f)]
+    if not lists:
+        return [values]
+    return [{**values, lists[0]: item} for item in values[lists[0]]]
 
 
 class _Formatter(string.Formatter):
@@ -344,6 +371,8 @@ class _Formatter(string.Formatter):
             return text.split("/", 1)[0]
         if format_spec == "after":
             return text.partition(":")[2]
+        if format_spec == "keyprefix":  # s3://BUCKET/PREFIX: the key prefix as it is
+            return text.removeprefix("s3://").partition("/")[2]
         return text
 
 

@@ -8,13 +8,14 @@ when one is built.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
 from core.aws import AwsAccount
 from core.errors import BadInput
 from core.models import Moment
+from core.permissions import AwsCall
 from evidence.interface import CollectorSettings
 
 if TYPE_CHECKING:
@@ -52,8 +53,18 @@ class AwsCollectorSettings(CollectorSettings):
         return evidence_account(value)
 
 
+_GROUPS = "arn:aws:logs:{region}:{account}:log-group:"
+
+
 class CloudWatchSettings(AwsCollectorSettings):
     """CloudWatch log groups in a window: flow logs typed, other logs as timestamped lines."""
+
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("logs:DescribeLogGroups", _GROUPS + "*"),
+        AwsCall("logs:DescribeLogStreams", _GROUPS + "{log_groups}:*"),
+        AwsCall("logs:GetLogEvents", _GROUPS + "{log_groups}:log-stream:*"),
+        AwsCall("ec2:DescribeFlowLogs", when="format=[av]*"),  # auto or vpc-flow: the fields
+    )
 
     log_groups: list[str] = Field(min_length=1)
     since: Moment
@@ -90,6 +101,11 @@ class CloudWatchSettings(AwsCollectorSettings):
 class S3LogsSettings(AwsCollectorSettings):
     """Load-balancer and S3 server access log objects of a window, copied byte for byte."""
 
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        AwsCall("s3:ListObjectsV2", "arn:aws:s3:::{prefix:bucket}"),
+        AwsCall("s3:GetObject", "arn:aws:s3:::{prefix:bucket}/{prefix:keyprefix}*"),
+    )
+
     prefix: str = Field(description="s3://BUCKET/PREFIX")
     since: Moment
     until: Moment
@@ -113,6 +129,27 @@ class S3LogsSettings(AwsCollectorSettings):
 
 class SnapshotSettings(AwsCollectorSettings):
     """RDS instances and clusters, EBS volumes and instances' volumes to snapshot."""
+
+    # evidence.aws.snapshots: made tagged, waited for, shared and copied as asked; not scoped
+    # to resources (snapshot ARNs are made at run time).
+    aws_calls: ClassVar[tuple[AwsCall, ...]] = (
+        *(AwsCall(f"rds:{op}", when="rds_instances") for op in (
+            "DescribeDBInstances", "CreateDBSnapshot", "AddTagsToResource", "DescribeDBSnapshots")),
+        *(AwsCall(f"rds:{op}", when="rds_clusters") for op in (
+            "DescribeDBClusters", "CreateDBClusterSnapshot", "AddTagsToResource",
+            "DescribeDBClusterSnapshots")),
+        *(AwsCall(f"ec2:{op}", when="ebs_volumes") for op in (
+            "CreateSnapshot", "CreateTags", "DescribeSnapshots")),
+        *(AwsCall(f"ec2:{op}", when="instances") for op in (
+            "DescribeInstances", "CreateSnapshots", "CreateTags", "DescribeSnapshots")),
+        *(AwsCall(op, when="share_with") for op in (
+            "rds:ModifyDBSnapshotAttribute", "rds:DescribeDBSnapshotAttributes",
+            "rds:ModifyDBClusterSnapshotAttribute", "rds:DescribeDBClusterSnapshotAttributes",
+            "ec2:ModifySnapshotAttribute", "ec2:DescribeSnapshotAttribute")),
+        *(AwsCall(op, when="copy_to") for op in (
+            "rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot", "ec2:CopySnapshot")),
+        AwsCall("kms:DescribeKey", when="kms_key"),
+    )  # fmt: skip
 
     incident: str = Field(default="", description="the incident id the snapshots are tagged with")
     run: str = Field(

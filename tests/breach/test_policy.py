@@ -171,3 +171,50 @@ def test_every_declared_call_is_an_action_the_hint_names_too() -> None:
         "the incident-response role needs s3:GetObject "
         "(and s3:GetObjectRetention, s3:GetObjectLegalHold)"
     )
+
+
+CLOUD = """\
+name: cloud
+description: cloud evidence
+inputs:
+  since: {description: start}
+steps:
+  - id: open
+    kind: incident.open
+    with: {incident_id: INC-2026-0001, severity: P1, title: t, policy: "${env.BREACH_POLICY}"}
+  - id: logs
+    kind: evidence.cloudwatch
+    needs: [open]
+    with: {log_groups: [/vpc/flow, app], since: "${inputs.since}", until: now, format: lines}
+  - id: alb
+    kind: evidence.s3-logs
+    needs: [open]
+    with: {prefix: "s3://alb-logs/AWSLogs/1", since: "${inputs.since}", until: now}
+  - id: snaps
+    kind: evidence.cloud-snapshot
+    needs: [open]
+    with: {rds_instances: [shop-db], copy_to: [eu-west-2]}
+"""
+
+
+def test_cloud_collectors_scope_to_their_log_groups_and_bucket_and_ask_only_what_is_used(
+    tmp_path: Path,
+) -> None:
+    book = tmp_path / "cloud.yaml"
+    book.write_text(CLOUD)
+    found = policy_for(load(book), {})
+    logs = resources(found, "logs")
+    assert logs["logs:GetLogEvents"] == {
+        "arn:aws:logs:*:*:log-group:/vpc/flow:log-stream:*",
+        "arn:aws:logs:*:*:log-group:app:log-stream:*",
+    }
+    assert "ec2:DescribeFlowLogs" not in logs  # format: lines reads no flow log fields
+    assert resources(found, "alb") == {
+        "s3:ListBucket": {"arn:aws:s3:::alb-logs"},
+        "s3:GetObject": {"arn:aws:s3:::alb-logs/AWSLogs/1*"},
+    }
+    assert by_step(found)["snaps"] == {
+        "rds:DescribeDBInstances", "rds:CreateDBSnapshot", "rds:AddTagsToResource",
+        "rds:DescribeDBSnapshots", "rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot",
+        "ec2:CopySnapshot",
+    }  # fmt: skip
