@@ -246,14 +246,8 @@ def _push() -> tuple[Any, Callable[[dict[str, Any]], Declared]]:
     from evidence.stores.s3 import S3Store
 
     def pick(values: dict[str, Any]) -> Declared:
-        calls: list[AwsCall] = []
-        if str(values.get("store", "")).startswith("s3://") or values.get("store") == UNKNOWN:
-            calls += S3Store.push_calls
-        if values.get("kms_key"):
-            from manifests.signing import KMS_SIGNING
-
-            calls += KMS_SIGNING
-        return {"aws": calls}
+        store = str(values.get("store", ""))
+        return {"aws": S3Store.push_calls if store.startswith("s3://") or store == UNKNOWN else ()}
 
     return PushSettings, pick
 
@@ -272,7 +266,8 @@ def _send() -> tuple[Any, Callable[[dict[str, Any]], Declared]]:
     return SendSettings, pick
 
 
-# The step kinds whose settings model is not itself the declaring plug-in's: where to look.
+# Where each step kind's declarations are (containment: its adapter's settings); the kinds in
+# NEEDS_NOTHING call no AWS API and use no database privilege beyond reading their case.
 def _cloud(name: str) -> Callable[[], tuple[Any, Callable[[dict[str, Any]], Declared]]]:
     def declared() -> tuple[Any, Callable[[dict[str, Any]], Declared]]:
         from evidence.aws import settings
@@ -294,6 +289,11 @@ DECLARED_BY: dict[str, Callable[[], tuple[Any, Callable[[dict[str, Any]], Declar
     "bundle.push": _push,
     "notify.send": _send,
 }
+
+
+NEEDS_NOTHING = frozenset(
+    {"incident.open", "incident.classify", "incident.close", "scope", "notify.draft"}
+)
 
 
 def _targets(settings: Mapping[str, Any]) -> list[str]:

@@ -218,3 +218,45 @@ def test_cloud_collectors_scope_to_their_log_groups_and_bucket_and_ask_only_what
         "rds:DescribeDBSnapshots", "rds:CopyDBSnapshot", "rds:CopyDBClusterSnapshot",
         "ec2:CopySnapshot",
     }  # fmt: skip
+
+
+def test_every_step_kind_says_where_its_needs_are_declared() -> None:
+    """A new kind must declare what it calls (or be known to need nothing): else its policy
+    would silently leave it out."""
+    from breach.playbook.kinds import KINDS
+    from breach.playbook.policy import DECLARED_BY, NEEDS_NOTHING
+
+    contain = {k for k, kind in KINDS.items() if kind.phase == "contain"}
+    assert set(KINDS) == set(DECLARED_BY) | contain | NEEDS_NOTHING
+    assert not set(DECLARED_BY) & NEEDS_NOTHING
+
+
+SIGNED_AND_SNS = """\
+name: signed
+description: a KMS-signed seal and an SNS notice
+steps:
+  - id: open
+    kind: incident.open
+    with: {incident_id: INC-2026-0001, severity: P1, title: t, policy: p.toml}
+  - id: seal
+    kind: seal
+    needs: [open]
+    with: {kms_key: 1234abcd-0000-0000-0000-000000000000}
+  - id: page
+    kind: notify.send
+    needs: [open]
+    with:
+      notice: internal
+      to: [security]
+      channel: {type: sns, topic_arn: "arn:aws:sns:eu-west-1:111122223333:security"}
+"""
+
+
+def test_kms_signing_and_an_sns_channel_are_scoped_to_their_key_and_topic(tmp_path: Path) -> None:
+    book = tmp_path / "signed.yaml"
+    book.write_text(SIGNED_AND_SNS)
+    found = policy_for(load(book), {})
+    key = "arn:aws:kms:*:*:key/1234abcd-0000-0000-0000-000000000000"
+    assert resources(found, "seal") == {"kms:GetPublicKey": {key}, "kms:Sign": {key}}
+    topic = {"sns:Publish": {"arn:aws:sns:eu-west-1:111122223333:security"}}
+    assert resources(found, "page") == topic
