@@ -3,8 +3,17 @@ count of entries read and the problem named for a line that is not JSON, exactly
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+from core import faults
+from core.errors import StepFailed
 from manifests import chain
 from manifests.chain import ChainProblem
 
@@ -126,3 +135,91 @@ def test_append_refuses_a_last_line_that_is_not_an_entry(tmp_path: Path) -> None
     path.write_bytes(path.read_bytes().rstrip(b"\n") + b"X\n")  # a byte added after the JSON
     with pytest.raises(StepFailed, match=r"breaks at line 1 .is not a valid JSON entry.; refusing"):
         chain.append(path, {"what": "after"})
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    return {"sig": hashlib.sha256(body).hexdigest()}
+
+
+def test_repair_cuts_a_torn_last_line_and_records_it_linked_and_signed(tmp_path: Path) -> None:
+    path = _log(tmp_path, 2)
+    last = path.read_bytes().splitlines()[-1]
+    path.write_bytes(path.read_bytes() + b'{"torn')
+    removed = chain.repair(path, lambda cut: {"repaired": cut.decode()}, _signed)
+    assert removed == b'{"torn'
+    entry = chain.entries(path)[-1]
+    body = {"repaired": '{"torn', "seq": 2, "prev": chain.line_hash(last)}
+    assert entry == {**body, "signature": _signed(chain.canonical(body))}
+    assert path.read_bytes().endswith(chain.canonical(entry) + b"\n")
+    assert chain.verify(path) == (3, [])
+
+
+def test_repair_leaves_a_whole_or_missing_log_alone(tmp_path: Path) -> None:
+    path = _log(tmp_path, 2)
+    before = path.read_bytes()
+    assert chain.repair(path, lambda cut: {"repaired": "?"}) is None
+    assert path.read_bytes() == before
+    missing = tmp_path / "none.jsonl"
+    assert chain.repair(missing, lambda cut: {"repaired": "?"}) is None
+    assert not missing.exists()
+
+
+def test_append_and_repair_pass_their_crash_points_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The crash tests kill an append at these names (core.faults): a renamed point would leave
+    them killing nothing."""
+    path = _log(tmp_path, 1)
+    path.write_bytes(path.read_bytes() + b"{")
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("BREACH_FAULT_TRACE", str(trace))
+    chain.append(path, {"what": "next"}, repair=lambda cut: {"repaired": cut.decode()})
+    assert faults.moments(str(trace)) == [
+        "journal.append.locked#1",
+        "journal.append.truncated#1",
+        "journal.append.half#1",
+        "journal.append.written#1",
+        "journal.append.repaired#1",
+        "journal.append.half#2",
+        "journal.append.written#2",
+    ]
+
+
+def test_a_disk_full_repair_is_named_with_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _log(tmp_path, 1)
+    path.write_bytes(path.read_bytes() + b"{")
+
+    def disk_full(fd: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "ftruncate", disk_full)
+    with pytest.raises(StepFailed) as raised:
+        chain.repair(path, lambda cut: {"repaired": cut.decode()})
+    assert raised.value.message == f"disk full while writing {path}"
+
+
+def test_a_repair_is_on_disk_when_the_process_dies_right_after_it(tmp_path: Path) -> None:
+    """The repair entry is written unbuffered and fsynced before the append reports it: a
+    process killed at that moment (no flush, no close) leaves it in the log."""
+    path = _log(tmp_path, 1)
+    path.write_bytes(path.read_bytes() + b"{")
+    script = (
+        "import sys; from pathlib import Path; from manifests import chain; "
+        "chain.repair(Path(sys.argv[1]), lambda cut: {'repaired': cut.decode()})"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "BREACH_FAULT": "journal.append.written",
+            "PYTHONPATH": str(Path(__file__).parents[2]),
+        },
+        check=False,
+    )
+    assert done.returncode == faults.KILLED_EXIT, done.stderr
+    assert chain.verify(path) == (2, [])
+    assert chain.entries(path)[-1]["repaired"] == "{"
