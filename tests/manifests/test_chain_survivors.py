@@ -223,3 +223,15 @@ def test_a_repair_is_on_disk_when_the_process_dies_right_after_it(tmp_path: Path
     assert done.returncode == faults.KILLED_EXIT, done.stderr
     assert chain.verify(path) == (2, [])
     assert chain.entries(path)[-1]["repaired"] == "{"
+
+
+def test_a_checked_append_still_refuses_a_last_line_with_bytes_after_the_entry(
+    tmp_path: Path,
+) -> None:
+    """With `checked` only the last line is read: a byte after its JSON still makes it no
+    entry to link to (only the line end is stripped from it, nothing else)."""
+    path = _log(tmp_path, 1)
+    path.write_bytes(path.read_bytes().rstrip(b"\n") + b"X\n")
+    with pytest.raises(StepFailed) as raised:
+        chain.append(path, {"what": "after"}, checked=True)
+    assert raised.value.message == "last line is not a chain entry; refusing to append"

@@ -241,3 +241,14 @@ def test_seal_passes_its_crash_points_in_order(
         "seal.signed#1",
         "seal.built#1",
     ]
+
+
+def test_the_signed_statement_is_indented_with_sorted_keys(
+    keys: GeneratedKeys, tmp_path: Path
+) -> None:
+    """VERIFY.md has the reader decode the statement to look at it: it is indented and its
+    keys sorted, so two seals of the same evidence differ only where their contents do."""
+    sealed = seal(_artifacts(tmp_path), tmp_path / "b", _options(keys))
+    envelope = json.loads((sealed.path / "statement.dsse.json").read_bytes())
+    payload = base64.b64decode(envelope["payload"])
+    assert payload == json.dumps(json.loads(payload), indent=2, sort_keys=True).encode()
