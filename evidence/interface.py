@@ -10,6 +10,8 @@ layer import it before they know which collector they need.
 from __future__ import annotations
 
 import os
+import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -18,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from core.artifacts import sidecar_path
 from core.errors import BadInput
 from core.fsio import disk_errors, fsync_dir, fsync_tree, stage_target
 from core.timeutil import rfc3339
@@ -123,6 +126,33 @@ def commit_staged(stager: Stager, tmp: Path, final: Path) -> None:
     with disk_errors(final):
         os.replace(tmp, final)
     fsync_dir(final.parent)
+
+
+def hidden_twin(final: Path) -> Path:
+    """A hidden sibling of `final` to write it under: sealing and staged_artifacts() skip
+    dot-names, and the next writer on a case removes what a killed run left (breach.recovery)."""
+    return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+
+
+def commit_described(stager: Stager, tmp: Path, final: Path) -> None:
+    """Make hidden `tmp` and its hidden sidecar visible as `final` and its sidecar, at one commit
+    (commit_staged); the sidecar moves first, so no artifact is ever seen undescribed. A failure
+    before they are handed over removes both."""
+    try:
+        commit_staged(stager, sidecar_path(tmp), sidecar_path(final))
+        commit_staged(stager, tmp, final)
+    except BaseException:
+        remove_hidden(tmp)
+        raise
+
+
+def remove_hidden(tmp: Path) -> None:
+    """Remove a hidden file or folder never committed, and its sidecar."""
+    if tmp.is_dir() and not tmp.is_symlink():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.unlink(missing_ok=True)
+    sidecar_path(tmp).unlink(missing_ok=True)
 
 
 def staged_name(stager: Stager, path: Path) -> str:

@@ -12,7 +12,6 @@ import os
 import queue
 import shutil
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ import pyarrow.parquet as pq
 from core import faults
 from core.errors import StepFailed
 from core.fsio import disk_errors, fsync_dir, fsync_tree
+from evidence.interface import hidden_twin
 
 QUEUE_BATCHES = 4
 # Open files per sink: a window of years has thousands of days, and a process may have only
@@ -264,7 +264,7 @@ def dictionary_candidates(batch: pa.RecordBatch) -> list[str]:
 
 def temp_dir_for(final: Path) -> Path:
     """A hidden sibling of `final`: sealing and staged_artifacts() skip dot-names."""
-    return final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    return hidden_twin(final)
 
 
 def commit_dir(tmp: Path, final: Path) -> None:

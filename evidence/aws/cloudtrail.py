@@ -14,6 +14,8 @@ their events written by one Parquet writer thread: memory stays bounded by a few
 Completeness is data: accounts or regions asked for and absent, day folders with no object,
 objects that could not be read (AccessDenied) or parsed, and throttling retried are in the
 sidecar and in `report.failed` / `report.warnings`; anything in `failed` means the caller exits 1.
+The whole folder is written under a hidden name and becomes visible at the step's journal entry
+(evidence.interface.commit_staged).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from core import faults
 from core.artifacts import collector, describe
 from core.errors import BadInput
 from core.fsio import disk_errors
@@ -54,9 +57,11 @@ from evidence.interface import (
     Progress,
     Stager,
     Window,
+    commit_staged,
+    remove_hidden,
     staged_name,
 )
-from evidence.parquet import ParquetSink, by_day, commit_dir, temp_dir_for
+from evidence.parquet import ParquetSink, by_day, temp_dir_for
 
 COLLECTOR = "evidence.aws.cloudtrail"
 DELIVERY_SLACK = timedelta(hours=1)
@@ -320,6 +325,18 @@ class CloudTrailExport:
         report.oldest = rfc3339(stats.oldest) if isinstance(stats.oldest, datetime) else None
         report.newest = rfc3339(stats.newest) if isinstance(stats.newest, datetime) else None
         report.objects.sort(key=lambda o: o.key)
+        report.artifact = staged_name(stager, final)
+        try:  # objects, digests, events and their sidecars in the hidden folder: one rename
+            self._finish(tmp, report)
+            faults.point("cloudtrail.written")
+            commit_staged(stager, tmp, final)
+        except BaseException:
+            remove_hidden(tmp)
+            raise
+        return report
+
+    def _finish(self, tmp: Path, report: Report) -> None:
+        """The digests checked (when asked), throttling counted, the sidecars written."""
         if self.validate_digests:
             from evidence.aws.digest import validate_objects
 
@@ -328,10 +345,7 @@ class CloudTrailExport:
         report.coverage["throttling_retried"] = throttled
         if throttled:
             report.warnings.append(f"throttled {throttled} time(s); retried")
-        report.artifact = staged_name(stager, final)
         self._describe(tmp, report)
-        commit_dir(tmp, final)
-        return report
 
     def _read_all(
         self,
@@ -372,6 +386,7 @@ class CloudTrailExport:
         file = safe_name(item.key)
         with disk_errors(tmp):
             (tmp / "objects" / file).write_bytes(data)
+        faults.point("cloudtrail.object")
         record = ObjectRecord(
             item.key, f"objects/{file}", hashlib.sha256(data).hexdigest(), len(data),
             root.account, region, day,

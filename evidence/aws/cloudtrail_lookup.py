@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from core import faults
 from core.artifacts import collector, describe
 from core.aws import AwsAccount, AwsCallFailed
 from core.fsio import name_to_file, write_text
@@ -31,9 +32,11 @@ from evidence.interface import (
     FailedItem,
     Stager,
     Window,
+    commit_staged,
+    remove_hidden,
     staged_name,
 )
-from evidence.parquet import ParquetSink, by_day, commit_dir, temp_dir_for
+from evidence.parquet import ParquetSink, by_day, temp_dir_for
 
 RETENTION = timedelta(days=90)
 LIMITS = [
@@ -109,10 +112,15 @@ class LookupExport:
         }
         meta = {"media_type": PARQUET_MEDIA_TYPE, "source": source,
                 "collector": collector(COLLECTOR)}  # fmt: skip
-        describe(tmp / "events", meta)
-        if (tmp / "responses").is_dir():
-            describe(tmp / "responses", {**meta, "media_type": "application/json"})
-        commit_dir(tmp, final)
+        try:  # the events, the responses and their sidecars inside the hidden folder
+            describe(tmp / "events", meta)
+            if (tmp / "responses").is_dir():
+                describe(tmp / "responses", {**meta, "media_type": "application/json"})
+            faults.point("cloudtrail.written")
+            commit_staged(stager, tmp, final)
+        except BaseException:
+            remove_hidden(tmp)
+            raise
         return report
 
     def _region(

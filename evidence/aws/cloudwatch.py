@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from core import faults
 from core.artifacts import collector, describe
 from core.aws import AwsAccount
 from core.errors import BreachError, StepFailed
@@ -39,6 +40,8 @@ from evidence.interface import (
     Progress,
     Stager,
     Window,
+    commit_described,
+    remove_hidden,
     staged_name,
 )
 
@@ -151,10 +154,13 @@ class LogGroupExport:
             "complete": not report.not_covered,
         }
         meta = _meta(source, stats, writer.schema)
-        describe(final, meta)
-        from evidence.parquet import commit_dir
-
-        commit_dir(tmp, final)
+        try:  # the folder and its sidecar, both hidden until the step's journal entry
+            describe(tmp, meta)
+            faults.point("cloudwatch.written")
+        except BaseException:
+            remove_hidden(tmp)
+            raise
+        commit_described(stager, tmp, final)
         warnings = [f"{group}: {line}" for line in report.not_covered]
         if log.retries:
             warnings.append(f"{group}: throttled or transient errors retried: {log.retries}")

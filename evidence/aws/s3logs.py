@@ -16,28 +16,42 @@ of them (the result, the index) is in the listing's order whatever `jobs` is. Ea
 staged under
 cloud/s3-logs/<safe bucket>/<safe key>, with a sidecar holding the key, its SHA-256, size, ETag
 and version; the collection's index (cloud/s3-logs/<safe bucket>.<time>.index.json) lists every
-key under the prefix and what became of it: copied, failed, or skipped and why.
+key under the prefix and what became of it: copied, failed, or skipped and why. Copies, index
+and sidecars are written under hidden names and become visible together at the step's journal
+entry (evidence.interface.commit_described): a killed run leaves nothing a seal would sign.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core import faults
 from core.artifacts import collector, describe
 from core.aws import AwsAccount
 from core.errors import BreachError, StepFailed
-from core.fsio import atomic_open, write_json
+from core.fsio import disk_errors, write_json
 from core.timeutil import rfc3339
 from evidence.aws.calls import RetryLog
 from evidence.aws.names import safe_name, safe_path
 from evidence.aws.parallel import ordered_map
-from evidence.interface import ArtifactResult, FailedItem, Progress, Stager, Window, staged_name
+from evidence.interface import (
+    ArtifactResult,
+    FailedItem,
+    Progress,
+    Stager,
+    Window,
+    commit_described,
+    hidden_twin,
+    remove_hidden,
+    staged_name,
+)
 
 COLLECTOR = "evidence.aws.s3logs"
 CHUNK = 1 << 20
@@ -113,6 +127,9 @@ class AccessLogCopy:
     progress: Progress | None = None
     name: str = COLLECTOR
     _client: Any = field(default=None, init=False, repr=False)
+    _claims: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _files: set[str] = field(default_factory=set, init=False, repr=False)  # staged this run
+    _folders: set[str] = field(default_factory=set, init=False, repr=False)  # their folders
 
     def collect(self, stager: Stager) -> tuple[list[ArtifactResult], list[FailedItem]]:
         report = self.run(stager)
@@ -241,19 +258,17 @@ class AccessLogCopy:
     def _copy(
         self, stager: Stager, log: RetryLog, key: str, kind: LogKey, item: dict[str, Any]
     ) -> dict[str, Any]:
-        target = stager.stage_path(f"cloud/s3-logs/{safe_name(self.bucket)}/{safe_path(key)}")
+        name = f"cloud/s3-logs/{safe_name(self.bucket)}/{safe_path(key)}"
+        self._reserve(stager, name)
+        target = stager.stage_path(name)
         response = log.call(self._s3().get_object, Bucket=self.bucket, Key=key)
-        body = response["Body"]
         etag = str(response.get("ETag", item.get("ETag", ""))).strip('"')
-        with self.account.calls(what=f"read s3://{self.bucket}/{key}"), atomic_open(target) as out:
-            sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
-            while chunk := body.read(CHUNK):
-                sha.update(chunk)
-                md5.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-            # Checked before the copy is renamed into place: a failed check leaves nothing.
-            self._check(stager, target, response, etag, size, md5.hexdigest(), sha.hexdigest())
+        tmp = hidden_twin(target)  # the copy and its sidecar: visible at the step's entry
+        try:
+            with self.account.calls(what=f"read s3://{self.bucket}/{key}"), disk_errors(target):
+                size, md5, sha = _download(response["Body"], tmp)
+            # Checked before the copy is committed: a failed check leaves nothing.
+            self._check(stager, target, response, etag, size, md5, sha)
             source = {
                 "system": "aws.s3",
                 "bucket": self.bucket,
@@ -261,7 +276,7 @@ class AccessLogCopy:
                 "version_id": response.get("VersionId"),
                 "etag": etag,
                 "size": size,
-                "sha256": sha.hexdigest(),
+                "sha256": sha,
                 "last_modified": _time(response.get("LastModified")),
                 "log_kind": kind.kind,
                 "key_time": rfc3339(kind.time),
@@ -269,9 +284,32 @@ class AccessLogCopy:
             }
             media = "application/gzip" if key.endswith(".gz") else "text/plain"
             describe(
-                target, {"media_type": media, "source": source, "collector": collector(COLLECTOR)}
+                tmp, {"media_type": media, "source": source, "collector": collector(COLLECTOR)}
             )
+            faults.point("s3logs.copied")
+        except BaseException:
+            remove_hidden(tmp)
+            raise
+        if target.exists():  # the same bytes, staged by an earlier run (_check): that copy stays
+            remove_hidden(tmp)
+        else:
+            commit_described(stager, tmp, target)
         return {"artifact": staged_name(stager, target), "kind": kind.kind, **source}
+
+    def _reserve(self, stager: Stager, name: str) -> None:
+        """Claim `name` for this run's copy: keys 'a' and 'a/b' cannot both be staged (one needs
+        a file where the other needs a folder), and neither is on disk until the commit. Refused
+        as the disk would refuse it (fsio.make_folder, or a folder where the file must go)."""
+        parts = name.split("/")
+        folders = {"/".join(parts[:n]) for n in range(1, len(parts))}
+        with self._claims:
+            if folders & self._files:
+                folder = stager.staging / name.rsplit("/", 1)[0]
+                raise StepFailed(f"cannot make folder {folder}: a file of that name is there")
+            if name in self._files or name in self._folders:
+                raise FileExistsError(name)
+            self._files.add(name)
+            self._folders.update(folders)
 
     def _index(
         self, stager: Stager, report: S3Report, entries: list[dict[str, Any]], log: RetryLog
@@ -300,11 +338,16 @@ class AccessLogCopy:
             "calls": log.summary(),
             "complete": not report.failed and not report.not_covered,
         }
-        write_json(target, {"source": source, "objects": entries})
-        describe(
-            target,
-            {"media_type": "application/json", "source": source, "collector": collector(COLLECTOR)},
-        )
+        tmp = hidden_twin(target)  # the index and its sidecar: visible at the step's entry
+        try:
+            write_json(tmp, {"source": source, "objects": entries})
+            meta = {"media_type": "application/json", "source": source}
+            describe(tmp, {**meta, "collector": collector(COLLECTOR)})
+            faults.point("s3logs.indexed")
+        except BaseException:
+            remove_hidden(tmp)
+            raise
+        commit_described(stager, tmp, target)
         report.index = staged_name(stager, target)
         if log.retries:
             report.warnings.append(f"throttled or transient errors retried: {log.retries}")
@@ -339,6 +382,18 @@ class _Failed(StepFailed):
 
 def _time(value: Any) -> str | None:
     return rfc3339(value.astimezone(UTC)) if isinstance(value, datetime) else None
+
+
+def _download(body: Any, tmp: Path) -> tuple[int, str, str]:
+    """Stream an object's body into `tmp`: its size, MD5 and SHA-256."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    with tmp.open("wb") as out:
+        while chunk := body.read(CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return size, md5.hexdigest(), sha.hexdigest()
 
 
 def _sha256(path: Path) -> str:

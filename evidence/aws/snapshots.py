@@ -27,12 +27,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from core import faults
 from core.artifacts import TOOL_VERSION, collector, describe
 from core.errors import BadInput, BreachError, StepFailed
 from core.fsio import write_json
 from core.timeutil import rfc3339, utcnow
 from evidence.aws.calls import RetryLog
-from evidence.interface import ArtifactResult, FailedItem, Progress, Stager, staged_name
+from evidence.interface import (
+    ArtifactResult,
+    FailedItem,
+    Progress,
+    Stager,
+    commit_described,
+    hidden_twin,
+    remove_hidden,
+    staged_name,
+)
 
 if TYPE_CHECKING:
     from evidence.aws.settings import SnapshotSettings
@@ -550,7 +560,8 @@ class CloudSnapshots:
                 "the run journaled its intent but not its outcome: these are the snapshots"
                 " tagged with its run id as AWS had them when reconciled"
             )
-        write_json(target, record)
+        tmp = hidden_twin(target)
+        write_json(tmp, record)
         source = {
             "system": "aws",
             "account": identity.get("Account"),
@@ -559,10 +570,20 @@ class CloudSnapshots:
             "failed": len(failed),
             "complete": not failed and not any(s.to_json()["problems"] for s in snaps),
         }
-        describe(
-            target,
-            {"media_type": "application/json", "source": source, "collector": collector(COLLECTOR)},
-        )
+        try:  # the record and its sidecar, hidden until the step's journal entry
+            describe(
+                tmp,
+                {
+                    "media_type": "application/json",
+                    "source": source,
+                    "collector": collector(COLLECTOR),
+                },
+            )
+            faults.point("cloud-snapshot.recorded")
+        except BaseException:
+            remove_hidden(tmp)
+            raise
+        commit_described(stager, tmp, target)
         return staged_name(stager, target)
 
 
