@@ -235,3 +235,19 @@ def test_a_checked_append_still_refuses_a_last_line_with_bytes_after_the_entry(
     with pytest.raises(StepFailed) as raised:
         chain.append(path, {"what": "after"}, checked=True)
     assert raised.value.message == "last line is not a chain entry; refusing to append"
+
+
+def test_a_last_line_longer_than_the_first_read_still_links_and_repairs(tmp_path: Path) -> None:
+    """The last line is found from the end in growing reads (64 KiB first): an entry, or a torn
+    line, longer than that is read whole before the next append links to it or cuts it."""
+    path = _log(tmp_path, 1)
+    big = chain.append(path, {"what": "x" * 300_000})
+    after = chain.append(path, {"what": "after"})
+    assert after["prev"] == chain.line_hash(chain.canonical(big))
+    assert chain.verify(path) == (3, [])
+    whole = path.read_bytes()
+    path.write_bytes(whole + b"{" + b"y" * 300_000)
+    removed = chain.repair(path, lambda cut: {"repaired": len(cut)})
+    assert removed == b"{" + b"y" * 300_000
+    assert chain.entries(path)[-1]["repaired"] == 300_001
+    assert chain.verify(path) == (4, [])
