@@ -252,3 +252,17 @@ def test_the_signed_statement_is_indented_with_sorted_keys(
     envelope = json.loads((sealed.path / "statement.dsse.json").read_bytes())
     payload = base64.b64decode(envelope["payload"])
     assert payload == json.dumps(json.loads(payload), indent=2, sort_keys=True).encode()
+
+
+def test_a_disk_full_while_encrypting_is_named_and_leaves_no_partial_bundle(
+    keys: GeneratedKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(stream, "encrypt", disk_full)
+    out = tmp_path / "bundles" / "b"
+    with pytest.raises(StepFailed) as raised:
+        seal(_artifacts(tmp_path), out, _options(keys))
+    assert raised.value.message == f"disk full while writing {out}"
+    assert list((tmp_path / "bundles").iterdir()) == []
