@@ -251,3 +251,14 @@ def test_a_last_line_longer_than_the_first_read_still_links_and_repairs(tmp_path
     assert removed == b"{" + b"y" * 300_000
     assert chain.entries(path)[-1]["repaired"] == 300_001
     assert chain.verify(path) == (4, [])
+
+
+def test_a_log_that_is_only_a_torn_line_is_cut_whole(tmp_path: Path) -> None:
+    """A kill during the very first append leaves a log without any line end: all of it is the
+    torn line, and the repair entry becomes the log's first entry."""
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"seq":0,"what":"first')
+    assert chain.repair(path, lambda cut: {"repaired": cut.decode()}) == b'{"seq":0,"what":"first'
+    [entry] = chain.entries(path)
+    assert (entry["seq"], entry["prev"]) == (0, chain.GENESIS)
+    assert chain.verify(path) == (1, [])
