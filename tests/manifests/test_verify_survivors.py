@@ -46,3 +46,12 @@ def test_a_sealing_entry_whose_signature_is_not_an_object_is_reported(
     ok, _, problems = _checks(bundle, keys)["chain of custody"]
     assert ok is False
     assert "the sealing entry is signed by key None, not by the statement's signer" in problems
+
+
+def test_a_waived_signer_check_names_its_waiver(bundle: Path, keys: GeneratedKeys) -> None:
+    """Without a trusted sealer key and with `--waive signer` the check is not made: it says
+    which waiver let it pass, in the report a reader (and --json) gets."""
+    report = verify_bundle(bundle, load_trusted([], [], waive=["signer"]))
+    [signer] = [c for c in report.checks if c.name == "signer identity"]
+    assert (signer.ok, signer.waiver, signer.waived) == (None, "signer", True)
+    assert report.to_dict()["checks"][4]["waiver"] == "signer"
