@@ -262,3 +262,76 @@ def test_a_log_that_is_only_a_torn_line_is_cut_whole(tmp_path: Path) -> None:
     [entry] = chain.entries(path)
     assert (entry["seq"], entry["prev"]) == (0, chain.GENESIS)
     assert chain.verify(path) == (1, [])
+
+
+def test_append_creates_its_folders_and_syncs_the_folder_of_a_new_log_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(chain, "fsync_dir", synced.append)
+    path = tmp_path / "a" / "b" / "log.jsonl"
+    chain.append(path, {"what": "first"})
+    assert synced == [path.parent]  # the new name made durable
+    chain.append(path, {"what": "second"})
+    assert synced == [path.parent]  # later appends fsync the file only
+    assert chain.verify(path) == (2, [])
+
+
+def test_a_disk_full_append_is_named_and_leaves_the_log_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _log(tmp_path, 1)
+    before = path.read_bytes()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(StepFailed) as raised:
+        chain.append(path, {"what": "lost"})
+    assert raised.value.message == f"disk full while writing {path}"
+    assert path.read_bytes() == before
+
+
+def test_an_append_repairing_a_torn_line_signs_the_repair_entry(tmp_path: Path) -> None:
+    path = _log(tmp_path, 1)
+    path.write_bytes(path.read_bytes() + b"{")
+    chain.append(path, {"what": "next"}, _signed, repair=lambda cut: {"repaired": cut.decode()})
+    repaired, after = chain.entries(path)[1:]
+    assert repaired["repaired"] == "{" and "signature" in repaired and "signature" in after
+    assert chain.verify(path) == (3, [])
+
+
+def test_a_checked_append_trusts_its_caller_for_the_lines_before_the_last(
+    tmp_path: Path,
+) -> None:
+    """`checked`: the caller verified the chain under the lock its writers share, so a broken
+    middle line is not read again (an unchecked append refuses it)."""
+    path = _log(tmp_path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"not json\n" + lines[2])
+    with pytest.raises(StepFailed):
+        chain.append(path, {"what": "unchecked"})
+    assert chain.append(path, {"what": "checked"}, checked=True)["seq"] == 3
+
+
+def test_an_append_is_on_disk_when_the_process_dies_right_after_it(tmp_path: Path) -> None:
+    path = _log(tmp_path, 1)
+    script = (
+        "import sys; from pathlib import Path; from manifests import chain; "
+        "chain.append(Path(sys.argv[1]), {'what': 'kept'})"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "BREACH_FAULT": "journal.append.written",
+            "PYTHONPATH": str(Path(__file__).parents[2]),
+        },
+        check=False,
+    )
+    assert done.returncode == faults.KILLED_EXIT, done.stderr
+    assert chain.verify(path) == (2, [])
+    assert chain.entries(path)[-1]["what"] == "kept"

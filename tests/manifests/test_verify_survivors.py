@@ -9,6 +9,7 @@ from pathlib import Path
 
 from manifests import custody
 from manifests.keys import GeneratedKeys, keyid, load_public_key_file
+from manifests.trust import WAIVERS
 from manifests.verify import load_trusted, verify_bundle
 
 
@@ -54,4 +55,9 @@ def test_a_waived_signer_check_names_its_waiver(bundle: Path, keys: GeneratedKey
     report = verify_bundle(bundle, load_trusted([], [], waive=["signer"]))
     [signer] = [c for c in report.checks if c.name == "signer identity"]
     assert (signer.ok, signer.waiver, signer.waived) == (None, "signer", True)
+    signed_by = keyid(load_public_key_file(keys.signing_pub))
+    assert signer.detail == (
+        f"signed by key {signed_by}; NOT compared with a trusted sealer key ({WAIVERS['signer']}):"
+        " the signature is checked only against the key inside the bundle"
+    )
     assert report.to_dict()["checks"][4]["waiver"] == "signer"
