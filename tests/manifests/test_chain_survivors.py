@@ -335,3 +335,18 @@ def test_an_append_is_on_disk_when_the_process_dies_right_after_it(tmp_path: Pat
     assert done.returncode == faults.KILLED_EXIT, done.stderr
     assert chain.verify(path) == (2, [])
     assert chain.entries(path)[-1]["what"] == "kept"
+
+
+def test_check_counts_line_ends_across_a_log_longer_than_one_read(tmp_path: Path) -> None:
+    """check() counts complete lines in 1 MiB reads: a break far from the end of a larger log
+    is still a problem of a complete line, reported."""
+    path = tmp_path / "log.jsonl"
+    for n in range(30):
+        chain.append(path, {"what": f"{n}" + "x" * 50_000}, checked=True)
+    assert path.stat().st_size > 1 << 20
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[19] = b"not json\n"
+    path.write_bytes(b"".join(lines))
+    found, broken = chain.check(path)
+    assert len(found) == 29
+    assert [p.line for p in broken] == [20, 21]

@@ -61,3 +61,19 @@ def test_a_waived_signer_check_names_its_waiver(bundle: Path, keys: GeneratedKey
         " the signature is checked only against the key inside the bundle"
     )
     assert report.to_dict()["checks"][4]["waiver"] == "signer"
+
+
+def test_with_no_key_at_all_the_signature_is_not_checked_and_fails(
+    fresh_copy, keys: GeneratedKeys
+) -> None:
+    """The signer check waived and signer.pub.pem gone: no key is left to check the statement
+    with, which fails that check by name (never a crash on a missing key)."""
+    bundle = fresh_copy()
+    (bundle / "signer.pub.pem").unlink()
+    report = verify_bundle(bundle, load_trusted([], [], waive=["signer"]))
+    checks = {c.name: (c.ok, c.detail) for c in report.checks}
+    assert checks["signature over the statement"] == (
+        False,
+        "no key to check the signature with",
+    )
+    assert report.ok is False
