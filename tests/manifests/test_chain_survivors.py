@@ -350,3 +350,30 @@ def test_check_counts_line_ends_across_a_log_longer_than_one_read(tmp_path: Path
     found, broken = chain.check(path)
     assert len(found) == 29
     assert [p.line for p in broken] == [20, 21]
+
+
+def test_check_never_counts_a_torn_line_as_an_entry_even_when_it_parses(tmp_path: Path) -> None:
+    path = _log(tmp_path, 2)
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"what":"torn"}')  # a whole JSON object, but no line end
+    assert [e["what"] for e in chain.check(path)[0]] == ["step 0", "step 1"]
+    path.write_bytes(whole + b"{")  # a torn line that does not parse takes no entry with it
+    assert [e["what"] for e in chain.check(path)[0]] == ["step 0", "step 1"]
+
+
+def test_repair_refuses_a_log_broken_before_its_torn_line(tmp_path: Path) -> None:
+    path = _log(tmp_path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"not json\n" + lines[2] + b"{")
+    with pytest.raises(StepFailed, match="the chain breaks at line 2"):
+        chain.repair(path, lambda cut: {"repaired": cut.decode()})
+
+
+def test_an_append_without_repair_names_the_torn_log_exactly(tmp_path: Path) -> None:
+    path = _log(tmp_path, 1)
+    path.write_bytes(path.read_bytes() + b'{"se')
+    with pytest.raises(StepFailed) as raised:
+        chain.append(path, {"what": "next"})
+    assert raised.value.message == (
+        f"{path}: last line is torn (4 bytes without a line end); refusing to append"
+    )
