@@ -63,7 +63,7 @@ def _killed_and_rerun(
         assert rerun.exit_code == 0, (moment, rerun.stderr)
         assert hidden_leftovers(case) == [], (moment, hidden_leftovers(case))
         assert chain.verify(case / "journal" / "journal.jsonl")[1] == []
-        reruns.append((moment, case, caplog.text))
+        reruns.append((moment, case, caplog.text + rerun.stderr))  # the breach logger: stderr
     return reruns
 
 
