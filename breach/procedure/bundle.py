@@ -526,6 +526,7 @@ def _commit_seal(
     """The seal's one commit point: the journal entry naming the bundle (and the case.json that
     records it as the chain's head), then the bundle's rename into bundles/, then case.json."""
     sealed = dict(case.record.sealed)
+    # The case record artifacts come last; only staged artifacts are bookkept as sealed.
     for artifact, record in zip(artifacts, bundle.artifacts[: len(artifacts)], strict=True):
         sealed[str(artifact.name)] = {
             **_fingerprint(artifact),
