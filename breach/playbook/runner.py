@@ -40,7 +40,7 @@ COMMIT_RECORD = {
     "scope": "scope.compute",
     "seal": "evidence.seal",
     "bundle.push": "locker.push",
-    "incident.close": "incident.close",
+    "incident.close": "case.update",  # closing is the status change, journaled last
 }
 State = Literal["done", "already done", "reconciled", "failed", "blocked", "skipped", "planned"]
 
@@ -106,6 +106,7 @@ class Runner:
         started = rfc3339(utcnow())
         self._open_case()
         self._read_journal()
+        self._adopt_open_case()
         reports = []
         for n, step in enumerate(steps, 1):
             if self.progress:
@@ -306,11 +307,11 @@ class Runner:
                 self.outputs[step_id] = details.get("outputs") or {}
             elif step_id in self.states:
                 del self.states[step_id]
-        self._adopt_open_case()
 
     def _adopt_open_case(self) -> None:
         """A case opened by an interrupted run (killed before its `ok`) is the open step done."""
-        assert self.case is not None
+        if self.case is None:
+            return
         for step in self.playbook.steps:
             if step.kind == "incident.open" and self.states.get(step.id) != "done":
                 self._record(step, "reconciled", note=f"the case {self.case.id} was open")

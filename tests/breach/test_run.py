@@ -281,3 +281,20 @@ def test_a_step_run_alone_waits_for_what_it_needs_so_containment_waits_for_evide
     assert revoke["state"] == "blocked"
     assert "needs scope, which did not finish" in revoke["error"]
     assert not list((case / "receipts").glob("contain-*.json"))
+
+
+def test_a_case_opened_by_hand_is_adopted_by_a_run_but_not_by_a_dry_run(
+    breach, sandbox, tmp_path: Path
+) -> None:
+    book, case = small(tmp_path, "INC-HAND")
+    sets = small_sets("INC-HAND", sandbox)
+    opened = breach("incident", "open", "--id", "INC-HAND", "--severity", "P1", "--title", "t",
+                    "--case-dir", str(case))  # fmt: skip
+    assert opened.exit_code == 0, opened.stderr
+    before = Case.load(case).timeline()
+    planned = breach("run", str(book), "--case", str(case), *sets, "--dry-run", "--json")
+    assert planned.exit_code == 0, planned.stderr
+    assert Case.load(case).timeline() == before  # a dry run journals nothing
+    ran = breach("run", str(book), "--case", str(case), *sets, "--only", "export", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert ("open", "reconciled") in runner_entries(case)  # the run took the open case as done
