@@ -191,6 +191,7 @@ class CognitoUserSettings(CognitoPoolSettings):
 class PostgresRoleSettings(NoOptions):
     pg_needs: ClassVar[tuple[PgNeed, ...]] = (
         PgNeed(attribute="CREATEROLE", why="ALTER ROLE ... NOLOGIN"),
+        PgNeed(admin_of="targets", why="ALTER ROLE on PostgreSQL 16 and later"),
         PgNeed(member="pg_signal_backend", why="pg_terminate_backend of the role's backends"),
         PgNeed(member="pg_read_all_stats", why="read the backends' queries into the receipt"),
     )
@@ -310,6 +311,7 @@ class SecretsManagerSettings(AdapterSettings):
 class PostgresPasswordSettings(DestinationSettings):
     pg_needs: ClassVar[tuple[PgNeed, ...]] = (
         PgNeed(attribute="CREATEROLE", why="ALTER ROLE ... PASSWORD"),
+        PgNeed(admin_of="targets", why="ALTER ROLE on PostgreSQL 16 and later"),
         PgNeed("SELECT", on="pg_catalog.pg_authid", why="compare the stored verifier"),
     )
 

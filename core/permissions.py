@@ -45,6 +45,9 @@ class PgNeed:
     on: str | Callable[[Mapping[str, Any]], Any] = ""
     member: str = ""
     attribute: str = ""
+    # The setting naming roles the step alters: from PostgreSQL 16 on, CREATEROLE alone may
+    # alter only roles it holds ADMIN OPTION on (`GRANT <role> TO ... WITH ADMIN OPTION`).
+    admin_of: str = ""
     why: str = ""
     when: str | None = None
 

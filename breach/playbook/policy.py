@@ -44,6 +44,7 @@ class Grant(BaseModel):
     table: str | None = Field(default=None, description="TABLE s.t or ALL TABLES IN SCHEMA s")
     schema_name: str | None = None
     member: str | None = None
+    admin: bool = Field(default=False, description="the membership WITH ADMIN OPTION")
     attribute: str | None = None
     why: str = ""
 
@@ -93,6 +94,9 @@ class PlaybookPolicy(BaseModel):
                     privileges, steps = tables.setdefault(grant.table, (set(), []))
                     privileges.update(grant.privileges)
                     steps.append(step.step)
+                elif grant.member and grant.admin:
+                    line = f"GRANT {_identifier(grant.member)} TO {role} WITH ADMIN OPTION;"
+                    lines.setdefault(line, []).append(step.step)
                 elif grant.member:
                     lines.setdefault(f"GRANT {grant.member} TO {role};", []).append(step.step)
                 elif grant.attribute:
@@ -194,7 +198,8 @@ def _declarations(step: Step, settings: dict[str, Any]) -> list[tuple[Declared, 
 
         adapter = settings_type(kind.fixed["action"], str(settings.get("adapter", "")))
         options = settings.get("options") or {}
-        return [(_of(adapter), {**_defaults(adapter), **options})]
+        values = {**_defaults(adapter), **options, "targets": settings.get("targets")}
+        return [(_of(adapter), values)]
     found = DECLARED_BY.get(step.kind)
     if found is None:
         return []
@@ -393,6 +398,13 @@ def _resource(template: str, values: Mapping[str, Any], target: str) -> str:
 
 def _grants(need: PgNeed, values: Mapping[str, Any], policy: StepPolicy) -> list[Grant]:
     """The need as grants: one per table it names (a list of tables, or none: all of a schema)."""
+    if need.admin_of:
+        named = values.get(need.admin_of)
+        roles = named if isinstance(named, list) else [named]
+        if not roles or any(r in (None, UNKNOWN, "") for r in roles):
+            policy.notes.append(f"ADMIN OPTION on the roles not named: {need.why}")
+            return []
+        return [Grant(member=str(r), admin=True, why=need.why) for r in roles]
     if not need.privilege:
         return [Grant(member=need.member or None, attribute=need.attribute or None, why=need.why)]
     privileges = [p.strip() for p in need.privilege.split(",")]

@@ -51,6 +51,8 @@ INPUTS = {
     "iam_user": "svc-reporting",
     "iam_role": "app-reporting",
     "new_key_destination": "secretsmanager:ir/{target}",
+    "database_roles": "svc_reporting",
+    "role": "svc_reporting",
 }
 
 

@@ -118,8 +118,11 @@ TAKEN = [
     ("public.customers", "", "snapshot", "permission denied for table public.customers"),
     ("SELECT, DELETE", "SELECT", "revoke-sessions", "permission denied for table sessions"),
     ("CREATEROLE", "", "disable-role", "postgresql: permission denied"),
-    ("pg_signal_backend", "", "disable-role", "member of pg_signal_backend"),
 ]
+# pg_signal_backend is not here either: the ADMIN OPTION grant on the named role (which
+# PostgreSQL 16 and later require for ALTER ROLE) makes the responder a member of that role,
+# and a member may end its backends; pg_signal_backend is what a role not named in advance
+# (targets from scope) needs.
 
 
 @pytest.mark.parametrize(("held", "instead", "step", "saying"), TAKEN)

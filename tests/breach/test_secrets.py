@@ -77,14 +77,15 @@ def dsn_forms(pg_dsn: str, role: str) -> dict[str, tuple[str, dict[str, str]]]:
     params = conninfo_to_dict(pg_dsn)
     host, port, db = params.get("host", "127.0.0.1"), params.get("port", "5432"), params["dbname"]
     secret = quote(PASSWORD, safe="")
+    at = quote(host, safe="")  # a socket folder (the embedded server) is percent-encoded in a URL
     return {
-        "url": (f"postgresql://{role}:{secret}@{host}:{port}/{db}", {}),
+        "url": (f"postgresql://{role}:{secret}@{at}:{port}/{db}", {}),
         "key/value": (
             make_conninfo(host=host, port=port, dbname=db, user=role, password=PASSWORD),
             {},
         ),
-        "multi-host url": (f"postgresql://{role}:{secret}@{host}:{port},localhost:{port}/{db}", {}),
-        "PGPASSWORD": (f"postgresql://{role}@{host}:{port}/{db}", {"PGPASSWORD": PASSWORD}),
+        "multi-host url": (f"postgresql://{role}:{secret}@{at}:{port},localhost:{port}/{db}", {}),
+        "PGPASSWORD": (f"postgresql://{role}@{at}:{port}/{db}", {"PGPASSWORD": PASSWORD}),
     }
 
 
