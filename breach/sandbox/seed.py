@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.timeutil import rfc3339
+from core.timeutil import rfc3339, utcnow
 
 ACCOUNT = "123456789012"  # moto's account
 REGION = "us-east-1"
@@ -131,7 +132,8 @@ def seed_aws(endpoint: str, now: datetime) -> dict[str, str]:
 
     iam = client("iam")
     iam.create_user(UserName=IAM_USER)
-    key_id = iam.create_access_key(UserName=IAM_USER)["AccessKey"]["AccessKeyId"]
+    stolen = iam.create_access_key(UserName=IAM_USER)["AccessKey"]
+    key_id = stolen["AccessKeyId"]
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
              "Principal": {"Service": "ec2.amazonaws.com"}}]}  # fmt: skip
     iam.create_role(RoleName=IAM_ROLE, AssumeRolePolicyDocument=json.dumps(trust))
@@ -148,7 +150,17 @@ def seed_aws(endpoint: str, now: datetime) -> dict[str, str]:
     s3.create_bucket(Bucket=EXPORTS_BUCKET)
     for key, body in trail_objects(key_id, now):
         s3.put_object(Bucket=TRAIL_BUCKET, Key=key, Body=body)
+    _outlive_second(stolen["CreateDate"])
     return {"access_key_id": key_id, "kms_key": kms_key, "user_pool_id": pool}
+
+
+def _outlive_second(created: datetime) -> None:
+    """Return only once the clock has left the second the stolen key was made in: IAM dates are
+    whole seconds, and a case opened in that same second would take the key for one already
+    rotated since the case opened, and leave it active."""
+    left = (created.replace(microsecond=0) + timedelta(seconds=1) - utcnow()).total_seconds()
+    if left > 0:
+        time.sleep(left)
 
 
 def trail_objects(access_key_id: str, now: datetime) -> list[tuple[str, bytes]]:
