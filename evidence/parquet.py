@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -38,11 +38,13 @@ DICTIONARY_MAX_RATIO = 0.5
 
 EPOCH = datetime(1970, 1, 1)
 
-Router = Callable[[pa.RecordBatch], Iterator[tuple[str, pa.RecordBatch]]]
+# A batch, or a table of several batches written as one row group without concatenating them.
+Rows: TypeAlias = pa.RecordBatch | pa.Table
+Router = Callable[[Rows], Iterator[tuple[str, Rows]]]
 
 
 def single_file(relpath: str) -> Router:
-    def route(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.RecordBatch]]:
+    def route(batch: Rows) -> Iterator[tuple[str, Rows]]:
         yield relpath, batch
 
     return route
@@ -51,7 +53,7 @@ def single_file(relpath: str) -> Router:
 def by_day(column: str, file_name: str = "part-0000.parquet") -> Router:
     """Hive-style `day=YYYY-MM-DD/` partitions of a timestamp column, in UTC."""
 
-    def route(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.RecordBatch]]:
+    def route(batch: Rows) -> Iterator[tuple[str, Rows]]:
         days = pc.cast(batch.column(column), pa.date32())
         distinct = pc.unique(days)
         if len(distinct) == 1:
@@ -99,7 +101,7 @@ class ParquetSink:
         self.stats = SinkStats()
         self._writers: dict[str, tuple[str, pq.ParquetWriter]] = {}  # route -> (file, writer)
         self._parts: dict[str, int] = {}  # route -> files closed so far
-        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(QUEUE_BATCHES)
+        self._queue: queue.Queue[Rows | None] = queue.Queue(QUEUE_BATCHES)
         self._error: BaseException | None = None
         self._failed = threading.Event()
         self._oldest: Any = None  # raw values of the time column, see raw_value()
@@ -109,7 +111,7 @@ class ParquetSink:
         self._thread.start()
 
     # -- producer side -----------------------------------------------------------------------
-    def put(self, batch: pa.RecordBatch | None) -> None:
+    def put(self, batch: Rows | None) -> None:
         """Queue a batch (None: no more); waits while the queue is full, fails if the writer did."""
         while not self._failed.is_set():
             try:
@@ -154,7 +156,7 @@ class ParquetSink:
             self._error = exc
             self._failed.set()
 
-    def _write(self, batch: pa.RecordBatch) -> None:
+    def _write(self, batch: Rows) -> None:
         if batch.num_rows == 0:
             return
         if self.dictionary_columns is None:
@@ -165,11 +167,11 @@ class ParquetSink:
                 if route in self._writers:  # move it last: the most recently written
                     self._writers[route] = self._writers.pop(route)
                 path, writer = self._writers.get(route) or self._open(route)
-                writer.write_batch(part)
+                writer.write(part)
                 self.stats.files[path] = self.stats.files.get(path, 0) + part.num_rows
         self.stats.rows += batch.num_rows
 
-    def _track_time(self, batch: pa.RecordBatch) -> None:
+    def _track_time(self, batch: Rows) -> None:
         """Oldest and newest event, compared as the column's raw values (see time_value)."""
         if not self.time_column:
             return
@@ -245,7 +247,7 @@ def nth_part(route: str, index: int) -> str:
     return f"{stem}-{index:04d}{dot}{suffix}"
 
 
-def dictionary_candidates(batch: pa.RecordBatch) -> list[str]:
+def dictionary_candidates(batch: Rows) -> list[str]:
     """Columns worth dictionary-encoding, judged on a first batch: few distinct values."""
     chosen = []
     for name, column in zip(batch.schema.names, batch.columns, strict=True):

@@ -164,10 +164,8 @@ class Accumulator:
             self.flush()
 
     def flush(self) -> None:
-        if self.parts:
-            table = pa.Table.from_batches(self.parts, schema=records.SCHEMA).combine_chunks()
-            for batch in table.to_batches():
-                self.sink.put(batch)
+        if self.parts:  # one row group, its batches never concatenated (a copy of every record)
+            self.sink.put(pa.Table.from_batches(self.parts, schema=records.SCHEMA))
         self.parts, self.rows = [], 0
 
 

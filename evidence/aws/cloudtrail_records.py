@@ -340,18 +340,27 @@ def to_batch(
     arrays.append(_text_column([r[1] for r in rows]))
     arrays.append(pa.array([log_object] * len(rows), pa.string()))
     arrays.append(pa.array(range(len(rows)), pa.int32()))
-    batch = pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
-    low = pa.scalar(_micros(since), TIME)
-    high = pa.scalar(_micros(until), TIME)
+    return _in_window(pa.RecordBatch.from_arrays(arrays, schema=SCHEMA), stamps, since, until)
+
+
+def _in_window(
+    batch: pa.RecordBatch, stamps: pa.Array, since: datetime, until: datetime
+) -> pa.RecordBatch:
+    """The rows whose time is in [since, until); the batch itself when all are (most objects:
+    a filter copies every record's JSON)."""
+    low, high = pa.scalar(_micros(since), TIME), pa.scalar(_micros(until), TIME)
     mask = pc.and_(pc.greater_equal(stamps, low), pc.less(stamps, high))
+    if mask.null_count == 0 and pc.all(mask).as_py():
+        return batch
     return batch.filter(mask)
 
 
-def _text_column(texts: list[Any]) -> pa.Array:
+def _text_column(texts: list[Any], joined: bytes | None = None) -> pa.Array:
     """The records' JSON as one string array, built from their bytes in one copy (a list of
-    Python strings would cost ten times as much); invalid UTF-8 is replaced, never dropped."""
+    Python strings would cost ten times as much), or none when `joined` already holds them back
+    to back; invalid UTF-8 is replaced, never dropped."""
     raws = [t.encode("utf-8", "surrogatepass") if isinstance(t, str) else t for t in texts]
-    data = b"".join(raws)
+    data = b"".join(raws) if joined is None else joined
     if len(data) >= 2**31:  # past int32 offsets: the slow, safe way
         return pa.array([bytes(r).decode("utf-8", "replace") for r in raws], pa.string())
     offsets = pa.array(list(accumulate((len(r) for r in raws), initial=0)), pa.int32())
@@ -467,13 +476,13 @@ def _arrow_batch(
 
     if not raws:
         return None
-    lines = b"\n".join(raws)
-    if lines.count(b"\n") != len(raws) - 1:  # a record spread over lines: not NDJSON
-        return None
+    # The records back to back: one block the reader parses object after object (no newlines
+    # needed), and the `record` column's bytes as they are.
+    data = b"".join(raws)
     options = pj.ParseOptions(explicit_schema=_READ_SCHEMA, unexpected_field_behavior="ignore")
-    reading = pj.ReadOptions(use_threads=False, block_size=max(len(lines) + 1, 1 << 20))
+    reading = pj.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 20))
     try:
-        table = pj.read_json(io.BytesIO(lines), read_options=reading, parse_options=options)
+        table = pj.read_json(io.BytesIO(data), read_options=reading, parse_options=options)
         if table.num_rows != len(raws):
             return None
         t = table.combine_chunks().to_batches()[0]
@@ -532,10 +541,8 @@ def _arrow_batch(
         field("requestParameters", "bucketName"),
         field("requestParameters", "key"),
         resources,
-        _text_column(raws),
+        _text_column(raws, data),
         pa.array([log_object] * len(raws), pa.string()),
         pa.array(range(len(raws)), pa.int32()),
     ]
-    batch = pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
-    low, high = pa.scalar(_micros(since), TIME), pa.scalar(_micros(until), TIME)
-    return batch.filter(pc.and_(pc.greater_equal(stamps, low), pc.less(stamps, high)))
+    return _in_window(pa.RecordBatch.from_arrays(arrays, schema=SCHEMA), stamps, since, until)

@@ -458,6 +458,17 @@ def test_arrow_reader_and_per_record_path_agree() -> None:
                                 None) is None  # fmt: skip
     batch, count = records.object_batch(odd, "k", since, until)
     assert count == 1 and batch.column("read_only").to_pylist() == [True]
-    pretty = json.dumps({"Records": [record("root", START)]}, indent=2).encode()
-    batch, count = records.object_batch(pretty, "k", since, until)  # not NDJSON: per record
-    assert count == 1 and batch.column("identity_type").to_pylist() == ["Root"]
+    # Records over several lines, back to back in one block: still the C++ reader, and the
+    # record column is each record's text as written, line ends and all.
+    pretty = json.dumps({"Records": [record("root", START), record("s3-data", START)]}, indent=2)
+    raws = records._object_decoder.decode(pretty.encode()).Records
+    arrow = records._arrow_batch(raws, "k", since, until, None)
+    assert arrow is not None and arrow.column("identity_type").to_pylist() == ["Root", "IAMUser"]
+    assert arrow.column("record").to_pylist() == [bytes(r).decode() for r in raws]
+    assert "\n" in arrow.column("record")[0].as_py()
+    # A record that is not an object: the per-record path, which reads it as an empty record.
+    mixed = json.dumps({"Records": [record("root", START), 7]}).encode()
+    mixed_raws = records._object_decoder.decode(mixed).Records
+    assert records._arrow_batch(mixed_raws, "k", since, until, None) is None
+    batch, count = records.object_batch(mixed, "k", since, until)
+    assert count == 2 and batch.column("identity_type").to_pylist() == ["Root"]
