@@ -39,4 +39,15 @@ def parse(data: bytes, *, source: str) -> tuple[str, bytes, list[dict[str, str]]
         raise BadInput(f"{source} is not a DSSE envelope ({type(exc).__name__})") from None
     if not isinstance(payload_type, str) or not isinstance(signatures, list) or not signatures:
         raise BadInput(f"{source} is not a DSSE envelope (no signatures)")
+    if not all(_is_signature(s) for s in signatures):  # a hostile envelope: never a crash later
+        raise BadInput(f"{source} is not a DSSE envelope (a signature is not a keyid and a sig)")
     return payload_type, payload, signatures
+
+
+def _is_signature(entry: object) -> bool:
+    """{"sig": text[, "keyid": text]}: what DSSE's signatures hold (keyid is optional)."""
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("sig"), str)
+        and isinstance(entry.get("keyid", ""), str)
+    )

@@ -416,6 +416,10 @@ def _check_custodians(ctx: _Context) -> Check:
     found = standings(chain.entries(log), sealer, ctx.trust.custodians)
     if any(s.role == "invalid" for s in found):
         return Check(name, None, "not judged: an entry's signature is bad (chain of custody)")
+    if not found or found[0].role != "sealer":
+        return Check(
+            name, None, "not judged: the log does not open with the sealing (chain of custody)"
+        )
     outside = [s for s in found if s.role == "outside"]
     custodians = sorted({str(s.keyid) for s in found if s.role == "custodian"})
     if not outside:

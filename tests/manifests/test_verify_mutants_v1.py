@@ -144,11 +144,16 @@ def test_an_empty_custody_log_has_no_sealing_entry_and_fails_by_name(
 ) -> None:
     bundle = fresh_copy()
     (bundle / custody.CUSTODY_FILE).write_bytes(b"")
-    assert _check(_report(bundle, keys), CUSTODY) == Check(
+    report = _report(bundle, keys)
+    assert _check(report, CUSTODY) == Check(
         CUSTODY,
         False,
         "custody log problems in custody.jsonl",
         ["the first entry is not the sealing of this bundle"],
+    )
+    # ...and the signers check does not claim a sealing that is not there.
+    assert _check(report, SIGNERS) == Check(
+        SIGNERS, None, "not judged: the log does not open with the sealing (chain of custody)"
     )
 
 
@@ -162,11 +167,15 @@ def test_a_log_that_opens_with_another_event_than_the_sealing_fails_custody(
     (bundle / custody.CUSTODY_FILE).unlink()
     signer = local_signer(keys.signing_key)
     custody.record(bundle, "accessed", signer, who="sealer", details=details)
-    assert _check(_report(bundle, keys), CUSTODY) == Check(
+    report = _report(bundle, keys)
+    assert _check(report, CUSTODY) == Check(
         CUSTODY,
         False,
         "custody log problems in custody.jsonl",
         ["the first entry is not the sealing of this bundle"],
+    )
+    assert _check(report, SIGNERS) == Check(
+        SIGNERS, None, "not judged: the log does not open with the sealing (chain of custody)"
     )
 
 

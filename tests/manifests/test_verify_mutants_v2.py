@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from manifests import bagit, dsse
 from manifests.keys import GeneratedKeys, keyid, load_public_key_file
 from manifests.seal import ENVELOPE
@@ -127,19 +129,27 @@ def test_a_signature_with_a_character_outside_base64_does_not_verify(
     )
 
 
-def test_a_signature_entry_without_a_sig_does_not_verify_and_does_not_crash(
-    fresh_copy: Callable[[], Path], keys: GeneratedKeys
+@pytest.mark.parametrize(
+    "entry",
+    [{"keyid": "k"}, "x", None, {"keyid": 5, "sig": "c2ln"}, {"keyid": "k", "sig": 7}],
+    ids=["no sig", "a string", "null", "a number for keyid", "a number for sig"],
+)
+def test_a_hostile_signature_entry_fails_the_signature_check_and_never_crashes_verify(
+    fresh_copy: Callable[[], Path], keys: GeneratedKeys, entry: Any
 ) -> None:
+    """Every check still reports (the envelope's shape is refused where it is read), where a
+    signature entry that is not an object of texts once stopped verify with an internal error."""
     bundle = fresh_copy()
-    _set_signatures(bundle, lambda s: s.pop("sig"))
+    envelope = _envelope(bundle)
+    envelope["signatures"] = [entry]
+    (bundle / ENVELOPE).write_text(json.dumps(envelope))
     report = verify_bundle(bundle, _pinned(keys))
     checks = {c.name: (c.ok, c.detail) for c in report.checks}
     assert checks[SIGNATURE] == (
         False,
-        "the signature does not match the statement in statement.dsse.json under any trusted "
-        "key: the statement or signature was altered",
+        "statement.dsse.json is not a DSSE envelope (a signature is not a keyid and a sig)",
     )
-    assert report.ok is False
+    assert report.ok is False and len(report.checks) == 10
 
 
 def test_a_validly_signed_statement_that_is_not_json_fails_the_signature_check(
