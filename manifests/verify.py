@@ -98,10 +98,15 @@ def verify_bundle(bag: Path, trust: Trust) -> Report:
     steps += (_check_signature, _check_subjects, _check_chain_link, _check_custody)
     steps += (_check_custodians,)
     checks = [_run(step, ctx) for step in steps]
-    bundle_id = None
-    if ctx.statement:
-        bundle_id = ctx.statement.get("predicate", {}).get("bundle", {}).get("id")
-    return Report(str(bag), bundle_id, checks)
+    bundle_id = _bundle_section(ctx.statement).get("id")
+    return Report(str(bag), bundle_id if isinstance(bundle_id, str) else None, checks)
+
+
+def _bundle_section(statement: dict[str, Any] | None) -> dict[str, Any]:
+    """The statement's predicate.bundle; {} where a statement, signed but hostile, has none."""
+    predicate = (statement or {}).get("predicate")
+    section = predicate.get("bundle") if isinstance(predicate, dict) else None
+    return section if isinstance(section, dict) else {}
 
 
 CHECK_NAMES = {
@@ -348,9 +353,15 @@ def _check_chain_link(ctx: _Context) -> Check:
     name = "link to the previous bundle"
     if ctx.statement is None:
         return Check(name, None, "no valid statement to read the link from")
-    previous = ctx.statement.get("predicate", {}).get("bundle", {}).get("previous")
-    if not previous:
+    previous = _bundle_section(ctx.statement).get("previous")
+    if previous is None:
         return Check(name, True, "first bundle of its case (no previous bundle)")
+    if not (
+        isinstance(previous, dict)
+        and isinstance(previous.get("id"), str)
+        and isinstance(previous.get("envelope_sha256"), str)
+    ):
+        return Check(name, False, "the statement's link to the previous bundle is malformed")
     try:
         envelope = read_regular(ctx.bag.parent, f"{previous['id']}/{ENVELOPE}", LARGE)
     except (FileNotFoundError, NotADirectoryError):

@@ -207,3 +207,55 @@ def test_a_sealed_bundle_reports_the_id_it_was_sealed_under(
     assert bundle_id is not None and bundle_id.startswith("INC-1-")
     shutil.rmtree(bundle / "data" / "logs")  # tampering does not change whose bundle it is
     assert _report(bundle, keys).bundle_id == bundle_id
+
+
+LINK = "link to the previous bundle"
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """Set statement[a][b]... = value for path 'a.b...'."""
+
+    def change(statement: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        where = statement
+        for part in parents:
+            where = where[part]
+        where[last] = value
+
+    return change
+
+
+FIRST = Check(LINK, True, "first bundle of its case (no previous bundle)")
+MALFORMED = Check(LINK, False, "the statement's link to the previous bundle is malformed")
+
+
+@pytest.mark.parametrize(
+    ("change", "has_id", "link"),
+    [
+        pytest.param(_set("predicate", "x"), False, FIRST, id="predicate a text"),
+        pytest.param(_set("predicate.bundle", None), False, FIRST, id="bundle null"),
+        pytest.param(_set("predicate.bundle.id", 7), False, FIRST, id="id a number"),
+        pytest.param(_set("predicate.bundle.previous", "x"), True, MALFORMED, id="previous text"),
+        pytest.param(_set("predicate.bundle.previous", {"id": "a"}), True, MALFORMED, id="no sha"),
+        pytest.param(
+            _set("predicate.bundle.previous", False), True, MALFORMED, id="previous false"
+        ),
+    ],
+)
+def test_a_signed_statement_of_the_wrong_shape_fails_its_check_and_never_stops_verify(
+    fresh_copy: Callable[[], Path],
+    keys: GeneratedKeys,
+    change: Callable[[dict[str, Any]], None],
+    has_id: bool,
+    link: Check,
+) -> None:
+    """A statement signed by a key verify accepts (with the signer check waived, the one in the
+    bundle: anyone's) but shaped by an attacker: every check still reports, the bundle id is
+    null unless it is a text, and a malformed link to the previous bundle fails its check."""
+    bundle = fresh_copy()
+    _resign_statement(bundle, keys, change)
+    report = _report(bundle, keys)
+    assert len(report.checks) == 10
+    assert isinstance(report.to_dict()["bundle_id"], str) is has_id
+    [found] = [c for c in report.checks if c.name == LINK]
+    assert found == link
