@@ -377,3 +377,46 @@ def test_an_append_without_repair_names_the_torn_log_exactly(tmp_path: Path) -> 
     assert raised.value.message == (
         f"{path}: last line is torn (4 bytes without a line end); refusing to append"
     )
+
+
+def test_a_broken_chain_refuses_the_append_with_where_to_compare_it(tmp_path: Path) -> None:
+    """The refusal names the first break and tells the responder what to check it against."""
+    path = _log(tmp_path, 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[2])  # the middle entry removed
+    with pytest.raises(StepFailed) as raised:
+        chain.append(path, {"what": "after"})
+    assert raised.value.message == (
+        f"{path}: the chain breaks at line 2 (has seq 2, expected 1); refusing to append"
+    )
+    assert raised.value.hint == "compare the log with the heads signed in the case's bundles"
+
+
+def test_a_failed_write_whose_cut_back_fails_too_still_reports_the_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills mid-entry and the truncation that would undo it fails as well: the
+    responder is told the disk is full (the first error), not about the second."""
+    path = _log(tmp_path, 1)
+
+    def disk_full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    monkeypatch.setattr(os, "ftruncate", disk_full)
+    with pytest.raises(StepFailed) as raised:
+        chain.append(path, {"what": "lost"})
+    assert raised.value.message == f"disk full while writing {path}"
+
+
+def test_an_over_long_line_is_one_problem_and_is_read_as_an_empty_line(tmp_path: Path) -> None:
+    """A line longer than chain.LINE is never held in memory: it is reported as no entry, and
+    the next entry is linked against the empty line read in its place (so a forged successor
+    of an over-long line is judged by the same rule whatever the line held)."""
+    path = _log(tmp_path, 1)
+    forged = {"what": "after", "seq": 2, "prev": chain.line_hash(b"")}
+    path.write_bytes(
+        path.read_bytes() + b"x" * (chain.LINE + 1) + b"\n" + chain.canonical(forged) + b"\n"
+    )
+    assert [line for _, line, _ in chain.read(path)][1] == b""
+    assert chain.verify(path) == (3, [ChainProblem(2, "is not a valid JSON entry")])
