@@ -86,7 +86,8 @@ def run_command(playbook: Path, case: Path, sets: tuple[str, ...], dry_run: bool
 
 class StepLines:
     """One line per step as it ends; on a terminal also a live line for the step running, with
-    its rows (evidence) or bytes (seal, push) and the time it has taken."""
+    its rows (evidence) or bytes (seal, push), the time it has taken and, where the step knows
+    its total (the bytes to seal, an export's estimated rows), a bar and the time left."""
 
     def __init__(self, err: Console) -> None:
         self.err = err
@@ -96,14 +97,23 @@ class StepLines:
     def start(self, step: Any, n: int, total: int) -> None:
         if not self.err.is_terminal:
             return
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         unit = "bytes" if step.kind in ("seal", "bundle.push") else "rows"
         self.live = Progress(
             SpinnerColumn(),
             TextColumn(f"[{n}/{total}] {safe(step.id)} ({step.kind})"),
+            BarColumn(),  # pulses until the step says its total
             TextColumn(f"{{task.completed:,.0f}} {unit}"),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),  # "-:--:--" until then
             console=self.err,
             transient=True,
         )
@@ -113,6 +123,10 @@ class StepLines:
     def advance(self, amount: int) -> None:
         if self.live is not None:
             self.live.advance(self.task, amount)
+
+    def expect(self, total: int) -> None:
+        if self.live is not None:
+            self.live.update(self.task, total=total)
 
     def end(self, step: Any, n: int, total: int) -> None:
         if self.live is not None:

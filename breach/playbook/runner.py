@@ -52,6 +52,9 @@ class RunProgress(Protocol):
 
     def advance(self, amount: int) -> None: ...
 
+    def expect(self, total: int) -> None:
+        """The step's total (bytes to seal, rows an export's planner estimates), when known."""
+
     def end(self, report: StepReport, n: int, total: int) -> None: ...
 
 
@@ -161,7 +164,7 @@ class Runner:
             settings = self._settings(step)
             self._journal(step, "started")
             faults.point("run.step-started")
-            result = _call(step, settings, self.progress.advance if self.progress else None)
+            result = _call(step, settings, self.progress)
             faults.point("run.step-returned")
         except BreachError as exc:
             return self._record(
@@ -364,16 +367,31 @@ class Runner:
 
 
 # -- calling a step and reading its result -----------------------------------------------------
-def _call(step: Step, settings: BaseModel, advance: Any) -> BaseModel:
-    """Call the step; where it reports progress (rows, bytes), pass each amount to `advance`."""
+def _call(step: Step, settings: BaseModel, progress: RunProgress | None) -> BaseModel:
+    """Call the step; where it reports progress (rows, bytes, and what it expects in all: see
+    core.progress), pass them on to the run's progress."""
     module, name = step.step_kind.call.split(":")
     function = getattr(importlib.import_module(module), name)
-    if advance is not None and "progress" in inspect.signature(function).parameters:
-        result = function(settings, progress=lambda *args: advance(int(args[-1])))
+    if progress is not None and "progress" in inspect.signature(function).parameters:
+        result = function(settings, progress=_Relay(progress))
     else:
         result = function(settings)
     assert isinstance(result, BaseModel)
     return result
+
+
+class _Relay:
+    """A step's progress callback (its last argument is the amount just done; `expect(total)`
+    first where the step knows its total) feeding the run's progress."""
+
+    def __init__(self, progress: RunProgress) -> None:
+        self.progress = progress
+
+    def __call__(self, *args: Any) -> None:
+        self.progress.advance(int(args[-1]))
+
+    def expect(self, total: int) -> None:
+        self.progress.expect(total)
 
 
 def _problems(result: BaseModel) -> list[str]:
