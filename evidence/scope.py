@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +35,9 @@ from core.records import ScopeRecord
 from core.timeutil import parse_rfc3339, rfc3339
 from evidence.interface import PARQUET_MEDIA_TYPE, DirStager, Stager, staged_name
 from evidence.parquet import commit_file
+
+if TYPE_CHECKING:  # imported where used: scope of a case without cloud logs never loads it
+    from evidence.aws.cloudtrail_scope import CloudTally
 
 COLLECTOR = "evidence.scope"
 AFFECTED_USERS = "scope/affected-users.parquet"
@@ -430,8 +433,9 @@ def compute_scope(stager: Stager, indicators: Indicators) -> ScopeResult:
         records_touched=len(tally.records) if tally.records or not tally.no_record else None,
         affected_users=users.num_rows if tally.users or not tally.no_subject else None,
         affected_users_artifact=AFFECTED_USERS,
-        first_seen=tally.first_seen,
-        last_seen=tally.last_seen,
+        # the attacker's period: the audit log's matching events and the cloud's together
+        first_seen=min(seen) if (seen := _seen(tally, cloud)) else None,
+        last_seen=max(seen) if seen else None,
         columns=table_columns(stager.staging, list(tally.tables)),
         uncounted=tally.uncounted(),
     )
@@ -477,6 +481,10 @@ def actors_table(principals: Counter[str], cloud: dict[str, Any] | None) -> pa.T
             "events": pa.array([events[n] for n in names], pa.int64()),
         }
     )
+
+
+def _seen(tally: Tally, cloud: CloudTally) -> list[datetime]:
+    return [at for at in (tally.first_seen, tally.last_seen) if at] + cloud.span()
 
 
 def _cloud_actors(summary: dict[str, Any] | None) -> set[str]:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from core.artifacts import META_SUFFIX
 from core.fsio import read_json
-from core.timeutil import rfc3339
+from core.timeutil import parse_rfc3339, rfc3339
 
 ACTOR_COLUMNS = ("access_key_id", "identity_arn", "principal_id", "user_name", "session_issuer_arn")
 CLOUDTRAIL_COLUMNS = [
@@ -164,6 +164,14 @@ class CloudTally:
                          "actor": actor, "call": call, "error_code": row["error_code"],
                          "error_message": row["error_message"], "source_ip": row["source_ip"]}
                     )  # fmt: skip
+
+    def span(self) -> list[datetime]:
+        """When the attacker was seen in the cloud: each actor's first and last CloudTrail
+        event, each flow log's first and last matching flow."""
+        moments = [at for s in self.actors.values() for at in (s.first, s.last) if at]
+        for flows in self.flows.values():
+            moments += [parse_rfc3339(flows[k]) for k in ("first_seen", "last_seen") if flows[k]]
+        return moments
 
     def summary(self) -> dict[str, Any]:
         def top(counter: Counter[str]) -> dict[str, int]:

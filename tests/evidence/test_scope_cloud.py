@@ -97,6 +97,8 @@ def test_access_key_scope(tmp_path: Path) -> None:
     assert events.num_rows == 18 and set(events.column("access_key_id").to_pylist()) == {KEY_ID}
     stored = json.loads((case.root / "case.json").read_text())["scope"]
     assert MALLORY in stored["principals"]
+    # the attacker's period (a notice's "period of the breach") is the cloud's too
+    assert (stored["first_seen"], stored["last_seen"]) == (first, last)
 
 
 def test_arn_role_and_ip_scope_with_flows(tmp_path: Path) -> None:
@@ -115,6 +117,12 @@ def test_arn_role_and_ip_scope_with_flows(tmp_path: Path) -> None:
     assert flows["actions"] == {"ACCEPT": 1, "REJECT": 1}
     assert flows["peers"] == {"10.0.1.5": 2}
     assert flows["first_seen"] == "2026-11-01T00:10:00Z"
+    # the period spans the flows and the CloudTrail events of the address
+    stored = json.loads((case.root / "case.json").read_text())["scope"]
+    trail_firsts = [a["first_seen"] for a in cloud["actors"].values()]
+    trail_lasts = [a["last_seen"] for a in cloud["actors"].values()]
+    assert stored["first_seen"] == min([*trail_firsts, "2026-11-01T00:10:00Z"])
+    assert stored["last_seen"] == max(trail_lasts) > "2026-11-01T00:14:00Z"
 
 
 def test_nothing_matched_and_nothing_staged(tmp_path: Path) -> None:
