@@ -23,7 +23,6 @@ again after an interruption, it uploads only what the store does not hold, verif
 from __future__ import annotations
 
 import base64
-import json
 import re
 import shutil
 import tempfile
@@ -50,6 +49,7 @@ from core.fsio import resolve_inside
 from core.models import IncidentId
 from core.operator import operator
 from core.timeutil import utcnow
+from core.untrusted import loads
 from evidence.stores.interface import ChecksumMismatch, Lock, Store, StoredObject
 from evidence.stores.registry import open_store
 from manifests import bagit, chain
@@ -455,10 +455,10 @@ def _custody_problems(
         return [f"{stored.uri}: has no SHA-256 checksum: not written by breachkit"]
     if stored.sha256 is not None and _sha(data) != stored.sha256:
         return [f"{stored.uri}: sha256 differs from the store's checksum"]
-    try:
-        entry = json.loads(data)
+    try:  # the store's objects may be hostile: nesting and duplicate keys refused, no crash
+        entry = loads(data, what=stored.uri)
         linked = entry["seq"] == seq and entry["prev"] == prev
-    except (ValueError, KeyError, TypeError):
+    except (StepFailed, KeyError, TypeError):
         linked = False
     if not linked:
         return [
@@ -516,10 +516,10 @@ def _custody_key(seq: int) -> str:
 def _bundle_id(bundle: Path) -> str:
     """The id the statement names (the folder name when it names none), as a safe name."""
     try:
-        envelope = json.loads((bundle / ENVELOPE).read_bytes())
-        payload = json.loads(base64.b64decode(envelope["payload"]))
+        envelope = loads((bundle / ENVELOPE).read_bytes(), what=ENVELOPE)
+        payload = loads(base64.b64decode(envelope["payload"]), what="the signed statement")
         named = payload["predicate"]["bundle"]["id"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, StepFailed, ValueError, KeyError, TypeError):
         named = bundle.name
     return _safe_id(str(named))
 
@@ -683,8 +683,8 @@ def _record_in_store(
 def _statement_facts(store: Store, bundle_id: str) -> dict[str, Any]:
     facts: dict[str, Any] = {"incident": None, "created_at": None, "signer_keyid": None}
     try:
-        envelope = json.loads(store.read_bytes(bundle_id, ENVELOPE))
-        payload = json.loads(base64.b64decode(envelope["payload"]))
+        envelope = loads(store.read_bytes(bundle_id, ENVELOPE), what=ENVELOPE)
+        payload = loads(base64.b64decode(envelope["payload"]), what="the signed statement")
         bundle = payload["predicate"]["bundle"]
         facts["incident"] = bundle.get("incident", {}).get("id")
         facts["created_at"] = bundle.get("created_at")

@@ -29,7 +29,7 @@ from breach.procedure.bundle import (
 )
 from core.aws import AwsCallFailed
 from core.errors import BadInput, StepFailed
-from evidence.stores.interface import ChecksumMismatch
+from evidence.stores.interface import ChecksumMismatch, StoredObject
 from manifests import bagit
 from manifests.keys import GeneratedKeys, generate
 
@@ -569,3 +569,26 @@ def test_entries_recorded_after_the_push_are_stored_as_new_objects(
 
 def _settings(store: Locker) -> locker.ListSettings:
     return locker.ListSettings(**store.args())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"seq": 1, "seq": 1, "prev": "x"}', b"[1]", b"\xff"],
+    ids=["nested deep", "a key twice", "not an object", "not text"],
+)
+def test_a_hostile_custody_object_is_reported_changed_never_a_crash(
+    tmp_path: Path, data: bytes
+) -> None:
+    """The store's custody objects are read as the untrusted input they are: JSON nested past
+    the parser's depth, a key given twice (which value counts?), or not an entry at all is a
+    changed entry, named, never an internal error."""
+    from evidence.stores.local import LocalStore
+
+    store = LocalStore(tmp_path / "locker")
+    uri = f"{tmp_path}/locker/b1/custody/00000001.json"
+    stored = StoredObject(
+        "custody/00000001.json", uri, len(data), None, None, None, None, None, None
+    )
+    assert locker._custody_problems(store, stored, data, 1, "x") == [
+        f"{uri}: custody entry 1 was changed (it does not link to the one before)"
+    ]
