@@ -139,17 +139,19 @@ def test_an_unreadable_payload_manifest_alone_leaves_nothing_unlisted(
     )
 
 
+@pytest.mark.parametrize(("count", "more"), [(53, ["... and 3 more"]), (50, [])])
 def test_more_than_fifty_unexpected_items_name_fifty_and_count_the_rest(
-    fresh_copy: Callable[[], Path], keys: GeneratedKeys
+    fresh_copy: Callable[[], Path], keys: GeneratedKeys, count: int, more: list[str]
 ) -> None:
+    """Fifty are named one by one; only past fifty is the rest counted."""
     bundle = fresh_copy()
-    for n in range(53):
+    for n in range(count):
         (bundle / f"extra-{n:02}.txt").write_text("x")
     assert _contents(bundle, keys) == Check(
         CONTENTS,
         False,
-        "53 unexpected item(s) in the bag",
-        [*(f"extra-{n:02}.txt: a file the bag does not list" for n in range(50)), "... and 3 more"],
+        f"{count} unexpected item(s) in the bag",
+        [*(f"extra-{n:02}.txt: a file the bag does not list" for n in range(50)), *more],
     )
 
 
@@ -235,6 +237,7 @@ MALFORMED = Check(LINK, False, "the statement's link to the previous bundle is m
         pytest.param(_set("predicate", "x"), False, FIRST, id="predicate a text"),
         pytest.param(_set("predicate.bundle", None), False, FIRST, id="bundle null"),
         pytest.param(_set("predicate.bundle.id", 7), False, FIRST, id="id a number"),
+        pytest.param(_set("predicate.bundle.id", ["a"]), False, FIRST, id="id a list"),
         pytest.param(_set("predicate.bundle.previous", "x"), True, MALFORMED, id="previous text"),
         pytest.param(_set("predicate.bundle.previous", {"id": "a"}), True, MALFORMED, id="no sha"),
         pytest.param(
@@ -256,6 +259,7 @@ def test_a_signed_statement_of_the_wrong_shape_fails_its_check_and_never_stops_v
     _resign_statement(bundle, keys, change)
     report = _report(bundle, keys)
     assert len(report.checks) == 10
-    assert isinstance(report.to_dict()["bundle_id"], str) is has_id
+    bundle_id = report.to_dict()["bundle_id"]
+    assert isinstance(bundle_id, str) if has_id else bundle_id is None
     [found] = [c for c in report.checks if c.name == LINK]
     assert found == link
