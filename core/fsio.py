@@ -29,6 +29,11 @@ MAX_FILE_NAME = 200  # bytes: file systems allow 255; suffixes (.ddl.sql.meta.js
 SHORTENED = "~"  # never kept as is, so it marks a name shortened to its head and a hash
 SIDECAR = ".meta.json"  # core.artifacts.META_SUFFIX: no encoded name ends like a sidecar
 EMPTY = "%"  # an empty name (an S3 key's empty segment); a lone '%' is never an escape
+# Names Windows gives to devices, with any extension ("con", "aux.log"): a bundle copied there by
+# legal must extract; such a name has its first letter encoded ("%63on").
+WINDOWS_DEVICES = frozenset(
+    ["con", "prn", "aux", "nul", *(f"{port}{n}" for port in ("com", "lpt") for n in range(1, 10))]
+)
 # What breaks a line in Python's str.splitlines and in terminals: never in a staged path.
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -179,6 +184,10 @@ def name_to_file(name: str, *, keep_dots: bool = True) -> str:
         text = "%2E" + text[1:]
     if text.endswith(SIDECAR):  # "x.meta.json" is never taken for the sidecar of "x"
         text = text[: -len(".json")] + "%2Ejson"
+    if text.partition(".")[0] in WINDOWS_DEVICES:  # "con.parquet" would open a device there
+        text = f"%{ord(text[0]):02X}{text[1:]}"
+    if text.endswith("."):  # Windows drops a trailing dot: "a." would become "a"
+        text = text[:-1] + "%2E"
     return _shortened(text, name)
 
 

@@ -55,6 +55,9 @@ HOSTILE = [
     "SS",
     "\U0001f600",
     "con",
+    "aux.log",
+    "lpt1",
+    "trailing.",
     " lead and trail ",
     "users.meta.json",  # would be the sidecar of "users"
     ".meta.json",
@@ -74,6 +77,19 @@ def test_no_name_is_taken_for_a_sidecar() -> None:
     assert SIDECAR == META_SUFFIX
     assert not any(name_to_file(n).endswith(META_SUFFIX) for n in HOSTILE)
     assert name_to_file("users.meta.json") == "users.meta%2Ejson"
+
+
+@pytest.mark.parametrize(
+    ("name", "file"),
+    [("con", "%63on"), ("aux.log", "%61ux.log"), ("nul", "%6Eul"), ("com1", "%63om1"),
+     ("lpt9.tar.gz", "%6Cpt9.tar.gz"), ("a.", "a%2E"), ("console", "console"), ("com10", "com10"),
+     ("x.con", "x.con")],
+)  # fmt: skip
+def test_a_name_windows_would_take_for_a_device_or_trim_is_encoded(name: str, file: str) -> None:
+    """Legal may copy a bundle to Windows: `con.parquet` would open the console there, and `a.`
+    would lose its dot and meet `a`."""
+    assert name_to_file(name) == file and file_to_name(file) == name
+    assert qualified_file("nul", "t") == "%6Eul.t"
 
 
 def test_no_two_names_meet_even_on_a_case_insensitive_file_system() -> None:
