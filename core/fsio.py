@@ -23,7 +23,8 @@ from core.errors import BadInput, StepFailed
 # ASCII letters, digits, '-', '_' and '.'. So the name has no '/', no control or line-breaking
 # character, never starts with '.' (a leading '.' is encoded too), and two names never differ only
 # in case (capitals are encoded, escapes are upper-case hex), which keeps them apart on
-# case-insensitive file systems as well. `file_to_name` undoes it; so does any URL decoder.
+# case-insensitive file systems as well; Windows' device names and a trailing '.' are encoded
+# too. `file_to_name` undoes it; so does any URL decoder.
 KEPT = frozenset(string.ascii_lowercase + string.digits + "-_.")
 MAX_FILE_NAME = 200  # bytes: file systems allow 255; suffixes (.ddl.sql.meta.json) need the rest
 SHORTENED = "~"  # never kept as is, so it marks a name shortened to its head and a hash
