@@ -54,6 +54,7 @@ CHANNEL_OPTIONS = (
     (("--rate",), dict(default=600.0, show_default=True, help="At most this many mails a minute.")),
     (("--restart",), dict(is_flag=True, help="Ignore a previous bulk run's progress.")),
     (("--resend-in-doubt",), dict(is_flag=True, help="Send again where an interrupted run may or may not have sent (mail is not read back).")),
+    (("--confirm-sent",), dict(is_flag=True, help="The recipient confirmed the one message an interrupted run may have sent: record it as sent then, send nothing.")),
     (("--smtp-host", "host"), dict(envvar="BREACH_SMTP_HOST", help="smtp: the mail server. [BREACH_SMTP_HOST]")),
     (("--smtp-port", "port"), dict(envvar="BREACH_SMTP_PORT", type=int, default=587, show_default=True, help="smtp: its port. [BREACH_SMTP_PORT]")),
     (("--smtp-security", "security"), dict(envvar="BREACH_SMTP_SECURITY", type=click.Choice(["starttls", "tls", "none"]), default="starttls", show_default=True, help="smtp: how to encrypt. [BREACH_SMTP_SECURITY]")),
@@ -163,19 +164,26 @@ def send(case_dir: str, channel: str, as_json: bool, **opts: Any) -> None:
         run = functools.partial(step, progress=bar)
         sent = invoke(run, SendSettings, case=case_dir, channel=via, stdout_taken=as_json, **rest)
 
-    def human(out: Console) -> None:
-        plan, receipt = sent.plan, sent.receipt
-        if receipt is None:
-            out.print(escape(plan.would()))
-            return
+    report(as_json, sent.report(), lambda out: _said(out, sent, bool(opts.get("confirm_sent"))))
+    if problem := sent.failure():
+        raise StepFailed(problem)
+
+
+def _said(out: Console, sent: Any, confirmed: bool) -> None:
+    """What a send did, for people: the plan of a dry run, the receipt, or the confirmation."""
+    plan, receipt = sent.plan, sent.receipt
+    if receipt is None:
+        out.print(escape(plan.would()))
+    elif confirmed:
+        out.print(escape(
+            f"recorded: {plan.notice} via {receipt.destination} as sent by run {receipt.run}"
+            f" at {receipt.sent_at}, confirmed by the recipient; nothing sent now"
+        ))  # fmt: skip
+    else:
         out.print(escape(
             f"{receipt.status}: {plan.notice} via {receipt.destination} to {receipt.recipients} "
             f"recipient(s), {receipt.attempts} attempt(s), id {receipt.provider_message_id}"
         ))  # fmt: skip
-
-    report(as_json, sent.report(), human)
-    if problem := sent.failure():
-        raise StepFailed(problem)
 
 
 @notify.command("decide")

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from breach.case import Case
-from breach.procedure.notify_runs import begin, progress_file
+from breach.procedure.notify_runs import begin, in_doubt, progress_file
 from breach.procedure.policy import policy_for
 from core.artifacts import artifact_meta, describe
 from core.errors import BadInput, BreachError
@@ -33,10 +33,10 @@ from core.fsio import read_json, resolve_inside, write_text
 from core.models import Moment, UtcDatetime
 from core.operator import operator
 from core.records import NotificationDecision, NotificationReceipt
-from core.timeutil import utcnow
+from core.timeutil import parse_rfc3339, utcnow
 from notify.bulk import Pacer, send_bulk
 from notify.channels.file import STDOUT, FileSettings
-from notify.channels.interface import ChannelSettings, Message, RetryPolicy, deliver
+from notify.channels.interface import ChannelSettings, Delivery, Message, RetryPolicy, deliver
 from notify.channels.interface import describe as describe_channel
 from notify.channels.registry import AnyChannelSettings, build, settings_model
 from notify.channels.smtp import SmtpChannel, valid_address
@@ -323,6 +323,11 @@ class SendSettings(TemplateSettings):
         default=False,
         description="send again to whoever an interrupted run may or may not have sent to",
     )
+    confirm_sent: bool = Field(
+        default=False,
+        description="the recipient confirmed the message an interrupted run may have sent: "
+        "record it as sent by that run, send nothing",
+    )
     retries: int = Field(default=4, ge=1, description="attempts per message")
     backoff: float = Field(default=1.0, ge=0, description="first retry wait in seconds; doubles")
     max_wait: float = Field(default=60.0, ge=0, description="cap on any wait, Retry-After included")
@@ -502,6 +507,10 @@ def send(
         attempts=settings.retries, backoff=settings.backoff, max_delay=settings.max_wait
     )
     intent = {**where, "notice": name, "message_sha256": message.sha256, "recipients": count}
+    if settings.confirm_sent:
+        receipt = _confirmed(case, settings, intent, mailing is not None, message, owed)
+        path = _record(case, receipt, message, record_name("notification", name, channel.name))
+        return SendResult(plan=plan, receipt=receipt, receipt_path=path)
     resend = settings.resend_in_doubt
     run = begin(case, intent, mailing=mailing is not None, resend_in_doubt=resend)
     try:
@@ -543,6 +552,44 @@ def send(
     point("notify.sent")
     path = _record(case, receipt, message, record_name("notification", name, channel.name))
     return SendResult(plan=plan, receipt=receipt, receipt_path=path)
+
+
+def _confirmed(
+    case: Case,
+    settings: SendSettings,
+    intent: dict[str, Any],
+    mailing: bool,
+    message: Message,
+    owed: list[str],
+) -> NotificationReceipt:
+    """The receipt of a message in doubt that the recipient confirmed: sent by the interrupted
+    run, when that run started; its receipt closes the run's intent. Nothing is sent."""
+    if mailing or settings.resend_in_doubt:
+        raise BadInput(
+            "--confirm-sent is for one message left in doubt, not a mailing or a resend",
+            hint="a mailing's sent log says what it sent; rerun it to resume",
+            field="confirm_sent",
+        )
+    run = in_doubt(case, intent)
+    if run is None:
+        raise BadInput(
+            f"no interrupted send of notice {intent['notice']} via {intent['channel']} with this"
+            " message is in doubt: nothing to confirm",
+            field="confirm_sent",
+        )
+    intended = len(message.recipients) or 1
+    delivery = Delivery(
+        status="sent", attempts=0, recipients=intended, intended=intended,
+        sent_at=parse_rfc3339(run.at),
+        provider_response=f"not read back; confirmed by the recipient to {operator()}",
+    )  # fmt: skip
+    where = {k: intent[k] for k in ("channel", "destination")}
+    receipt = notification_receipt(
+        case_id=case.id, notice=intent["notice"], channel=where, obligations=owed,
+        message_sha256=message.sha256, delivery=delivery,
+    )  # fmt: skip
+    receipt.run = run.run
+    return receipt
 
 
 def _record(case: Case, receipt: NotificationReceipt, message: Message, name: str) -> Path:

@@ -47,6 +47,17 @@ def begin(case: Case, intent: dict[str, Any], *, mailing: bool, resend_in_doubt:
     return run
 
 
+def in_doubt(case: Case, intent: dict[str, Any]) -> Intent | None:
+    """The interrupted single send of this very message on this channel, if one is open."""
+    for open_run in case.unfinished(WHAT):
+        same = ("notice", "channel", "destination", "message_sha256")
+        if not open_run.details.get("mailing") and all(
+            open_run.details.get(k) == intent.get(k) for k in same
+        ):
+            return open_run
+    return None
+
+
 def _close_mailing(case: Case, open_run: Intent) -> None:
     """What the sent log says the interrupted run did: its sends are kept, never repeated."""
     log = SentLog(sent_log_of(progress_file(case, str(open_run.details["notice"]))), "")
@@ -75,7 +86,7 @@ def _close_single(
             f"notice {intent['notice']} via {intent['channel']} may already have been sent by"
             f" the interrupted run {open_run.run} (started {open_run.at}, never recorded);"
             " not sent again",
-            hint="check with the recipient, then pass --resend-in-doubt to send it anyway",
+            hint="check with the recipient: --confirm-sent if it arrived, --resend-in-doubt if not",
         )
     details = {"run": open_run.run, "resent": resend_in_doubt, "same_message": same_message}
     case.journal(WHAT, result="in-doubt", details=details)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from breach.case import Case
+from core.timeutil import parse_rfc3339
 from tests.kills import KILLS, kill_at, moments_of, spread
 from tests.notify.conftest import SmtpServer
 
@@ -108,3 +109,39 @@ def test_a_single_message_killed_before_its_record_is_not_sent_again_unasked(
     assert Case.load(case.root).unfinished() == []
     closed = [e for e in case.timeline() if e["result"] == "in-doubt"]
     assert closed and closed[0]["details"]["resent"] is True
+
+
+def test_a_single_message_in_doubt_that_arrived_is_confirmed_not_sent_again(
+    breach: Any, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """The recipient says the mail of the killed run arrived: --confirm-sent records it as sent
+    by that run, when it ran (the clocks count it then), and sends nothing."""
+    case = Case.open("INC-CONFIRM", "P2", "one message", root=tmp_path / "case")
+    args = [
+        "notify", "send", "--case", str(case.root), "--notice", "internal", "--channel", "smtp",
+        "--to", "lead@example.org", "--set", "impact=the customer table", *smtp_server.args(),
+        "--backoff", "0", "--obligation", "escalation:on-call",
+    ]  # fmt: skip
+    nothing = breach(*args, "--confirm-sent")
+    assert nothing.exit_code == 2 and "nothing to confirm" in nothing.stderr
+    kill_at("notify.sent#1", *args)  # handed over, never recorded
+    [killed] = Case.load(case.root).unfinished()
+    refused = breach(*args)
+    assert refused.exit_code == 1 and "--confirm-sent if it arrived" in refused.stderr
+    confirmed = breach(*args, "--confirm-sent")
+    assert confirmed.exit_code == 0, confirmed.stderr
+    assert f"as sent by run {killed.run}" in confirmed.stdout
+    assert "confirmed by the recipient; nothing sent now" in confirmed.stdout
+    assert len(smtp_server.box.messages) == 1  # the killed run's mail only
+    [path] = (case.root / "receipts").glob("notification-*-internal-smtp-*.json")
+    receipt = json.loads(path.read_text())
+    assert (receipt["status"], receipt["run"], receipt["attempts"]) == ("sent", killed.run, 0)
+    assert parse_rfc3339(receipt["sent_at"]) == parse_rfc3339(killed.at)  # when it went
+    assert "confirmed by the recipient" in receipt["provider_response"]
+    assert Case.load(case.root).unfinished() == []  # the killed run's intent is closed
+    due = breach("notify", "due", "--case", str(case.root), "--json")
+    [on_call] = [o for o in due.json["obligations"] if o["id"] == "escalation:on-call"]
+    assert on_call["state"] == "sent"  # the clock counts it met, when the killed run sent it
+    assert parse_rfc3339(on_call["sent_at"]) == parse_rfc3339(killed.at)
+    again = breach(*args, "--confirm-sent")
+    assert again.exit_code == 2 and "nothing to confirm" in again.stderr
