@@ -43,12 +43,17 @@ _ASCII = {c: chr(c) if chr(c) in KEPT - {"."} else f"%{c:02X}" for c in range(12
 _ASCII_KEEPING_DOTS = {**_ASCII, ord("."): "."}
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_path(path: str | Path) -> None:
+    """fsync a file or a folder (a folder: the names in it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fsync_path(path)
 
 
 FSYNC_THREADS = 16  # fsyncs in flight at once: the file system commits them together
@@ -59,7 +64,7 @@ def fsync_tree(root: Path) -> None:
     rename is about to make visible is on disk first. Many files are synced on several threads
     (a CloudTrail export's thousand objects: a quarter of the time one after another takes)."""
     if root.is_file():
-        _fsync_file(str(root))
+        fsync_path(root)
         return
     folders: list[str] = []
     files: list[str] = []
@@ -68,18 +73,10 @@ def fsync_tree(root: Path) -> None:
         files.extend(os.path.join(folder, name) for name in names)
     threads = max(1, min(FSYNC_THREADS, len(files)))
     with ThreadPoolExecutor(threads, thread_name_prefix="fsync") as pool:
-        for _ in pool.map(_fsync_file, files):  # the first failure is raised here
+        for _ in pool.map(fsync_path, files):  # the first failure is raised here
             pass
     for folder in reversed(folders):  # the deepest first, `root` last
         fsync_dir(Path(folder))
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

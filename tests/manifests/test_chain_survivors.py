@@ -25,6 +25,24 @@ def _log(tmp_path: Path, entries: int) -> Path:
     return path
 
 
+def _killed_once_written(path: Path, call: str) -> None:
+    """Run `call` on the log `path` in a child process killed (as kill -9 would) right after its
+    entry is written: no flush, no close, nothing after."""
+    script = f"import sys; from pathlib import Path; from manifests import chain; path = Path(sys.argv[1]); {call}"  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "BREACH_FAULT": "journal.append.written",
+            "PYTHONPATH": str(Path(__file__).parents[2]),
+        },
+        check=False,
+    )
+    assert done.returncode == faults.KILLED_EXIT, done.stderr
+
+
 def test_verify_counts_every_entry_read(tmp_path: Path) -> None:
     path = _log(tmp_path, 3)
     assert chain.verify(path) == (3, [])
@@ -205,22 +223,7 @@ def test_a_repair_is_on_disk_when_the_process_dies_right_after_it(tmp_path: Path
     process killed at that moment (no flush, no close) leaves it in the log."""
     path = _log(tmp_path, 1)
     path.write_bytes(path.read_bytes() + b"{")
-    script = (
-        "import sys; from pathlib import Path; from manifests import chain; "
-        "chain.repair(Path(sys.argv[1]), lambda cut: {'repaired': cut.decode()})"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "BREACH_FAULT": "journal.append.written",
-            "PYTHONPATH": str(Path(__file__).parents[2]),
-        },
-        check=False,
-    )
-    assert done.returncode == faults.KILLED_EXIT, done.stderr
+    _killed_once_written(path, "chain.repair(path, lambda cut: {'repaired': cut.decode()})")
     assert chain.verify(path) == (2, [])
     assert chain.entries(path)[-1]["repaired"] == "{"
 
@@ -317,22 +320,7 @@ def test_a_checked_append_trusts_its_caller_for_the_lines_before_the_last(
 
 def test_an_append_is_on_disk_when_the_process_dies_right_after_it(tmp_path: Path) -> None:
     path = _log(tmp_path, 1)
-    script = (
-        "import sys; from pathlib import Path; from manifests import chain; "
-        "chain.append(Path(sys.argv[1]), {'what': 'kept'})"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        capture_output=True,
-        text=True,
-        env={
-            **os.environ,
-            "BREACH_FAULT": "journal.append.written",
-            "PYTHONPATH": str(Path(__file__).parents[2]),
-        },
-        check=False,
-    )
-    assert done.returncode == faults.KILLED_EXIT, done.stderr
+    _killed_once_written(path, "chain.append(path, {'what': 'kept'})")
     assert chain.verify(path) == (2, [])
     assert chain.entries(path)[-1]["what"] == "kept"
 

@@ -139,22 +139,26 @@ def test_a_missing_custody_log_fails_both_custody_checks_and_says_so(
     assert report.verdict.state == "failed"
 
 
-def test_an_empty_custody_log_has_no_sealing_entry_and_fails_by_name(
-    fresh_copy: Callable[[], Path], keys: GeneratedKeys
-) -> None:
-    bundle = fresh_copy()
-    (bundle / custody.CUSTODY_FILE).write_bytes(b"")
-    report = _report(bundle, keys)
+def _assert_no_sealing(report: Report) -> None:
+    """Custody fails for a log that does not open with the sealing, and the signers check does
+    not claim a sealing that is not there."""
     assert _check(report, CUSTODY) == Check(
         CUSTODY,
         False,
         "custody log problems in custody.jsonl",
         ["the first entry is not the sealing of this bundle"],
     )
-    # ...and the signers check does not claim a sealing that is not there.
     assert _check(report, SIGNERS) == Check(
         SIGNERS, None, "not judged: the log does not open with the sealing (chain of custody)"
     )
+
+
+def test_an_empty_custody_log_has_no_sealing_entry_and_fails_by_name(
+    fresh_copy: Callable[[], Path], keys: GeneratedKeys
+) -> None:
+    bundle = fresh_copy()
+    (bundle / custody.CUSTODY_FILE).write_bytes(b"")
+    _assert_no_sealing(_report(bundle, keys))
 
 
 def test_a_log_that_opens_with_another_event_than_the_sealing_fails_custody(
@@ -167,16 +171,7 @@ def test_a_log_that_opens_with_another_event_than_the_sealing_fails_custody(
     (bundle / custody.CUSTODY_FILE).unlink()
     signer = local_signer(keys.signing_key)
     custody.record(bundle, "accessed", signer, who="sealer", details=details)
-    report = _report(bundle, keys)
-    assert _check(report, CUSTODY) == Check(
-        CUSTODY,
-        False,
-        "custody log problems in custody.jsonl",
-        ["the first entry is not the sealing of this bundle"],
-    )
-    assert _check(report, SIGNERS) == Check(
-        SIGNERS, None, "not judged: the log does not open with the sealing (chain of custody)"
-    )
+    _assert_no_sealing(_report(bundle, keys))
 
 
 def test_a_sealing_entry_naming_nothing_is_bound_to_neither_envelope_nor_tag_manifest(
